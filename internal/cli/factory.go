@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/qcloud-applet/applet/internal/config"
+)
+
+// IOStreams are the command's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// ErrIsTerminal says whether ErrOut is a terminal (text logs) or not (JSON logs).
+	ErrIsTerminal bool
+}
+
+// Factory creates what commands need, lazily: `--help`, `version` and `init` never read the
+// configuration or need credentials.
+type Factory struct {
+	IO        IOStreams
+	LookupEnv func(string) (string, bool)
+
+	// Set from the root's persistent flags.
+	ConfigPath string
+	LogLevel   string
+	LogFormat  string
+
+	loaded *config.Loaded
+}
+
+func newFactory() *Factory {
+	return &Factory{
+		IO: IOStreams{
+			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
+			ErrIsTerminal: isTerminal(os.Stderr),
+		},
+		LookupEnv: os.LookupEnv,
+	}
+}
+
+// Config loads the configuration once: file < environment < flags. overrides are the command's own
+// flags by dotted key.
+func (f *Factory) Config(overrides map[string]string) (*config.Loaded, error) {
+	if f.loaded != nil {
+		return f.loaded, nil
+	}
+	flags := map[string]string{}
+	for k, v := range overrides {
+		flags[k] = v
+	}
+	if f.LogLevel != "" {
+		flags["log.level"] = f.LogLevel
+	}
+	if f.LogFormat != "" {
+		flags["log.format"] = f.LogFormat
+	}
+	l, err := config.Load(config.LoadOptions{Path: f.ConfigPath, LookupEnv: f.LookupEnv, Flags: flags})
+	if err != nil {
+		return nil, err
+	}
+	f.loaded = l
+	return l, nil
+}
+
+// Logger builds the servers' logger from the configuration.
+func (f *Factory) Logger(c *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	text := c.Log.Format == "text" || (c.Log.Format == "auto" && f.IO.ErrIsTerminal)
+	if text {
+		return slog.New(slog.NewTextHandler(f.IO.ErrOut, opts))
+	}
+	return slog.New(slog.NewJSONHandler(f.IO.ErrOut, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,165 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/album"
+	"github.com/qcloud-applet/applet/serve/game"
+	"github.com/qcloud-applet/applet/serve/session"
+	"github.com/qcloud-applet/applet/serve/video"
+	"github.com/spf13/cobra"
+)
+
+// appNames are the apps in the order they start.
+var appNames = []string{"album", "game", "session", "video"}
+
+type serveOptions struct {
+	IO      IOStreams
+	Config  func(overrides map[string]string) (*config.Loaded, error)
+	Logger  func(*config.Config) *slog.Logger
+	App     string // one of appNames or "all"
+	Listen  string
+	DataDir string
+	// OnListen is told each bound address (tests use port 0).
+	OnListen func(addr net.Addr, apps []string)
+}
+
+func newCmdServe(f *Factory, runF func(*serveOptions) error) *cobra.Command {
+	opts := &serveOptions{IO: f.IO, Config: f.Config, Logger: f.Logger}
+	cmd := &cobra.Command{
+		Use:   "serve <album|game|session|video|all>",
+		Short: "Run a backend, or all four",
+		Long: `Run one backend, or all four. Each app listens on its own address (album :9993, game :9595,
+session :5757, video :9994, set by <app>.listen); --listen puts the chosen app, or all of them routed by
+path, on one address. Health is at /healthz and /readyz (also under each app's base path), metrics at
+/metrics. SIGTERM or SIGINT drains in-flight requests and closes WebSockets before exiting.`,
+		Example:   "  applet serve all\n  applet serve album --listen 127.0.0.1:8080\n  applet serve all --listen :8080",
+		ValidArgs: append(append([]string{}, appNames...), "all"),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return &FlagError{Err: fmt.Errorf("serve needs one app: album, game, session, video or all"), Command: cmd.CommandPath()}
+			}
+			if args[0] != "all" && !contains(appNames, args[0]) {
+				return &FlagError{Err: fmt.Errorf("unknown app %q: choose album, game, session, video or all", args[0]), Command: cmd.CommandPath()}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.App = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return serveRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.Listen, "listen", "", "address for the chosen app, or for all apps routed by path (e.g. :8080)")
+	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "directory for the embedded defaults' data (overrides data_dir)")
+	return cmd
+}
+
+func serveRun(ctx context.Context, opts *serveOptions) error {
+	overrides := map[string]string{}
+	if opts.DataDir != "" {
+		overrides["data_dir"] = opts.DataDir
+	}
+	if opts.Listen != "" && opts.App != "all" {
+		overrides[opts.App+".listen"] = opts.Listen
+	}
+	loaded, err := opts.Config(overrides)
+	if err != nil {
+		return err
+	}
+	cfg := loaded.Config
+	log := opts.Logger(cfg)
+	if loaded.File != "" {
+		log.Info("config loaded", "file", loaded.File)
+	} else {
+		log.Info("no config file: running on embedded defaults")
+	}
+
+	names := appNames
+	if opts.App != "all" {
+		names = []string{opts.App}
+	}
+	apps := map[string]serve.App{}
+	for _, name := range names {
+		app, err := newApp(name, cfg, log.With("app", name))
+		if err != nil {
+			return err
+		}
+		apps[name] = app
+		attrs := []any{"app", name, "base", app.BasePath()}
+		if d, ok := app.(serve.Describer); ok {
+			attrs = append(attrs, d.Describe()...)
+		}
+		log.Info("app configured", attrs...)
+	}
+
+	var listeners []serve.Listener
+	if opts.Listen != "" && opts.App == "all" {
+		l := serve.Listener{Addr: opts.Listen}
+		for _, n := range names {
+			l.Apps = append(l.Apps, apps[n])
+		}
+		listeners = append(listeners, l)
+	} else {
+		for _, n := range names {
+			listeners = append(listeners, serve.Listener{Addr: listenAddr(cfg, n), Apps: []serve.App{apps[n]}})
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := serve.New(serve.Options{
+		Listeners:       listeners,
+		Logger:          log,
+		ShutdownTimeout: cfg.Serve.ShutdownTimeout,
+		ReadyTimeout:    cfg.Serve.ReadyTimeout,
+		OnListen:        opts.OnListen,
+	})
+	if err := srv.Run(ctx); err != nil {
+		if strings.Contains(err.Error(), "address already in use") {
+			return &HintError{Err: err, Hint: "another process holds the port: stop it, or choose another address with --listen or <app>.listen"}
+		}
+		return err
+	}
+	return nil
+}
+
+// newApp wires one app to the backends its configuration chooses.
+func newApp(name string, cfg *config.Config, log *slog.Logger) (serve.App, error) {
+	switch name {
+	case "album":
+		return album.New(album.Options{Logger: log}), nil
+	case "game":
+		return game.New(game.Options{Logger: log}), nil
+	case "session":
+		return session.New(session.Options{Logger: log}), nil
+	case "video":
+		return video.New(video.Options{Logger: log}), nil
+	}
+	return nil, fmt.Errorf("unknown app %q", name)
+}
+
+func listenAddr(cfg *config.Config, app string) string {
+	f, _ := cfg.Field(app + ".listen")
+	return f.String()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

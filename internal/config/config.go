@@ -1,0 +1,133 @@
+// Package config is applet's configuration model: one YAML file, overridden by environment variables,
+// overridden by flags. Every key is described by struct tags so that the loader, the validator and
+// `applet init` read the same table and cannot drift apart.
+//
+// Tags on leaf fields:
+//
+//	yaml:"key"        the key in the file; the environment name is APPLET_<SECTION>_<KEY> upper-cased
+//	help:"..."        what the key is for (written by `applet init`)
+//	secret:"true"     never printed; may also come from APPLET_..._FILE
+//	env:"NAME"        an extra, conventional environment name read after the APPLET_ one
+package config
+
+import "time"
+
+// DefaultFile is read when neither --config nor APPLET_CONFIG names a file.
+const DefaultFile = "applet.yaml"
+
+// EnvConfig names the config file when --config is not given.
+const EnvConfig = "APPLET_CONFIG"
+
+// Config is the whole configuration.
+type Config struct {
+	Deployment string `yaml:"deployment" help:"Name of this deployment; every cloud resource provision makes is tagged applet-deployment=<name>."`
+	Domain     string `yaml:"domain" help:"Public domain the mini programs call, e.g. applet.example.com (empty: local only)."`
+	DataDir    string `yaml:"data_dir" help:"Directory for the embedded defaults' data (local album files, in-process store snapshots)."`
+
+	Log   Log   `yaml:"log"`
+	Serve Serve `yaml:"serve"`
+
+	Album   Album   `yaml:"album"`
+	Game    Game    `yaml:"game"`
+	Session Session `yaml:"session"`
+	Video   Video   `yaml:"video"`
+
+	Redis        Redis        `yaml:"redis"`
+	MySQL        MySQL        `yaml:"mysql"`
+	Mongo        Mongo        `yaml:"mongo"`
+	COS          COS          `yaml:"cos"`
+	WeChat       WeChat       `yaml:"wechat"`
+	TencentCloud TencentCloud `yaml:"tencentcloud"`
+}
+
+// Log configures the servers' structured logs.
+type Log struct {
+	Level  string `yaml:"level" help:"Log level: debug, info, warn or error."`
+	Format string `yaml:"format" help:"Log format: auto (text on a terminal, JSON otherwise), text or json."`
+}
+
+// Serve configures the runtime shared by every app.
+type Serve struct {
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"How long a SIGTERM/SIGINT waits for in-flight requests and WebSockets before closing them."`
+	ReadyTimeout    time.Duration `yaml:"ready_timeout" help:"How long /readyz waits for each dependency check."`
+}
+
+// Album configures `applet serve album`.
+type Album struct {
+	Listen string `yaml:"listen" help:"Address the album backend listens on."`
+}
+
+// Game configures `applet serve game`.
+type Game struct {
+	Listen string `yaml:"listen" help:"Address the game backend listens on."`
+}
+
+// Session configures `applet serve session`.
+type Session struct {
+	Listen string `yaml:"listen" help:"Address the session and drawing backend listens on."`
+}
+
+// Video configures `applet serve video`.
+type Video struct {
+	Listen string `yaml:"listen" help:"Address the video backend listens on."`
+}
+
+// Redis is shared by the session store and the game across nodes; empty Addr keeps them in process.
+type Redis struct {
+	Addr     string `yaml:"addr" help:"Redis host:port (empty: sessions and game state stay in process)."`
+	Password string `yaml:"password" secret:"true" help:"Redis password (empty: none)."`
+	DB       int    `yaml:"db" help:"Redis database number."`
+}
+
+// MySQL holds the video list and comments; an empty DSN uses the embedded store.
+type MySQL struct {
+	DSN string `yaml:"dsn" secret:"true" help:"MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/applet (empty: embedded store)."`
+}
+
+// Mongo holds the drawings; an empty URI uses the in-process store.
+type Mongo struct {
+	URI      string `yaml:"uri" secret:"true" help:"MongoDB URI, e.g. mongodb://127.0.0.1:27017 (empty: in-process store)."`
+	Database string `yaml:"database" help:"MongoDB database of the drawing store."`
+}
+
+// COS holds the album's images; an empty Bucket keeps them on local disk.
+type COS struct {
+	Bucket       string `yaml:"bucket" help:"COS bucket as <name>-<appid>, e.g. album-1250000000 (empty: album on local disk)."`
+	Region       string `yaml:"region" help:"COS region of the bucket, e.g. ap-guangzhou."`
+	SecretID     string `yaml:"secret_id" secret:"true" help:"COS SecretId (empty: the tencentcloud credentials)."`
+	SecretKey    string `yaml:"secret_key" secret:"true" help:"COS SecretKey (empty: the tencentcloud credentials)."`
+	PublicDomain string `yaml:"public_domain" help:"Domain in the image URLs handed to clients, e.g. a CDN (empty: the bucket's own domain)."`
+}
+
+// WeChat is the mini program's identity for login.
+type WeChat struct {
+	AppID     string `yaml:"app_id" help:"Mini program AppID (wx...), required for session logins."`
+	AppSecret string `yaml:"app_secret" secret:"true" help:"Mini program AppSecret."`
+	APIBase   string `yaml:"api_base" help:"WeChat API base URL; point it at a stand-in for local development."`
+}
+
+// TencentCloud holds the account applet provisions in.
+type TencentCloud struct {
+	SecretID  string `yaml:"secret_id" secret:"true" env:"TENCENTCLOUD_SECRET_ID" help:"Tencent Cloud SecretId."`
+	SecretKey string `yaml:"secret_key" secret:"true" env:"TENCENTCLOUD_SECRET_KEY" help:"Tencent Cloud SecretKey."`
+	Region    string `yaml:"region" help:"Region to provision in, e.g. ap-guangzhou."`
+	Zone      string `yaml:"zone" help:"Availability zone of the instance, e.g. ap-guangzhou-3."`
+	Endpoint  string `yaml:"endpoint" help:"API endpoint host override (empty: the public endpoints)."`
+}
+
+// Default returns the configuration used when nothing is set: every app on its documented port with
+// embedded stores.
+func Default() *Config {
+	return &Config{
+		Deployment: "applet",
+		DataDir:    "data",
+		Log:        Log{Level: "info", Format: "auto"},
+		Serve:      Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second},
+		Album:      Album{Listen: ":9993"},
+		Game:       Game{Listen: ":9595"},
+		Session:    Session{Listen: ":5757"},
+		Video:      Video{Listen: ":9994"},
+		Mongo:      Mongo{Database: "qcloud-applet-session"},
+		WeChat:     WeChat{APIBase: "https://api.weixin.qq.com"},
+	}
+}

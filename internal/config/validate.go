@@ -1,0 +1,151 @@
+package config
+
+import (
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+var (
+	deploymentRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	hostnameRE   = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	bucketRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?-[0-9]{5,}$`)
+	regionRE     = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+	appIDRE      = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
+	mongoDBRE    = regexp.MustCompile(`^[^/\\. "$*<>:|?]{1,63}$`)
+)
+
+// Validate checks that every value is well formed and that keys that go together are set together.
+// Whether an app has what it needs to run is the app's own check (and `applet doctor`'s).
+func (l *Loaded) Validate() error {
+	c := l.Config
+	var errs Errors
+	bad := func(key, reason, fix string) {
+		f, _ := c.Field(key)
+		errs = append(errs, &Error{Key: key, Value: f.String(), Source: l.Source[key], Reason: reason, Fix: fix})
+	}
+
+	if !deploymentRE.MatchString(c.Deployment) {
+		bad("deployment", "not a deployment name", "use 1-40 lower-case letters, digits and dashes, e.g. applet or shop-prod")
+	}
+	if c.Domain != "" && !hostnameRE.MatchString(c.Domain) {
+		bad("domain", "not a domain name", "write the bare host name, e.g. applet.example.com (no scheme, no path)")
+	}
+	if strings.TrimSpace(c.DataDir) == "" {
+		bad("data_dir", "must not be empty", "name a writable directory, e.g. data")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "unknown level", "use debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		bad("log.format", "unknown format", "use auto, text or json")
+	}
+	if c.Serve.ShutdownTimeout <= 0 {
+		bad("serve.shutdown_timeout", "must be positive", "use a duration such as 15s")
+	}
+	if c.Serve.ReadyTimeout <= 0 {
+		bad("serve.ready_timeout", "must be positive", "use a duration such as 2s")
+	}
+	for _, key := range []string{"album.listen", "game.listen", "session.listen", "video.listen"} {
+		f, _ := c.Field(key)
+		if err := checkListen(f.raw()); err != "" {
+			bad(key, err, `use host:port, e.g. ":9993" or "127.0.0.1:9993"`)
+		}
+	}
+
+	if c.Redis.Addr != "" {
+		if err := checkHostPort(c.Redis.Addr); err != "" {
+			bad("redis.addr", err, "use host:port, e.g. 127.0.0.1:6379")
+		}
+	}
+	if c.Redis.DB < 0 {
+		bad("redis.db", "must not be negative", "use 0 unless you share the server")
+	}
+	if c.MySQL.DSN != "" {
+		if _, err := mysql.ParseDSN(c.MySQL.DSN); err != nil {
+			bad("mysql.dsn", "not a MySQL DSN: "+err.Error(), "use user:password@tcp(host:3306)/database")
+		}
+	}
+	if c.Mongo.URI != "" && !strings.HasPrefix(c.Mongo.URI, "mongodb://") && !strings.HasPrefix(c.Mongo.URI, "mongodb+srv://") {
+		bad("mongo.uri", "not a MongoDB URI", "start it with mongodb:// or mongodb+srv://")
+	}
+	if !mongoDBRE.MatchString(c.Mongo.Database) {
+		bad("mongo.database", "not a MongoDB database name", "use up to 63 characters without / \\ . space \" $")
+	}
+
+	if c.COS.Bucket != "" {
+		if !bucketRE.MatchString(c.COS.Bucket) || len(c.COS.Bucket) > 60 {
+			bad("cos.bucket", "not a COS bucket name", "use <name>-<appid> in lower-case letters, digits and dashes, e.g. album-1250000000")
+		}
+		if c.COS.Region == "" {
+			bad("cos.region", "required when cos.bucket is set", "set the bucket's region, e.g. ap-guangzhou")
+		}
+		if (c.COS.SecretID == "" || c.COS.SecretKey == "") && (c.TencentCloud.SecretID == "" || c.TencentCloud.SecretKey == "") {
+			bad("cos.secret_id", "COS credentials missing", "set cos.secret_id and cos.secret_key, or TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY")
+		}
+	}
+	if c.COS.Region != "" && !regionRE.MatchString(c.COS.Region) {
+		bad("cos.region", "not a region", "use a region such as ap-guangzhou")
+	}
+	if c.COS.PublicDomain != "" && !hostnameRE.MatchString(c.COS.PublicDomain) {
+		bad("cos.public_domain", "not a domain name", "write the bare host name, e.g. img.example.com")
+	}
+
+	if c.WeChat.AppID != "" && !appIDRE.MatchString(c.WeChat.AppID) {
+		bad("wechat.app_id", "not a mini program AppID", "copy it from the mini program console: wx followed by 16 hex digits")
+	}
+	if (c.WeChat.AppID == "") != (c.WeChat.AppSecret == "") {
+		bad("wechat.app_secret", "wechat.app_id and wechat.app_secret go together", "set both, or neither")
+	}
+	if u, err := url.Parse(c.WeChat.APIBase); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		bad("wechat.api_base", "not an http(s) URL", "use https://api.weixin.qq.com or your stand-in's URL")
+	}
+
+	if (c.TencentCloud.SecretID == "") != (c.TencentCloud.SecretKey == "") {
+		bad("tencentcloud.secret_key", "tencentcloud.secret_id and tencentcloud.secret_key go together", "set both (TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY), or neither")
+	}
+	if c.TencentCloud.Region != "" && !regionRE.MatchString(c.TencentCloud.Region) {
+		bad("tencentcloud.region", "not a region", "use a region such as ap-guangzhou")
+	}
+	if c.TencentCloud.Zone != "" && (c.TencentCloud.Region == "" || !strings.HasPrefix(c.TencentCloud.Zone, c.TencentCloud.Region+"-")) {
+		bad("tencentcloud.zone", "not a zone of tencentcloud.region", "use <region>-<n>, e.g. ap-guangzhou-3")
+	}
+	if c.TencentCloud.Endpoint != "" && checkHostPort(c.TencentCloud.Endpoint) != "" && !hostnameRE.MatchString(c.TencentCloud.Endpoint) {
+		bad("tencentcloud.endpoint", "not a host", "write a host or host:port without scheme, or leave it empty")
+	}
+
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func checkListen(s string) string {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "not a listen address"
+	}
+	if host != "" && host != "localhost" && net.ParseIP(host) == nil && !hostnameRE.MatchString(host) {
+		return "not a host"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return "port must be 0-65535"
+	}
+	return ""
+}
+
+func checkHostPort(s string) string {
+	host, _, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "not a host:port address"
+	}
+	return checkListen(s)
+}
