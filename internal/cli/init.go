@@ -66,6 +66,11 @@ func initRun(opts *initOptions) error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("checking %s: %w", opts.Path, err)
 	}
+	if dir := filepath.Dir(opts.Path); dir != "." {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return &HintError{Err: fmt.Errorf("cannot write %s: directory %s does not exist", opts.Path, dir), Hint: "mkdir -p " + dir}
+		}
+	}
 	if err := writeFileAtomic(opts.Path, data, 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}

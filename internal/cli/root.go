@@ -47,7 +47,7 @@ video list with comments. With no configuration, "applet serve all" runs them on
 defaults (local disk, in-process stores).`),
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+		RunE:          func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
 	root.PersistentFlags().StringVar(&f.ConfigPath, "config", "", "config file (default $APPLET_CONFIG or ./applet.yaml)")
 	root.PersistentFlags().StringVar(&f.LogLevel, "log-level", "", "log level: debug, info, warn, error")
