@@ -1,10 +1,13 @@
-// Package video is the video list backend of `applet serve video`, mounted at /applet/video.
-// Its routes arrive with the app's own issue; until then it serves health only.
+// Package video is the video list with comments, `applet serve video`, mounted at /applet/video. Routes
+// and JSON shapes are those of the original demo server (see the compat contract), with its defects
+// fixed: the list is ordered and paged safely, comments are validated and indexed.
 package video
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/qcloud-applet/applet/serve"
 )
@@ -15,14 +18,69 @@ const BasePath = "/applet/video"
 // DefaultListen is the app's documented address.
 const DefaultListen = ":9994"
 
-// Options configure the app.
-type Options struct {
-	Logger *slog.Logger
+// Limits of the comment fields, in characters.
+const (
+	MaxNick    = 64
+	MaxAvatar  = 1024
+	MaxContent = 500
+	// MaxCommentPage is the most comments one commentList returns, and what it returns without limit.
+	MaxCommentPage = 100
+)
+
+// Video is one entry of the list.
+type Video struct {
+	ID    int64
+	Title string
+	Image string
+	URL   string
 }
 
-// App is the video list backend.
+// Comment is one comment on a video.
+type Comment struct {
+	ID        int64
+	VID       int64
+	Nick      string
+	Avatar    string
+	Content   string
+	CreatedAt time.Time
+}
+
+// ErrVideoNotFound is returned for a video id that does not exist.
+var ErrVideoNotFound = errors.New("video not found")
+
+// Store keeps videos and comments. Implementations are safe for concurrent use.
+//
+// The contract, checked by storetest.RunVideoStore against every implementation:
+//   - Videos pages in ascending id order, stable across calls, and reports the total count;
+//     an offset past the end gives an empty page with the total.
+//   - Comments lists a video's comments newest first (descending id), only ids below before when
+//     before > 0, at most limit; an unknown video is ErrVideoNotFound, a video without comments is empty.
+//   - AddComment returns only once the comment is durable, with its new id; an unknown video is
+//     ErrVideoNotFound and nothing is stored. Text round-trips exactly (utf8mb4, markup kept as text).
+//   - Ready fails while the database cannot serve requests (unreachable, or its schema behind).
+type Store interface {
+	Videos(ctx context.Context, offset, limit int) (list []Video, total int, err error)
+	Comments(ctx context.Context, vid, before int64, limit int) ([]Comment, error)
+	AddComment(ctx context.Context, c Comment) (Comment, error)
+	Ready(ctx context.Context) error
+	Close() error
+}
+
+// Options configure the app.
+type Options struct {
+	Store    Store
+	Logger   *slog.Logger
+	PageSize int // videos per list page; 6 like the original
+	// Backend describes the store for the startup log, e.g. "mysql 127.0.0.1:3306/applet".
+	Backend string
+}
+
+// App is the video backend.
 type App struct {
-	log *slog.Logger
+	store    Store
+	log      *slog.Logger
+	pageSize int
+	backend  string
 }
 
 var _ serve.App = (*App)(nil)
@@ -32,7 +90,10 @@ func New(opts Options) *App {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &App{log: opts.Logger}
+	if opts.PageSize <= 0 {
+		opts.PageSize = 6
+	}
+	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend}
 }
 
 // Name implements serve.App.
@@ -42,10 +103,17 @@ func (a *App) Name() string { return "video" }
 func (a *App) BasePath() string { return BasePath }
 
 // Register implements serve.App.
-func (a *App) Register(r *serve.Router) {}
+func (a *App) Register(r *serve.Router) {
+	r.HandleFunc("GET /list", a.list)
+	r.HandleFunc("GET /commentList", a.commentList)
+	r.HandleFunc("POST /comment", a.comment)
+}
 
-// Ready implements serve.App: the app has no dependencies yet.
-func (a *App) Ready(ctx context.Context) error { return nil }
+// Ready implements serve.App.
+func (a *App) Ready(ctx context.Context) error { return a.store.Ready(ctx) }
 
 // Shutdown implements serve.App.
-func (a *App) Shutdown(ctx context.Context) error { return nil }
+func (a *App) Shutdown(ctx context.Context) error { return a.store.Close() }
+
+// Describe implements serve.Describer.
+func (a *App) Describe() []any { return []any{"store", a.backend, "page_size", a.pageSize} }
