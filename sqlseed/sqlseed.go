@@ -47,26 +47,31 @@ type Step struct {
 
 func (s Step) String() string { return s.Kind + " " + s.Name }
 
+// Files are the embedded migrations/ and seed/ directories.
+var Files fs.FS = files
+
 // Migrations returns the dialect's migrations in version order.
-func Migrations(d Dialect) ([]Step, error) { return load(d, "migrations", KindMigration) }
+func Migrations(d Dialect) ([]Step, error) { return load(Files, d, "migrations", KindMigration) }
 
 // Seeds returns the dialect's seeds in order.
-func Seeds(d Dialect) ([]Step, error) { return load(d, "seed", KindSeed) }
+func Seeds(d Dialect) ([]Step, error) { return load(Files, d, "seed", KindSeed) }
 
 // Latest is the schema version this binary brings.
-func Latest(d Dialect) int {
-	ms, err := Migrations(d)
+func Latest(d Dialect) int { return latest(Files, d) }
+
+func latest(fsys fs.FS, d Dialect) int {
+	ms, err := load(fsys, d, "migrations", KindMigration)
 	if err != nil || len(ms) == 0 {
 		return 0
 	}
 	return ms[len(ms)-1].Version
 }
 
-func load(d Dialect, dir, kind string) ([]Step, error) {
+func load(fsys fs.FS, d Dialect, dir, kind string) ([]Step, error) {
 	if d != MySQL && d != SQLite {
 		return nil, fmt.Errorf("unknown SQL dialect %q", d)
 	}
-	entries, err := fs.ReadDir(files, dir)
+	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +96,7 @@ func load(d Dialect, dir, kind string) ([]Step, error) {
 		if _, dup := byName[name]; dup {
 			return nil, fmt.Errorf("%s/%s: both a shared and a %s file", dir, name, d)
 		}
-		body, err := fs.ReadFile(files, path.Join(dir, e.Name()))
+		body, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
 		}
@@ -162,6 +167,15 @@ type Migrator struct {
 	Dialect Dialect
 	// Progress, if set, is told each step as it finishes.
 	Progress func(s Step, took time.Duration)
+	// FS holds migrations/ and seed/; nil means the embedded Files.
+	FS fs.FS
+}
+
+func (m *Migrator) fsys() fs.FS {
+	if m.FS != nil {
+		return m.FS
+	}
+	return Files
 }
 
 // Status is what a database has and lacks.
@@ -182,11 +196,11 @@ type querier interface {
 }
 
 func (m *Migrator) status(ctx context.Context, q querier, withSeeds bool) (Status, error) {
-	migs, err := Migrations(m.Dialect)
+	migs, err := load(m.fsys(), m.Dialect, "migrations", KindMigration)
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Latest: Latest(m.Dialect)}
+	st := Status{Latest: latest(m.fsys(), m.Dialect)}
 	applied, err := m.appliedSet(ctx, q, migrationsTable, "version")
 	if err != nil {
 		return Status{}, err
@@ -205,7 +219,7 @@ func (m *Migrator) status(ctx context.Context, q querier, withSeeds bool) (Statu
 		}
 	}
 	if withSeeds {
-		seeds, err := Seeds(m.Dialect)
+		seeds, err := load(m.fsys(), m.Dialect, "seed", KindSeed)
 		if err != nil {
 			return Status{}, err
 		}
