@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"golang.org/x/term"
 )
 
 // IOStreams are the command's standard streams.
@@ -15,6 +16,8 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// ErrIsTerminal says whether ErrOut is a terminal (text logs) or not (JSON logs).
 	ErrIsTerminal bool
+	// InIsTerminal says whether a person can answer a prompt.
+	InIsTerminal bool
 }
 
 // Factory creates what commands need, lazily: `--help`, `version` and `init` never read the
@@ -36,6 +39,7 @@ func newFactory() *Factory {
 		IO: IOStreams{
 			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 			ErrIsTerminal: isTerminal(os.Stderr),
+			InIsTerminal:  isTerminal(os.Stdin),
 		},
 		LookupEnv: os.LookupEnv,
 	}
@@ -77,7 +81,5 @@ func (f *Factory) Logger(c *config.Config) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(f.IO.ErrOut, opts))
 }
 
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+// isTerminal asks the terminal driver: /dev/null is a character device but no terminal.
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

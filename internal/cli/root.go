@@ -59,5 +59,6 @@ defaults (local disk, in-process stores).`),
 	root.AddCommand(newCmdVersion(f, nil))
 	root.AddCommand(newCmdInit(f, nil))
 	root.AddCommand(newCmdServe(f, nil))
+	root.AddCommand(newCmdSeedMySQL(f, nil))
 	return root
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/game"
 	"github.com/qcloud-applet/applet/serve/session"
-	"github.com/qcloud-applet/applet/serve/video"
 	"github.com/spf13/cobra"
 )
 
@@ -29,6 +28,7 @@ type serveOptions struct {
 	App     string // one of appNames or "all"
 	Listen  string
 	DataDir string
+	Migrate bool
 	// OnListen is told each bound address (tests use port 0).
 	OnListen func(addr net.Addr, apps []string)
 }
@@ -63,6 +63,7 @@ path, on one address. Health is at /healthz and /readyz (also under each app's b
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "address for the chosen app, or for all apps routed by path (e.g. :8080)")
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "directory for the embedded defaults' data (overrides data_dir)")
+	cmd.Flags().BoolVar(&opts.Migrate, "migrate", false, "apply pending MySQL migrations for video instead of refusing to start (overrides video.migrate)")
 	return cmd
 }
 
@@ -73,6 +74,9 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	}
 	if opts.Listen != "" && opts.App != "all" {
 		overrides[opts.App+".listen"] = opts.Listen
+	}
+	if opts.Migrate {
+		overrides["video.migrate"] = "true"
 	}
 	loaded, err := opts.Config(overrides)
 	if err != nil {
@@ -92,8 +96,11 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	}
 	apps := map[string]serve.App{}
 	for _, name := range names {
-		app, err := newApp(name, cfg, log.With("app", name))
+		app, err := newApp(ctx, name, cfg, log.With("app", name))
 		if err != nil {
+			for _, a := range apps {
+				_ = a.Shutdown(ctx)
+			}
 			return err
 		}
 		apps[name] = app
@@ -136,7 +143,7 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 }
 
 // newApp wires one app to the backends its configuration chooses.
-func newApp(name string, cfg *config.Config, log *slog.Logger) (serve.App, error) {
+func newApp(ctx context.Context, name string, cfg *config.Config, log *slog.Logger) (serve.App, error) {
 	switch name {
 	case "album":
 		return album.New(album.Options{Logger: log}), nil
@@ -145,7 +152,7 @@ func newApp(name string, cfg *config.Config, log *slog.Logger) (serve.App, error
 	case "session":
 		return session.New(session.Options{Logger: log}), nil
 	case "video":
-		return video.New(video.Options{Logger: log}), nil
+		return newVideoApp(ctx, cfg, log)
 	}
 	return nil, fmt.Errorf("unknown app %q", name)
 }

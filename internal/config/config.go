@@ -69,7 +69,11 @@ type Session struct {
 
 // Video configures `applet serve video`.
 type Video struct {
-	Listen string `yaml:"listen" help:"Address the video backend listens on."`
+	Listen       string        `yaml:"listen" help:"Address the video backend listens on."`
+	PageSize     int           `yaml:"page_size" help:"Videos per page of /list (the original client expects 6)."`
+	QueryTimeout time.Duration `yaml:"query_timeout" help:"Bound on each database query; a database that is down fails requests this fast."`
+	SQLitePath   string        `yaml:"sqlite_path" help:"File of the embedded video database when mysql.dsn is empty (empty: <data_dir>/video.db)."`
+	Migrate      bool          `yaml:"migrate" help:"Let serve apply pending MySQL migrations itself instead of refusing to start (applet seed-mysql does it otherwise)."`
 }
 
 // Redis is shared by the session store and the game across nodes; empty Addr keeps them in process.
@@ -126,7 +130,7 @@ func Default() *Config {
 		Album:      Album{Listen: ":9993"},
 		Game:       Game{Listen: ":9595"},
 		Session:    Session{Listen: ":5757"},
-		Video:      Video{Listen: ":9994"},
+		Video:      Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
 		Mongo:      Mongo{Database: "qcloud-applet-session"},
 		WeChat:     WeChat{APIBase: "https://api.weixin.qq.com"},
 	}

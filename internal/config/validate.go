@@ -61,6 +61,12 @@ func (l *Loaded) Validate() error {
 		}
 	}
 
+	if c.Video.PageSize < 1 || c.Video.PageSize > 100 {
+		bad("video.page_size", "must be 1 to 100", "use 6, what the original client expects")
+	}
+	if c.Video.QueryTimeout <= 0 {
+		bad("video.query_timeout", "must be positive", "use a duration such as 2s")
+	}
 	if c.Redis.Addr != "" {
 		if err := checkHostPort(c.Redis.Addr); err != "" {
 			bad("redis.addr", err, "use host:port, e.g. 127.0.0.1:6379")

@@ -188,7 +188,9 @@ func readComment(w http.ResponseWriter, r *http.Request) (map[string]string, *fi
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	out := map[string]string{}
-	if ct == "application/x-www-form-urlencoded" {
+	// A JSON object is read as JSON whatever the declared type: some clients send JSON as a form.
+	isJSON := strings.HasPrefix(strings.TrimSpace(string(body)), "{")
+	if ct == "application/x-www-form-urlencoded" && !isJSON {
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, &fieldError{"body", "not a urlencoded form"}
