@@ -69,21 +69,11 @@ func MySQLDSN(t testing.TB) string {
 	return dsn
 }
 
-// MySQLDatabase creates a fresh database for the test, drops it afterwards and returns its DSN.
-func MySQLDatabase(t testing.TB) string {
+// MySQLFreshDSN returns a DSN naming a database that does not exist yet; it is dropped after the test.
+func MySQLFreshDSN(t testing.TB) string {
 	t.Helper()
 	dsn := MySQLDSN(t)
 	name := "applet_test_" + randomHex(6)
-	admin, err := sql.Open("mysql", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		unreachable(t, "MariaDB", dsn, err)
-	}
 	t.Cleanup(func() {
 		db, err := sql.Open("mysql", dsn)
 		if err != nil {
@@ -95,6 +85,27 @@ func MySQLDatabase(t testing.TB) string {
 	cfg, _ := mysql.ParseDSN(dsn)
 	cfg.DBName = name
 	return cfg.FormatDSN()
+}
+
+// MySQLDatabase creates a fresh database for the test, drops it afterwards and returns its DSN.
+func MySQLDatabase(t testing.TB) string {
+	t.Helper()
+	fresh := MySQLFreshDSN(t)
+	cfg, _ := mysql.ParseDSN(fresh)
+	name := cfg.DBName
+	cfg.DBName = ""
+	dsn := cfg.FormatDSN()
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+name+"` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
+		unreachable(t, "MariaDB", dsn, err)
+	}
+	return fresh
 }
 
 // RedisAddr returns host:port of the Redis server.
