@@ -91,7 +91,7 @@ start_mariadb() {
   local port; port=$(free_port)
   setsid "$bin" --no-defaults --datadir="$d/data" --user="$(id -un)" --port="$port" \
     --bind-address=127.0.0.1 --socket="$d/sock" --pid-file="$d/mariadbd.pid" --log-error="$d/err.log" \
-    --skip-log-bin --innodb-buffer-pool-size=64M --max-connections=500 \
+    --skip-log-bin --innodb-buffer-pool-size=512M --max-connections=500 \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_unicode_ci </dev/null >/dev/null 2>&1 &
   echo $! > "$d/pid"; echo "$port" > "$d/port"
   wait_until 60 MariaDB mariadb --no-defaults --socket="$d/sock" -uroot -e 'SELECT 1' \

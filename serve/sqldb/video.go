@@ -23,7 +23,17 @@ type VideoStore struct {
 	mu       sync.Mutex
 	stmts    map[string]*sql.Stmt
 	schemaOK bool
+
+	// The video count, cached: InnoDB counts by scanning, and every list request needs the total.
+	// Videos are added by operators, not by users, so a total up to countTTL old is fine.
+	countMu         sync.Mutex
+	count           int
+	countAt         time.Time
+	countRefreshing bool
 }
+
+// countTTL bounds how stale the video total in /list may be.
+const countTTL = time.Second
 
 var _ video.Store = (*VideoStore)(nil)
 
@@ -66,13 +76,9 @@ func (s *VideoStore) stmt(ctx context.Context, name string) (*sql.Stmt, error) {
 func (s *VideoStore) Videos(ctx context.Context, offset, limit int) ([]video.Video, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	count, err := s.stmt(ctx, "count")
+	total, err := s.total(ctx)
 	if err != nil {
 		return nil, 0, err
-	}
-	var total int
-	if err := count.QueryRowContext(ctx).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("counting videos: %w", err)
 	}
 	if offset >= total {
 		return []video.Video{}, total, nil
@@ -98,6 +104,43 @@ func (s *VideoStore) Videos(ctx context.Context, offset, limit int) ([]video.Vid
 		return nil, 0, fmt.Errorf("listing videos: %w", err)
 	}
 	return out, total, nil
+}
+
+// total returns the cached count; a stale one is served while one request refreshes it in the
+// background, so no request waits for the count once it is known.
+func (s *VideoStore) total(ctx context.Context) (int, error) {
+	s.countMu.Lock()
+	if !s.countAt.IsZero() {
+		n := s.count
+		if time.Since(s.countAt) > countTTL && !s.countRefreshing {
+			s.countRefreshing = true
+			go func() {
+				rctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+				defer cancel()
+				_, _ = s.countNow(rctx)
+			}()
+		}
+		s.countMu.Unlock()
+		return n, nil
+	}
+	s.countMu.Unlock()
+	return s.countNow(ctx)
+}
+
+func (s *VideoStore) countNow(ctx context.Context) (int, error) {
+	var n int
+	st, err := s.stmt(ctx, "count")
+	if err == nil {
+		err = st.QueryRowContext(ctx).Scan(&n)
+	}
+	s.countMu.Lock()
+	defer s.countMu.Unlock()
+	s.countRefreshing = false
+	if err != nil {
+		return 0, fmt.Errorf("counting videos: %w", err)
+	}
+	s.count, s.countAt = n, time.Now()
+	return n, nil
 }
 
 // Comments implements video.Store.

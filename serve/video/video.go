@@ -51,8 +51,9 @@ var ErrVideoNotFound = errors.New("video not found")
 // Store keeps videos and comments. Implementations are safe for concurrent use.
 //
 // The contract, checked by storetest.RunVideoStore against every implementation:
-//   - Videos pages in ascending id order, stable across calls, and reports the total count;
-//     an offset past the end gives an empty page with the total.
+//   - Videos pages in ascending id order, stable across calls, and reports the total count (which
+//     may lag writes made outside applet by about a second); an offset past the end gives an empty
+//     page with the total.
 //   - Comments lists a video's comments newest first (descending id), only ids below before when
 //     before > 0, at most limit; an unknown video is ErrVideoNotFound, a video without comments is empty.
 //   - AddComment returns only once the comment is durable, with its new id; an unknown video is
