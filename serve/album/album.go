@@ -1,10 +1,20 @@
-// Package album is the photo album backend of `applet serve album`, mounted at /applet/album.
-// Its routes arrive with the app's own issue; until then it serves health only.
+// Package album is the photo album, `applet serve album`, mounted at /applet/album. Routes and JSON
+// shapes are those of the original demo server (see the compat contract), with its defects fixed:
+// uploads stream with bounded memory and never leave temporary files, the list is newest first and
+// paged, and delete checks what it deletes.
 package album
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/qcloud-applet/applet/serve"
 )
@@ -15,24 +25,111 @@ const BasePath = "/applet/album"
 // DefaultListen is the app's documented address.
 const DefaultListen = ":9993"
 
-// Options configure the app.
-type Options struct {
-	Logger *slog.Logger
+// ErrNotFound is returned for a key that holds no object.
+var ErrNotFound = errors.New("no such image")
+
+// Spool is an upload received in full: a private file the storage may move or read (and re-read:
+// it is seekable). The app removes it afterwards unless the storage renamed it away.
+type Spool struct {
+	File        *os.File
+	Size        int64
+	ContentType string
 }
 
-// App is the photo album backend.
+// Storage keeps the images. Keys are "<folder><13 digits>-<8 chars>.<ext>"; the digits count down with
+// time, so ascending key order is newest first.
+//
+// The contract, checked by storetest.RunAlbumStorage against every implementation:
+//   - Put stores the spool under key; once it returns, List and the URL serve the object, and a failed
+//     Put leaves nothing that List shows.
+//   - List returns up to limit keys with the prefix, in ascending order, after marker when it is set,
+//     and next (the marker of the following page) only when more exist. It reads about one page, not
+//     the whole store.
+//   - Delete removes the key, or returns ErrNotFound when there is nothing there.
+//   - URL is where a client downloads the object: absolute, or a path on this app ("/applet/...").
+//   - KeyFromPath maps the path of such a URL back to its key.
+type Storage interface {
+	Put(ctx context.Context, key string, s Spool) error
+	List(ctx context.Context, prefix, marker string, limit int) (keys []string, next string, err error)
+	Delete(ctx context.Context, key string) error
+	URL(key string) string
+	KeyFromPath(path string) (key string, ok bool)
+	Ready(ctx context.Context) error
+	Describe() string
+}
+
+// FileServer is implemented by storages that the app serves itself (local disk).
+type FileServer interface {
+	// ServeFile answers GET/HEAD for the object at key, with ranges and validators.
+	ServeFile(w http.ResponseWriter, r *http.Request, key string)
+	// FilesPath is the path prefix under the app's base path, e.g. "/files/".
+	FilesPath() string
+}
+
+// Options configure the app.
+type Options struct {
+	Storage Storage
+	Logger  *slog.Logger
+	// Folder is the key prefix of uploads, e.g. "photos/".
+	Folder string
+	// MaxUploadMB is the size limit of one image in MiB (the original's 5).
+	MaxUploadMB int
+	AllowGIF    bool
+	AllowWebP   bool
+	// SpoolDir holds uploads while they are received; on local disk it is on the same file system as
+	// the images so that storing one is a rename.
+	SpoolDir string
+	// PublicURL is the origin clients reach this app at (https://domain); empty: taken from the request
+	// (X-Forwarded-Proto/Host from the proxy, or Host).
+	PublicURL string
+}
+
+// App is the album backend.
 type App struct {
-	log *slog.Logger
+	opts Options
+	log  *slog.Logger
 }
 
 var _ serve.App = (*App)(nil)
 
 // New returns the app.
-func New(opts Options) *App {
+func New(opts Options) (*App, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &App{log: opts.Logger}
+	if opts.MaxUploadMB <= 0 {
+		opts.MaxUploadMB = 5
+	}
+	f, err := NormalizeFolder(opts.Folder)
+	if err != nil {
+		return nil, err
+	}
+	opts.Folder = f
+	if opts.SpoolDir == "" {
+		opts.SpoolDir = os.TempDir()
+	}
+	if err := os.MkdirAll(opts.SpoolDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating spool directory: %w", err)
+	}
+	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
+	return &App{opts: opts, log: opts.Logger}, nil
+}
+
+var folderRE = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)
+
+// NormalizeFolder turns "/photos/", "photos" or "photos/" into the key prefix "photos/".
+func NormalizeFolder(f string) (string, error) {
+	if f == "" {
+		f = "photos/"
+	}
+	f = strings.TrimPrefix(f, "/")
+	if !strings.HasSuffix(f, "/") {
+		f += "/"
+	}
+	if !folderRE.MatchString(f) {
+		return "", fmt.Errorf("upload folder %q: use letters, digits, - and _ in /-separated names, e.g. photos/", f)
+	}
+	return f, nil
 }
 
 // Name implements serve.App.
@@ -42,10 +139,38 @@ func (a *App) Name() string { return "album" }
 func (a *App) BasePath() string { return BasePath }
 
 // Register implements serve.App.
-func (a *App) Register(r *serve.Router) {}
+func (a *App) Register(r *serve.Router) {
+	r.HandleFunc("GET /list", a.list)
+	r.HandleFunc("POST /upload", a.upload)
+	r.HandleFunc("POST /delete", a.delete)
+	if fs, ok := a.opts.Storage.(FileServer); ok {
+		r.HandleFunc("GET "+fs.FilesPath()+"{key...}", func(w http.ResponseWriter, r *http.Request) {
+			fs.ServeFile(w, r, r.PathValue("key"))
+		})
+	}
+}
 
-// Ready implements serve.App: the app has no dependencies yet.
-func (a *App) Ready(ctx context.Context) error { return nil }
+// Ready implements serve.App.
+func (a *App) Ready(ctx context.Context) error { return a.opts.Storage.Ready(ctx) }
 
 // Shutdown implements serve.App.
 func (a *App) Shutdown(ctx context.Context) error { return nil }
+
+// Describe implements serve.Describer.
+func (a *App) Describe() []any {
+	return []any{"storage", a.opts.Storage.Describe(), "folder", a.opts.Folder, "max_upload_mb", a.opts.MaxUploadMB}
+}
+
+// keyRE matches the keys this app makes (after the folder).
+var keyRE = regexp.MustCompile(`^[0-9]{13}-[a-z0-9]{8}\.(jpg|png|gif|webp)$`)
+
+// NewKey returns a key for an upload now: the digits count down so that newer keys sort first.
+func NewKey(folder, ext string, now time.Time) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return fmt.Sprintf("%s%013d-%s.%s", folder, 9_999_999_999_999-now.UnixMilli(), b[:], ext)
+}

@@ -1,0 +1,338 @@
+package album
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // DecodeConfig checks the structure of what the magic bytes claim
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/qcloud-applet/applet/serve"
+)
+
+// The original's messages, which clients show to users.
+const (
+	msgBadParam    = "参数错误"
+	msgBadType     = "仅jpg/png格式"
+	msgStoreFailed = "图片上传失败，请稍候再试"
+	msgForbidden   = "operation forbidden"
+)
+
+// MaxListLimit is the largest page of /list, and the page an old client without parameters gets.
+const MaxListLimit = 100
+
+func (a *App) sizeMsg() string { return fmt.Sprintf("单个不超过%dMB", a.opts.MaxUploadMB) }
+
+type failure struct {
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason"`
+}
+
+func fail(w http.ResponseWriter, msg string, data any, f *failure) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	body := map[string]any{"code": -1, "msg": msg, "data": data}
+	if f != nil {
+		body["error"] = f
+	}
+	serve.WriteJSON(w, http.StatusOK, body)
+}
+
+// origin is where clients reach this app: configured, or what the proxy says, or the Host.
+func (a *App) origin(r *http.Request) string {
+	if a.opts.PublicURL != "" {
+		return a.opts.PublicURL
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
+		scheme = p
+	}
+	host := r.Host
+	if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
+		host = h
+	}
+	return scheme + "://" + host
+}
+
+func (a *App) url(r *http.Request, key string) string {
+	u := a.opts.Storage.URL(key)
+	if strings.HasPrefix(u, "/") {
+		return a.origin(r) + u
+	}
+	return u
+}
+
+func (a *App) list(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := MaxListLimit
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxListLimit {
+			fail(w, "failed", nil, &failure{"limit", "must be a whole number from 1 to 100"})
+			return
+		}
+		limit = n
+	}
+	marker := q.Get("marker")
+	if marker != "" && (!strings.HasPrefix(marker, a.opts.Folder) || !keyRE.MatchString(strings.TrimPrefix(marker, a.opts.Folder))) {
+		fail(w, "failed", nil, &failure{"marker", "must be the next value of a previous page"})
+		return
+	}
+	keys, next, err := a.opts.Storage.List(r.Context(), a.opts.Folder, marker, limit)
+	if err != nil {
+		serve.LoggerFrom(r.Context(), a.log).Error("listing images", "err", err)
+		fail(w, "failed", nil, nil)
+		return
+	}
+	urls := make([]string, len(keys))
+	for i, k := range keys {
+		urls[i] = a.url(r, k)
+	}
+	body := map[string]any{"code": 0, "msg": "ok", "data": urls}
+	if next != "" {
+		body["next"] = next
+	}
+	serve.WriteJSON(w, http.StatusOK, body)
+}
+
+// sniff names the image type of the first bytes, or "".
+func (a *App) sniff(head []byte) (ext, ctype string) {
+	switch {
+	case bytes.HasPrefix(head, []byte{0xFF, 0xD8, 0xFF}):
+		return "jpg", "image/jpeg"
+	case bytes.HasPrefix(head, []byte("\x89PNG\r\n\x1a\n")):
+		return "png", "image/png"
+	case a.opts.AllowGIF && (bytes.HasPrefix(head, []byte("GIF87a")) || bytes.HasPrefix(head, []byte("GIF89a"))):
+		return "gif", "image/gif"
+	case a.opts.AllowWebP && len(head) >= 12 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
+		return "webp", "image/webp"
+	}
+	return "", ""
+}
+
+func (a *App) upload(w http.ResponseWriter, r *http.Request) {
+	log := serve.LoggerFrom(r.Context(), a.log)
+	max := int64(a.opts.MaxUploadMB) << 20
+	// The whole body may carry a little multipart framing beyond the image; past that it is cut off.
+	r.Body = http.MaxBytesReader(w, r.Body, max+1<<20)
+	tooBig := func() {
+		w.Header().Set("Connection", "close") // do not read the rest of a huge body
+		fail(w, a.sizeMsg(), nil, &failure{"image", "larger than the limit"})
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		fail(w, msgBadParam, nil, &failure{"body", "not multipart/form-data with a boundary"})
+		return
+	}
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			fail(w, msgBadParam, nil, &failure{"image", "no file field named image"})
+			return
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			tooBig()
+			return
+		}
+		if err != nil {
+			fail(w, msgBadParam, nil, &failure{"body", "malformed multipart body"})
+			return
+		}
+		if part.FormName() != "image" {
+			_, _ = io.Copy(io.Discard, part) // other fields: skipped, bounded by MaxBytesReader
+			part.Close()
+			continue
+		}
+		a.receive(w, r, part, max, tooBig, log)
+		return
+	}
+}
+
+// receive spools the image part to a private file (memory stays bounded), checks it and stores it.
+// The spool is always removed unless the storage moved it into place.
+func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, max int64, tooBig func(), log interface {
+	Error(string, ...any)
+	Warn(string, ...any)
+}) {
+	head := make([]byte, 512)
+	n, err := io.ReadFull(part, head)
+	head = head[:n]
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		a.readFailed(w, err, tooBig, log)
+		return
+	}
+	if n == 0 {
+		fail(w, msgBadParam, nil, &failure{"image", "empty file"})
+		return
+	}
+	ext, ctype := a.sniff(head)
+	if ext == "" {
+		fail(w, msgBadType, nil, &failure{"image", "not a JPEG or PNG image"})
+		return
+	}
+	f, err := os.CreateTemp(a.opts.SpoolDir, ".upload-*")
+	if err != nil {
+		log.Error("creating spool file", "err", err)
+		fail(w, msgStoreFailed, nil, nil)
+		return
+	}
+	moved := false
+	defer func() {
+		f.Close()
+		if !moved {
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.Write(head); err != nil {
+		log.Error("writing spool file", "err", err)
+		fail(w, msgStoreFailed, nil, nil)
+		return
+	}
+	// Copy at most one byte past the limit: that byte proves the file is too big.
+	copied, err := io.CopyN(f, part, max-int64(n)+1)
+	size := int64(n) + copied
+	if err != nil && err != io.EOF {
+		a.readFailed(w, err, tooBig, log)
+		return
+	}
+	if size > max {
+		tooBig()
+		return
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		log.Error("rewinding spool file", "err", err)
+		fail(w, msgStoreFailed, nil, nil)
+		return
+	}
+	if ext != "webp" {
+		if _, _, err := image.DecodeConfig(f); err != nil {
+			fail(w, msgBadType, nil, &failure{"image", "not a valid " + strings.ToUpper(ext) + " image"})
+			return
+		}
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			log.Error("rewinding spool file", "err", err)
+			fail(w, msgStoreFailed, nil, nil)
+			return
+		}
+	}
+	key := NewKey(a.opts.Folder, ext, time.Now())
+	if err := a.opts.Storage.Put(r.Context(), key, Spool{File: f, Size: size, ContentType: ctype}); err != nil {
+		log.Error("storing image", "key", key, "err", err)
+		fail(w, msgStoreFailed, nil, nil)
+		return
+	}
+	_, statErr := os.Stat(f.Name())
+	moved = os.IsNotExist(statErr)
+	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "ok", "data": map[string]any{"imgUrl": a.url(r, key)}})
+}
+
+func (a *App) readFailed(w http.ResponseWriter, err error, tooBig func(), log interface{ Warn(string, ...any) }) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		tooBig()
+		return
+	}
+	// The client went away or sent a broken body: nothing was stored.
+	log.Warn("upload not received", "err", err)
+	fail(w, msgBadParam, nil, &failure{"image", "the upload was interrupted"})
+}
+
+func (a *App) delete(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err != nil {
+		fail(w, "failed", map[string]any{"name": "BadRequest", "message": "body too large or unreadable"}, nil)
+		return
+	}
+	var fp string
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/x-www-form-urlencoded" && !bytes.HasPrefix(bytes.TrimSpace(body), []byte("{")) {
+		vals, err := url.ParseQuery(string(body))
+		if err == nil {
+			fp = vals.Get("filepath")
+		}
+	} else {
+		var in struct {
+			Filepath string `json:"filepath"`
+		}
+		_ = json.Unmarshal(body, &in)
+		fp = in.Filepath
+	}
+	if fp == "" {
+		fail(w, "failed", map[string]any{"name": "BadRequest", "message": "filepath is required"}, &failure{"filepath", "missing"})
+		return
+	}
+	key, ok := a.keyFor(r, fp)
+	if !ok {
+		fail(w, "failed", map[string]any{"name": "Forbidden", "message": msgForbidden}, &failure{"filepath", "not an image of this album"})
+		return
+	}
+	err = a.opts.Storage.Delete(r.Context(), key)
+	if errors.Is(err, ErrNotFound) {
+		fail(w, "failed", map[string]any{"name": "NotFound", "message": "image not found"}, &failure{"filepath", "no such image"})
+		return
+	}
+	if err != nil {
+		serve.LoggerFrom(r.Context(), a.log).Error("deleting image", "key", key, "err", err)
+		fail(w, "failed", map[string]any{"name": "StorageError", "message": "delete failed, try again later"}, nil)
+		return
+	}
+	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "ok", "data": map[string]any{}})
+}
+
+// keyFor maps what a client sends as filepath (the image URL's path, maybe URI-encoded, maybe the whole
+// URL of this album) to a key in the upload folder, refusing everything else.
+func (a *App) keyFor(r *http.Request, fp string) (string, bool) {
+	fp = strings.TrimSpace(fp)
+	if strings.Contains(fp, "://") {
+		u, err := url.Parse(fp)
+		if err != nil {
+			return "", false
+		}
+		own, err := url.Parse(a.url(r, a.opts.Folder+"x"))
+		if err != nil || !strings.EqualFold(u.Host, own.Host) {
+			return "", false // another host's URL
+		}
+		fp = u.EscapedPath()
+	}
+	// Decode once or twice (clients encode the path with encodeURIComponent, some twice).
+	for i := 0; i < 2 && strings.Contains(fp, "%"); i++ {
+		d, err := url.PathUnescape(fp)
+		if err != nil {
+			return "", false
+		}
+		fp = d
+	}
+	if !strings.HasPrefix(fp, "/") || strings.Contains(fp, "\\") || strings.ContainsRune(fp, 0) {
+		return "", false
+	}
+	for _, seg := range strings.Split(fp, "/") {
+		if seg == ".." || seg == "." {
+			return "", false
+		}
+	}
+	if path.Clean(fp) != fp {
+		return "", false
+	}
+	key, ok := a.opts.Storage.KeyFromPath(fp)
+	if !ok || !strings.HasPrefix(key, a.opts.Folder) || !keyRE.MatchString(key[len(a.opts.Folder):]) {
+		return "", false
+	}
+	return key, true
+}
