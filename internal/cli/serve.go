@@ -12,7 +12,6 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
-	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/game"
 	"github.com/qcloud-applet/applet/serve/session"
 	"github.com/spf13/cobra"
@@ -146,7 +145,7 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 func newApp(ctx context.Context, name string, cfg *config.Config, log *slog.Logger) (serve.App, error) {
 	switch name {
 	case "album":
-		return album.New(album.Options{Logger: log}), nil
+		return newAlbumApp(cfg, log)
 	case "game":
 		return game.New(game.Options{Logger: log}), nil
 	case "session":

@@ -54,7 +54,12 @@ type Serve struct {
 
 // Album configures `applet serve album`.
 type Album struct {
-	Listen string `yaml:"listen" help:"Address the album backend listens on."`
+	Listen      string `yaml:"listen" help:"Address the album backend listens on."`
+	Folder      string `yaml:"folder" help:"Key prefix of uploaded images (the original's /photos/)."`
+	MaxUploadMB int    `yaml:"max_upload_mb" help:"Size limit of one image in MiB; larger uploads are cut off and answered 单个不超过<N>MB."`
+	AllowGIF    bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
+	AllowWebP   bool   `yaml:"allow_webp" help:"Also accept WebP images."`
+	PublicURL   string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
 }
 
 // Game configures `applet serve game`.
@@ -101,6 +106,7 @@ type COS struct {
 	SecretID     string `yaml:"secret_id" secret:"true" help:"COS SecretId (empty: the tencentcloud credentials)."`
 	SecretKey    string `yaml:"secret_key" secret:"true" help:"COS SecretKey (empty: the tencentcloud credentials)."`
 	PublicDomain string `yaml:"public_domain" help:"Domain in the image URLs handed to clients, e.g. a CDN (empty: the bucket's own domain)."`
+	Endpoint     string `yaml:"endpoint" help:"host:port to send COS requests to instead of the bucket's domain, e.g. a stand-in (empty: the real service)."`
 }
 
 // WeChat is the mini program's identity for login.
@@ -127,7 +133,7 @@ func Default() *Config {
 		DataDir:    "data",
 		Log:        Log{Level: "info", Format: "auto"},
 		Serve:      Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second},
-		Album:      Album{Listen: ":9993"},
+		Album:      Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
 		Game:       Game{Listen: ":9595"},
 		Session:    Session{Listen: ":5757"},
 		Video:      Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},

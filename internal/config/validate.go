@@ -17,6 +17,7 @@ var (
 	regionRE     = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
 	appIDRE      = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
 	mongoDBRE    = regexp.MustCompile(`^[^/\\. "$*<>:|?]{1,63}$`)
+	folderRE     = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)
 )
 
 // Validate checks that every value is well formed and that keys that go together are set together.
@@ -61,6 +62,20 @@ func (l *Loaded) Validate() error {
 		}
 	}
 
+	if !folderRE.MatchString(strings.Trim(c.Album.Folder, "/") + "/") {
+		bad("album.folder", "not a folder name", "use letters, digits, - and _, e.g. photos/")
+	}
+	if c.Album.MaxUploadMB < 1 || c.Album.MaxUploadMB > 1024 {
+		bad("album.max_upload_mb", "must be 1 to 1024", "use 5, the original's limit")
+	}
+	if c.Album.PublicURL != "" {
+		if u, err := url.Parse(c.Album.PublicURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("album.public_url", "not an origin", "use scheme and host only, e.g. https://applet.example.com")
+		}
+	}
+	if c.COS.Endpoint != "" && checkHostPort(c.COS.Endpoint) != "" {
+		bad("cos.endpoint", "not a host:port address", "use host:port of the stand-in, or leave it empty for the real service")
+	}
 	if c.Video.PageSize < 1 || c.Video.PageSize > 100 {
 		bad("video.page_size", "must be 1 to 100", "use 6, what the original client expects")
 	}

@@ -1,0 +1,50 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/album"
+	"github.com/qcloud-applet/applet/serve/cos"
+	"github.com/qcloud-applet/applet/serve/disk"
+)
+
+// newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise.
+func newAlbumApp(cfg *config.Config, log *slog.Logger) (serve.App, error) {
+	opts := album.Options{
+		Logger:      log,
+		Folder:      cfg.Album.Folder,
+		MaxUploadMB: cfg.Album.MaxUploadMB,
+		AllowGIF:    cfg.Album.AllowGIF,
+		AllowWebP:   cfg.Album.AllowWebP,
+		PublicURL:   cfg.Album.PublicURL,
+	}
+	if cfg.COS.Bucket != "" {
+		id, key := cfg.COS.SecretID, cfg.COS.SecretKey
+		if id == "" || key == "" {
+			id, key = cfg.TencentCloud.SecretID, cfg.TencentCloud.SecretKey
+		}
+		s, err := cos.New(cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, SecretID: id, SecretKey: key,
+			PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint})
+		if err != nil {
+			return nil, err
+		}
+		opts.Storage = s
+		opts.SpoolDir = filepath.Join(cfg.DataDir, "spool")
+	} else {
+		s, err := disk.New(filepath.Join(cfg.DataDir, "album"))
+		if err != nil {
+			return nil, fmt.Errorf("album: %w", err)
+		}
+		opts.Storage = s
+		opts.SpoolDir = s.SpoolDir()
+	}
+	app, err := album.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("album: %w", err)
+	}
+	return app, nil
+}
