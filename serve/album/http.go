@@ -17,6 +17,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qcloud-applet/applet/serve"
@@ -29,6 +30,43 @@ const (
 	msgStoreFailed = "图片上传失败，请稍候再试"
 	msgForbidden   = "operation forbidden"
 )
+
+// copyBuffers are the buffers of uploads in progress: 64 concurrent uploads hold 16 MiB.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// copyFilled copies up to limit bytes from src to dst, filling a 256 KiB buffer before each write:
+// multipart hands out at most 4 KiB per Read, and a write per Read costs more than the copy itself.
+// It returns the bytes copied, a write error, and a read error other than the end of src.
+func copyFilled(dst io.Writer, src io.Reader, limit int64) (n int64, werr, rerr error) {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	for n < limit {
+		chunk := buf[:min(int64(len(buf)), limit-n)]
+		// Fill the chunk by hand: io.ReadFull would report a body cut short (io.ErrUnexpectedEOF from
+		// the connection) exactly like a clean end, and a broken upload must never be stored.
+		m := 0
+		var err error
+		for m < len(chunk) && err == nil {
+			var k int
+			k, err = src.Read(chunk[m:])
+			m += k
+		}
+		if m > 0 {
+			if _, werr := dst.Write(chunk[:m]); werr != nil {
+				return n, werr, nil
+			}
+			n += int64(m)
+		}
+		if err == io.EOF {
+			return n, nil, nil
+		}
+		if err != nil {
+			return n, nil, err
+		}
+	}
+	return n, nil, nil
+}
 
 // MaxListLimit is the largest page of /list, and the page an old client without parameters gets.
 const MaxListLimit = 100
@@ -206,9 +244,14 @@ func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, ma
 		return
 	}
 	// Copy at most one byte past the limit: that byte proves the file is too big.
-	copied, err := io.CopyN(f, part, max-int64(n)+1)
+	copied, werr, err := copyFilled(f, part, max-int64(n)+1)
 	size := int64(n) + copied
-	if err != nil && err != io.EOF {
+	if werr != nil {
+		log.Error("writing spool file", "err", werr)
+		fail(w, msgStoreFailed, nil, nil)
+		return
+	}
+	if err != nil {
 		a.readFailed(w, err, tooBig, log)
 		return
 	}

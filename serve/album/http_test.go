@@ -36,7 +36,7 @@ type env struct {
 	storage album.Storage
 }
 
-func newEnv(t *testing.T, storage album.Storage, spool string) *env {
+func newEnv(t testing.TB, storage album.Storage, spool string) *env {
 	t.Helper()
 	app, err := album.New(album.Options{Storage: storage, SpoolDir: spool})
 	if err != nil {
@@ -47,7 +47,9 @@ func newEnv(t *testing.T, storage album.Storage, spool string) *env {
 	return &env{ts: ts, spool: spool, storage: storage}
 }
 
-func diskEnv(t *testing.T) *env {
+func diskEnv(t *testing.T) *env { return diskEnvB(t) }
+
+func diskEnvB(t testing.TB) *env {
 	root := t.TempDir()
 	s, err := disk.New(root)
 	if err != nil {
@@ -56,6 +58,11 @@ func diskEnv(t *testing.T) *env {
 	e := newEnv(t, s, s.SpoolDir())
 	e.root = root
 	return e
+}
+
+func jsonDecode(resp *http.Response, v any) {
+	defer resp.Body.Close()
+	json.NewDecoder(resp.Body).Decode(v)
 }
 
 func pngBytes(t *testing.T) []byte {
@@ -395,4 +402,3 @@ func TestUploadToCOSRetriesAndFailsCleanly(t *testing.T) {
 		t.Fatalf("a failed upload left an object: %v", keys)
 	}
 }
-
