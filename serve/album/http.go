@@ -1,6 +1,7 @@
 package album
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	_ "image/png"
 	"io"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +32,9 @@ const (
 	msgStoreFailed = "图片上传失败，请稍候再试"
 	msgForbidden   = "operation forbidden"
 )
+
+// bodyReaders buffer upload bodies: 64 concurrent uploads hold 4 MiB.
+var bodyReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 // copyBuffers are the buffers of uploads in progress: 64 concurrent uploads hold 16 MiB.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -173,11 +178,17 @@ func (a *App) upload(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "close") // do not read the rest of a huge body
 		fail(w, a.sizeMsg(), nil, &failure{"image", "larger than the limit"})
 	}
-	mr, err := r.MultipartReader()
-	if err != nil {
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
 		fail(w, msgBadParam, nil, &failure{"body", "not multipart/form-data with a boundary"})
 		return
 	}
+	// multipart reads through a 4 KiB bufio.Reader unless given a larger one, which it then uses as
+	// is: 64 KiB reads cut the syscalls of a 5 MB upload sixteenfold.
+	br := bodyReaders.Get().(*bufio.Reader)
+	br.Reset(r.Body)
+	defer func() { br.Reset(nil); bodyReaders.Put(br) }()
+	mr := multipart.NewReader(br, params["boundary"])
 	for {
 		part, err := mr.NextPart()
 		if err == io.EOF {
