@@ -12,6 +12,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 state=${APPLET_TEST_STATE:-${TMPDIR:-/tmp}/applet-test-services-$(id -u)}
 mkdir -p "$state"
 
+redis_password=applet-test-password
+
 say() { printf '%s\n' "services: $*" >&2; }
 die() { say "$*"; exit 1; }
 
@@ -104,18 +106,19 @@ start_mariadb() {
   say "MariaDB on 127.0.0.1:$port"
 }
 
-start_redis() {
-  local d=$state/redis bin
+start_redis() { # dir-name, then extra redis-server arguments
+  local name=$1; shift
+  local d=$state/$name bin
   bin=$(find_bin redis-server /usr/bin/redis-server)
   mkdir -p "$d"
-  if alive "$d" && port_open "$(cat "$d/port")"; then say "reusing Redis on port $(cat "$d/port")"; return; fi
+  if alive "$d" && port_open "$(cat "$d/port")"; then say "reusing Redis ($name) on port $(cat "$d/port")"; return; fi
   stop_one "$d"
   local port; port=$(free_port)
   setsid "$bin" --port "$port" --bind 127.0.0.1 --dir "$d" --save "" --appendonly no \
-    --logfile "$d/redis.log" --daemonize no </dev/null >/dev/null 2>&1 &
+    --logfile "$d/redis.log" --daemonize no "$@" </dev/null >/dev/null 2>&1 &
   echo $! > "$d/pid"; echo "$port" > "$d/port"
   wait_until 20 Redis port_open "$port"
-  say "Redis on 127.0.0.1:$port"
+  say "Redis ($name) on 127.0.0.1:$port"
 }
 
 start_mongo() {
@@ -145,10 +148,12 @@ stop_one() {
 
 print_env() {
   local ok=1
-  for s in mariadb redis mongo; do alive "$state/$s" || ok=""; done
+  for s in mariadb redis redis-auth mongo; do alive "$state/$s" || ok=""; done
   [ -n "$ok" ] || die "services are not running: scripts/services.sh start"
   echo "export APPLET_TEST_MYSQL_DSN='applet:applet@tcp(127.0.0.1:$(cat "$state/mariadb/port"))/'"
   echo "export APPLET_TEST_REDIS_ADDR='127.0.0.1:$(cat "$state/redis/port")'"
+  echo "export APPLET_TEST_REDIS_AUTH_ADDR='127.0.0.1:$(cat "$state/redis-auth/port")'"
+  echo "export APPLET_TEST_REDIS_PASSWORD='$redis_password'"
   echo "export APPLET_TEST_MONGO_URI='mongodb://127.0.0.1:$(cat "$state/mongo/port")/'"
   echo "export APPLET_TEST_NGINX='$(find_bin nginx /usr/sbin/nginx)'"
 }
@@ -158,15 +163,16 @@ case "${1:-}" in
     ensure_packages
     build_ferretdb
     start_mariadb
-    start_redis
+    start_redis redis
+    start_redis redis-auth --requirepass "$redis_password"
     start_mongo
     print_env ;;
   env) print_env ;;
   stop)
-    for s in mongo redis mariadb; do stop_one "$state/$s"; done
+    for s in mongo redis-auth redis mariadb; do stop_one "$state/$s"; done
     say "stopped" ;;
   status)
-    for s in mariadb redis mongo; do
+    for s in mariadb redis redis-auth mongo; do
       if alive "$state/$s"; then say "$s: running on port $(cat "$state/$s/port")"; else say "$s: stopped"; fi
     done ;;
   *) echo "usage: scripts/services.sh start|env|stop|status" >&2; exit 2 ;;

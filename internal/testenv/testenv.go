@@ -24,6 +24,9 @@ const (
 	EnvRedisAddr = "APPLET_TEST_REDIS_ADDR"
 	EnvMongoURI  = "APPLET_TEST_MONGO_URI"
 	EnvNginx     = "APPLET_TEST_NGINX"
+	// A second Redis that requires a password.
+	EnvRedisAuthAddr     = "APPLET_TEST_REDIS_AUTH_ADDR"
+	EnvRedisAuthPassword = "APPLET_TEST_REDIS_PASSWORD"
 )
 
 const howTo = `run the whole suite with scripts/test.sh, or start the services with: eval "$(scripts/services.sh start)"`
@@ -117,6 +120,17 @@ func RedisAddr(t testing.TB) string {
 	}
 	dial(t, "Redis", addr)
 	return addr
+}
+
+// RedisAuth returns host:port and password of the Redis server that requires one.
+func RedisAuth(t testing.TB) (string, string) {
+	t.Helper()
+	addr, pw := os.Getenv(EnvRedisAuthAddr), os.Getenv(EnvRedisAuthPassword)
+	if addr == "" || pw == "" {
+		missing(t, "Redis with a password", EnvRedisAuthAddr)
+	}
+	dial(t, "Redis with a password", addr)
+	return addr, pw
 }
 
 // MongoURI returns the URI of the MongoDB-wire server.
