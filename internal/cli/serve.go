@@ -13,7 +13,6 @@ import (
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/game"
-	"github.com/qcloud-applet/applet/serve/session"
 	"github.com/spf13/cobra"
 )
 
@@ -28,6 +27,7 @@ type serveOptions struct {
 	Listen  string
 	DataDir string
 	Migrate bool
+	Dev     bool
 	// OnListen is told each bound address (tests use port 0).
 	OnListen func(addr net.Addr, apps []string)
 }
@@ -62,6 +62,7 @@ path, on one address. Health is at /healthz and /readyz (also under each app's b
 	}
 	cmd.Flags().StringVar(&opts.Listen, "listen", "", "address for the chosen app, or for all apps routed by path (e.g. :8080)")
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "directory for the embedded defaults' data (overrides data_dir)")
+	cmd.Flags().BoolVar(&opts.Dev, "dev", false, "answer logins from a built-in WeChat stand-in when no wechat.app_id is set (local development only)")
 	cmd.Flags().BoolVar(&opts.Migrate, "migrate", false, "apply pending MySQL migrations for video instead of refusing to start (overrides video.migrate)")
 	return cmd
 }
@@ -76,6 +77,9 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	}
 	if opts.Migrate {
 		overrides["video.migrate"] = "true"
+	}
+	if opts.Dev {
+		overrides["session.dev"] = "true"
 	}
 	loaded, err := opts.Config(overrides)
 	if err != nil {
@@ -149,7 +153,7 @@ func newApp(ctx context.Context, name string, cfg *config.Config, log *slog.Logg
 	case "game":
 		return game.New(game.Options{Logger: log}), nil
 	case "session":
-		return session.New(session.Options{Logger: log}), nil
+		return newSessionApp(ctx, cfg, log)
 	case "video":
 		return newVideoApp(ctx, cfg, log)
 	}

@@ -69,7 +69,12 @@ type Game struct {
 
 // Session configures `applet serve session`.
 type Session struct {
-	Listen string `yaml:"listen" help:"Address the session and drawing backend listens on."`
+	Listen          string        `yaml:"listen" help:"Address the session and drawing backend listens on."`
+	TTL             time.Duration `yaml:"ttl" help:"How long a login session lives (the original's 7200s)."`
+	CacheMaxAge     time.Duration `yaml:"cache_max_age" help:"How long a session read from Redis is reused in process; a session replaced elsewhere stops working within this (at most 1s)."`
+	MaxActionsBytes int           `yaml:"max_actions_bytes" help:"Size limit of one drawing's actions, in bytes."`
+	Timeout         time.Duration `yaml:"timeout" help:"Bound on each Redis and MongoDB call; a store that is down fails requests this fast."`
+	Dev             bool          `yaml:"dev" help:"Without a wechat.app_id, answer logins from a built-in WeChat stand-in (local development only; refused when domain is set)."`
 }
 
 // Video configures `applet serve video`.
@@ -135,7 +140,7 @@ func Default() *Config {
 		Serve:      Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second},
 		Album:      Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
 		Game:       Game{Listen: ":9595"},
-		Session:    Session{Listen: ":5757"},
+		Session:    Session{Listen: ":5757", TTL: 7200 * time.Second, CacheMaxAge: 500 * time.Millisecond, MaxActionsBytes: 1 << 20, Timeout: 2 * time.Second},
 		Video:      Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
 		Mongo:      Mongo{Database: "qcloud-applet-session"},
 		WeChat:     WeChat{APIBase: "https://api.weixin.qq.com"},

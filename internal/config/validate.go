@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 )
@@ -75,6 +76,21 @@ func (l *Loaded) Validate() error {
 	}
 	if c.COS.Endpoint != "" && checkHostPort(c.COS.Endpoint) != "" {
 		bad("cos.endpoint", "not a host:port address", "use host:port of the stand-in, or leave it empty for the real service")
+	}
+	if c.Session.TTL < time.Minute {
+		bad("session.ttl", "must be at least 1m", "use 2h, the original's 7200s")
+	}
+	if c.Session.CacheMaxAge < 0 || c.Session.CacheMaxAge > time.Second {
+		bad("session.cache_max_age", "must be 0 to 1s", "use 500ms; 0 reads Redis on every request")
+	}
+	if c.Session.MaxActionsBytes < 1024 || c.Session.MaxActionsBytes > 64<<20 {
+		bad("session.max_actions_bytes", "must be 1024 to 67108864", "use 1048576 (1 MiB)")
+	}
+	if c.Session.Timeout <= 0 {
+		bad("session.timeout", "must be positive", "use a duration such as 2s")
+	}
+	if c.Session.Dev && c.Domain != "" {
+		bad("session.dev", "the WeChat stand-in is for local development, and domain is set", "configure wechat.app_id and wechat.app_secret instead")
 	}
 	if c.Video.PageSize < 1 || c.Video.PageSize > 100 {
 		bad("video.page_size", "must be 1 to 100", "use 6, what the original client expects")

@@ -167,6 +167,10 @@ func (a *App) save(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fields, bad := readFields(w, r, a.opts.MaxActions+64<<10)
+	if bad == "body too large" {
+		fail(w, http.StatusOK, "actions is too large")
+		return
+	}
 	if bad != "" {
 		fail(w, http.StatusOK, "id or actions does not exists: "+bad)
 		return
