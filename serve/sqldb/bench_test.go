@@ -8,13 +8,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/qcloud-applet/applet/internal/loadtest"
 	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/mysql"
@@ -105,46 +105,6 @@ func benchDatabase(b *testing.B) *sql.DB {
 	return db
 }
 
-type result struct {
-	rps      float64
-	p50, p99 time.Duration
-}
-
-// load runs op from `workers` goroutines for d and measures throughput and latency.
-func load(b *testing.B, workers int, d time.Duration, op func(r *rand.Rand) error) result {
-	var mu sync.Mutex
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	stop := time.Now().Add(d)
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(w), 7))
-			var mine []time.Duration
-			for time.Now().Before(stop) {
-				t0 := time.Now()
-				if err := op(r); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t0))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	if len(lat) == 0 {
-		b.Fatal("no operations completed")
-	}
-	return result{rps: float64(len(lat)) / elapsed.Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}
-}
-
 // BenchmarkVideoHTTPvsSQL measures list, deep list and commentList over HTTP through the app and the
 // same SQL straight through the driver, in one run, and reports the HTTP/SQL throughput ratio.
 // Run with: go test ./serve/sqldb -run '^$' -bench VideoHTTPvsSQL -benchtime 1x
@@ -218,25 +178,25 @@ func BenchmarkVideoHTTPvsSQL(b *testing.B) {
 	for _, c := range cases {
 		b.Run(c.name+"/1-client", func(b *testing.B) {
 			for range b.N {
-				direct := load(b, 1, 2*time.Second, c.sql)
-				over := load(b, 1, 2*time.Second, c.http)
-				b.ReportMetric(float64(direct.p99.Microseconds())/1000, "sql_p99_ms")
-				b.ReportMetric(float64(over.p99.Microseconds())/1000, "http_p99_ms")
-				b.ReportMetric(float64(over.p50.Microseconds())/1000, "http_p50_ms")
+				direct := loadtest.Run(b, 1, 2*time.Second, c.sql)
+				over := loadtest.Run(b, 1, 2*time.Second, c.http)
+				b.ReportMetric(loadtest.Ms(direct.P99), "sql_p99_ms")
+				b.ReportMetric(loadtest.Ms(over.P99), "http_p99_ms")
+				b.ReportMetric(loadtest.Ms(over.P50), "http_p50_ms")
 			}
 		})
 	}
 	for _, c := range cases {
 		b.Run(c.name+"/16-clients", func(b *testing.B) {
 			for range b.N {
-				direct := load(b, workers, 3*time.Second, c.sql)
-				over := load(b, workers, 3*time.Second, c.http)
-				b.ReportMetric(direct.rps, "sql_req/s")
-				b.ReportMetric(over.rps, "http_req/s")
-				b.ReportMetric(over.rps/direct.rps, "http/sql")
-				b.ReportMetric(float64(direct.p99.Microseconds())/1000, "sql_p99_ms")
-				b.ReportMetric(float64(over.p99.Microseconds())/1000, "http_p99_ms")
-				b.ReportMetric(float64(over.p50.Microseconds())/1000, "http_p50_ms")
+				direct := loadtest.Run(b, workers, 3*time.Second, c.sql)
+				over := loadtest.Run(b, workers, 3*time.Second, c.http)
+				b.ReportMetric(direct.PerSec, "sql_req/s")
+				b.ReportMetric(over.PerSec, "http_req/s")
+				b.ReportMetric(over.PerSec/direct.PerSec, "http/sql")
+				b.ReportMetric(loadtest.Ms(direct.P99), "sql_p99_ms")
+				b.ReportMetric(loadtest.Ms(over.P99), "http_p99_ms")
+				b.ReportMetric(loadtest.Ms(over.P50), "http_p50_ms")
 			}
 		})
 	}
