@@ -97,9 +97,14 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	if opts.App != "all" {
 		names = []string{opts.App}
 	}
+	if cfg.Album.OwnerCheck && cfg.Redis.Addr == "" && opts.App == "album" {
+		return &HintError{Err: fmt.Errorf("album.owner_check: the album alone cannot see logins made on serve session without a shared Redis"),
+			Hint: "set redis.addr, or run applet serve all"}
+	}
+	w := &wiring{cfg: cfg, log: log}
 	apps := map[string]serve.App{}
 	for _, name := range names {
-		app, err := newApp(ctx, name, cfg, log.With("app", name))
+		app, err := w.app(ctx, name)
 		if err != nil {
 			for _, a := range apps {
 				_ = a.Shutdown(ctx)
@@ -145,17 +150,40 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	return nil
 }
 
-// newApp wires one app to the backends its configuration chooses.
-func newApp(ctx context.Context, name string, cfg *config.Config, log *slog.Logger) (serve.App, error) {
+// wiring builds the apps of one serve run; what apps share (the session store) is built once.
+type wiring struct {
+	cfg   *config.Config
+	log   *slog.Logger
+	parts *sessionParts
+}
+
+func (w *wiring) session() (*sessionParts, error) {
+	if w.parts == nil {
+		p, err := newSessionParts(w.cfg, w.log.With("app", "session"))
+		if err != nil {
+			return nil, err
+		}
+		w.parts = p
+	}
+	return w.parts, nil
+}
+
+// app wires one app to the backends its configuration chooses.
+func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
+	log := w.log.With("app", name)
 	switch name {
 	case "album":
-		return newAlbumApp(cfg, log)
+		return newAlbumApp(w.cfg, log, w.session)
 	case "game":
 		return game.New(game.Options{Logger: log}), nil
 	case "session":
-		return newSessionApp(ctx, cfg, log)
+		parts, err := w.session()
+		if err != nil {
+			return nil, err
+		}
+		return newSessionAppWith(ctx, w.cfg, log, parts)
 	case "video":
-		return newVideoApp(ctx, cfg, log)
+		return newVideoApp(ctx, w.cfg, log)
 	}
 	return nil, fmt.Errorf("unknown app %q", name)
 }

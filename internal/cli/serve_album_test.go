@@ -78,7 +78,7 @@ func originalClientFlow(t *testing.T, base string, download func(string) (int, [
 
 func albumServer(t *testing.T, cfg *config.Config) *httptest.Server {
 	t.Helper()
-	app, err := newAlbumApp(cfg, discard())
+	app, err := newAlbumApp(cfg, discard(), func() (*sessionParts, error) { return newSessionParts(cfg, discard()) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -10,10 +11,12 @@ import (
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/cos"
 	"github.com/qcloud-applet/applet/serve/disk"
+	"github.com/qcloud-applet/applet/serve/session"
 )
 
-// newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise.
-func newAlbumApp(cfg *config.Config, log *slog.Logger) (serve.App, error) {
+// newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise. With
+// album.owner_check it signs users in through the shared session parts.
+func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts, error)) (serve.App, error) {
 	opts := album.Options{
 		Logger:      log,
 		Folder:      cfg.Album.Folder,
@@ -41,6 +44,18 @@ func newAlbumApp(cfg *config.Config, log *slog.Logger) (serve.App, error) {
 		}
 		opts.Storage = s
 		opts.SpoolDir = s.SpoolDir()
+	}
+	if cfg.Album.OwnerCheck {
+		parts, err := sess()
+		if err != nil {
+			return nil, err
+		}
+		opts.OwnerCheck = true
+		opts.Auth = parts.mw.Wrap
+		opts.Owner = func(ctx context.Context) (string, bool) {
+			s, ok := session.FromContext(ctx)
+			return s.OpenID, ok
+		}
 	}
 	app, err := album.New(opts)
 	if err != nil {

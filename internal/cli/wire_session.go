@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sync"
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/wechatfake"
@@ -19,6 +20,32 @@ import (
 
 // devAppID is the AppID of the built-in WeChat stand-in.
 const devAppID = "wx00000000000000de"
+
+// sessionParts are what the session app and the album's owner checks share in one process: one store,
+// one middleware. Close releases them once, whichever app shuts down first.
+type sessionParts struct {
+	store session.Store
+	mw    *session.Middleware
+	desc  []any
+	once  sync.Once
+	close func()
+}
+
+func (p *sessionParts) Close() error {
+	p.once.Do(func() {
+		p.store.Close()
+		p.close()
+	})
+	return nil
+}
+
+func newSessionParts(cfg *config.Config, log *slog.Logger) (*sessionParts, error) {
+	store, mw, desc, cleanup, err := newSessionMiddleware(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return &sessionParts{store: store, mw: mw, desc: desc, close: cleanup}, nil
+}
 
 // newSessionMiddleware builds the session store and WeChat client the configuration chooses. The
 // returned cleanup releases what only the middleware holds (the dev stand-in).
@@ -67,10 +94,16 @@ func newSessionMiddleware(cfg *config.Config, log *slog.Logger) (session.Store, 
 // newSessionApp wires sessions (Redis, or in process) and drawings (MongoDB, or the embedded
 // database) to the session app.
 func newSessionApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (serve.App, error) {
-	store, mw, desc, cleanup, err := newSessionMiddleware(cfg, log)
+	parts, err := newSessionParts(cfg, log)
 	if err != nil {
 		return nil, err
 	}
+	return newSessionAppWith(ctx, cfg, log, parts)
+}
+
+func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger, parts *sessionParts) (serve.App, error) {
+	store, mw, cleanup := sharedStore{parts}, parts.mw, func() { parts.Close() }
+	desc := append([]any{}, parts.desc...)
 	var drawings session.DrawingStore
 	if cfg.Mongo.URI != "" {
 		d, err := mongo.Open(cfg.Mongo.URI, cfg.Mongo.Database, cfg.Session.Timeout)
@@ -119,3 +152,14 @@ func (c *closingApp) Describe() []any {
 	}
 	return nil
 }
+
+// sharedStore lets an app close the shared session store through sessionParts, once.
+type sharedStore struct{ p *sessionParts }
+
+func (s sharedStore) Put(ctx context.Context, x session.Session) error { return s.p.store.Put(ctx, x) }
+func (s sharedStore) Get(ctx context.Context, id string) (session.Session, error) {
+	return s.p.store.Get(ctx, id)
+}
+func (s sharedStore) Delete(ctx context.Context, id string) error { return s.p.store.Delete(ctx, id) }
+func (s sharedStore) Ready(ctx context.Context) error             { return s.p.store.Ready(ctx) }
+func (s sharedStore) Close() error                                { return s.p.Close() }

@@ -60,6 +60,7 @@ type Album struct {
 	AllowGIF    bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
 	AllowWebP   bool   `yaml:"allow_webp" help:"Also accept WebP images."`
 	PublicURL   string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
+	OwnerCheck  bool   `yaml:"owner_check" help:"Record who uploads each image (a login is then needed) and let only them delete it. Off for old clients; needs redis.addr unless serving all apps in one process."`
 }
 
 // Game configures `applet serve game`.

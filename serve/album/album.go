@@ -7,6 +7,8 @@ package album
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,6 +84,12 @@ type Options struct {
 	// PublicURL is the origin clients reach this app at (https://domain); empty: taken from the request
 	// (X-Forwarded-Proto/Host from the proxy, or Host).
 	PublicURL string
+	// OwnerCheck records who uploaded each image and lets only them delete it. It needs Auth and Owner.
+	OwnerCheck bool
+	// Auth resolves the request's login (the session middleware's Wrap).
+	Auth func(http.Handler) http.Handler
+	// Owner returns the signed-in user's openId from a request context Auth has seen.
+	Owner func(ctx context.Context) (openID string, ok bool)
 }
 
 // App is the album backend.
@@ -112,6 +120,9 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("creating spool directory: %w", err)
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
+	if opts.OwnerCheck && (opts.Auth == nil || opts.Owner == nil) {
+		return nil, errors.New("owner checks need the session middleware")
+	}
 	return &App{opts: opts, log: opts.Logger}, nil
 }
 
@@ -141,8 +152,13 @@ func (a *App) BasePath() string { return BasePath }
 // Register implements serve.App.
 func (a *App) Register(r *serve.Router) {
 	r.HandleFunc("GET /list", a.list)
-	r.HandleFunc("POST /upload", a.upload)
-	r.HandleFunc("POST /delete", a.delete)
+	if a.opts.OwnerCheck {
+		r.Handle("POST /upload", a.opts.Auth(http.HandlerFunc(a.upload)))
+		r.Handle("POST /delete", a.opts.Auth(http.HandlerFunc(a.delete)))
+	} else {
+		r.HandleFunc("POST /upload", a.upload)
+		r.HandleFunc("POST /delete", a.delete)
+	}
 	if fs, ok := a.opts.Storage.(FileServer); ok {
 		r.HandleFunc("GET "+fs.FilesPath()+"{key...}", func(w http.ResponseWriter, r *http.Request) {
 			fs.ServeFile(w, r, r.PathValue("key"))
@@ -158,19 +174,43 @@ func (a *App) Shutdown(ctx context.Context) error { return nil }
 
 // Describe implements serve.Describer.
 func (a *App) Describe() []any {
-	return []any{"storage", a.opts.Storage.Describe(), "folder", a.opts.Folder, "max_upload_mb", a.opts.MaxUploadMB}
+	return []any{"storage", a.opts.Storage.Describe(), "folder", a.opts.Folder, "max_upload_mb", a.opts.MaxUploadMB, "owner_check", a.opts.OwnerCheck}
 }
 
-// keyRE matches the keys this app makes (after the folder).
-var keyRE = regexp.MustCompile(`^[0-9]{13}-[a-z0-9]{8}\.(jpg|png|gif|webp)$`)
+// KeyNamePattern is the part of a key after the folder: countdown digits, the owner's tag when
+// owner checks are on, a random part and the real type's extension.
+const KeyNamePattern = `[0-9]{13}-(?:[0-9a-f]{12}-)?[a-z0-9]{8}\.(?:jpg|png|gif|webp)`
 
-// NewKey returns a key for an upload now: the digits count down so that newer keys sort first.
-func NewKey(folder, ext string, now time.Time) string {
+var keyRE = regexp.MustCompile(`^` + KeyNamePattern + `$`)
+
+// NewKey returns a key for an anonymous upload now: the digits count down so that newer keys sort
+// first.
+func NewKey(folder, ext string, now time.Time) string { return NewOwnedKey(folder, "", ext, now) }
+
+// NewOwnedKey returns a key that records its uploader (an openId; "" for none).
+func NewOwnedKey(folder, owner, ext string, now time.Time) string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	for i := range b {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
-	return fmt.Sprintf("%s%013d-%s.%s", folder, 9_999_999_999_999-now.UnixMilli(), b[:], ext)
+	tag := ""
+	if owner != "" {
+		tag = OwnerTag(owner) + "-"
+	}
+	return fmt.Sprintf("%s%013d-%s%s.%s", folder, 9_999_999_999_999-now.UnixMilli(), tag, b[:], ext)
+}
+
+// OwnerTag is the part of a key that names its uploader: a hash, so keys and URLs do not reveal
+// openIds.
+func OwnerTag(openID string) string {
+	sum := sha256.Sum256([]byte("applet-album-owner:" + openID))
+	return hex.EncodeToString(sum[:6])
+}
+
+// ownedBy reports whether key (after the folder) carries openID's tag.
+func ownedBy(name, openID string) bool {
+	parts := strings.Split(name, "-")
+	return len(parts) == 3 && parts[1] == OwnerTag(openID)
 }

@@ -169,8 +169,28 @@ func (a *App) sniff(head []byte) (ext, ctype string) {
 	return "", ""
 }
 
+// msgSignIn asks the user to sign in: with owner checks, uploads and deletes need a login.
+const msgSignIn = "请先登录"
+
+// owner returns the uploader to record, or answers that a login is needed.
+func (a *App) owner(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if !a.opts.OwnerCheck {
+		return "", true
+	}
+	openID, ok := a.opts.Owner(r.Context())
+	if !ok {
+		fail(w, msgSignIn, nil, &failure{"session", "sign in first: this album records who uploads each image"})
+		return "", false
+	}
+	return openID, true
+}
+
 func (a *App) upload(w http.ResponseWriter, r *http.Request) {
 	log := serve.LoggerFrom(r.Context(), a.log)
+	owner, ok := a.owner(w, r)
+	if !ok {
+		return
+	}
 	max := int64(a.opts.MaxUploadMB) << 20
 	// The whole body may carry a little multipart framing beyond the image; past that it is cut off.
 	r.Body = http.MaxBytesReader(w, r.Body, max+1<<20)
@@ -209,14 +229,14 @@ func (a *App) upload(w http.ResponseWriter, r *http.Request) {
 			part.Close()
 			continue
 		}
-		a.receive(w, r, part, max, tooBig, log)
+		a.receive(w, r, part, owner, max, tooBig, log)
 		return
 	}
 }
 
 // receive spools the image part to a private file (memory stays bounded), checks it and stores it.
 // The spool is always removed unless the storage moved it into place.
-func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, max int64, tooBig func(), log interface {
+func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, owner string, max int64, tooBig func(), log interface {
 	Error(string, ...any)
 	Warn(string, ...any)
 }) {
@@ -286,7 +306,7 @@ func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, ma
 			return
 		}
 	}
-	key := NewKey(a.opts.Folder, ext, time.Now())
+	key := NewOwnedKey(a.opts.Folder, owner, ext, time.Now())
 	if err := a.opts.Storage.Put(r.Context(), key, Spool{File: f, Size: size, ContentType: ctype}); err != nil {
 		log.Error("storing image", "key", key, "err", err)
 		fail(w, msgStoreFailed, nil, nil)
@@ -309,6 +329,10 @@ func (a *App) readFailed(w http.ResponseWriter, err error, tooBig func(), log in
 }
 
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {
+	owner, ok := a.owner(w, r)
+	if !ok {
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
 	if err != nil {
 		fail(w, "failed", map[string]any{"name": "BadRequest", "message": "body too large or unreadable"}, nil)
@@ -333,6 +357,9 @@ func (a *App) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key, ok := a.keyFor(r, fp)
+	if ok && a.opts.OwnerCheck && !ownedBy(key[len(a.opts.Folder):], owner) {
+		ok = false // someone else's image, or one uploaded before owner checks
+	}
 	if !ok {
 		fail(w, "failed", map[string]any{"name": "Forbidden", "message": msgForbidden}, &failure{"filepath", "not an image of this album"})
 		return

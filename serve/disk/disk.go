@@ -27,7 +27,7 @@ import (
 
 const shardLen = 5
 
-var keyRE = regexp.MustCompile(`^((?:[a-zA-Z0-9_-]+/)+)([0-9]{13}-[a-z0-9]{8}\.(?:jpg|png|gif|webp))$`)
+var keyRE = regexp.MustCompile(`^((?:[a-zA-Z0-9_-]+/)+)(` + album.KeyNamePattern + `)$`)
 
 // Storage implements album.Storage and album.FileServer.
 type Storage struct {

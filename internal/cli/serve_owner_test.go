@@ -1,0 +1,116 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image"
+	"image/png"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/wechatfake"
+	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/album"
+	"github.com/qcloud-applet/applet/serve/session"
+)
+
+func TestAlbumOwnerChecks(t *testing.T) {
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.Album.OwnerCheck = true
+	wxConfig(t, cfg)
+	w := &wiring{cfg: cfg, log: discard()}
+	var apps []serve.App
+	for _, name := range []string{"album", "session"} {
+		app, err := w.app(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, app)
+		defer app.Shutdown(context.Background())
+	}
+	ts := httptest.NewServer(serve.New(serve.Options{}).Handler(apps))
+	defer ts.Close()
+	base := ts.URL + album.BasePath
+
+	var img bytes.Buffer
+	png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2)))
+	upload := func(hdr map[string]string) map[string]any {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		part, _ := mw.CreateFormFile("image", "a.png")
+		part.Write(img.Bytes())
+		mw.Close()
+		req, _ := http.NewRequest("POST", base+"/upload", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		_, out := doReq(t, req)
+		return out
+	}
+	del := func(path string, hdr map[string]string) map[string]any {
+		b, _ := json.Marshal(map[string]string{"filepath": path})
+		req, _ := http.NewRequest("POST", base+"/delete", bytes.NewReader(b))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		_, out := doReq(t, req)
+		return out
+	}
+
+	if out := upload(nil); out["code"] != float64(-1) || out["msg"] != "请先登录" {
+		t.Fatalf("anonymous upload: %v", out)
+	}
+	// The original client logs in on the upload request itself.
+	out := upload(loginHeaders("alice:1"))
+	if out["code"] != float64(0) {
+		t.Fatalf("alice's upload: %v", out)
+	}
+	u, _ := url.Parse(out["data"].(map[string]any)["imgUrl"].(string))
+	if !strings.Contains(u.Path, "-"+album.OwnerTag(wechatfake.OpenID(cfg.WeChat.AppID, "alice:1"))+"-") {
+		t.Fatalf("the key does not record alice: %s", u.Path)
+	}
+	// Mallory, signed in, cannot delete it; nor can an anonymous client.
+	if out := del(u.Path, loginHeaders("mallory:1")); out["code"] != float64(-1) || !strings.Contains(string(mustJSON(out["data"])), "operation forbidden") {
+		t.Fatalf("mallory's delete: %v", out)
+	}
+	if out := del(u.Path, nil); out["msg"] != "请先登录" {
+		t.Fatalf("anonymous delete: %v", out)
+	}
+	// Alice can, with her code alone.
+	if out := del(u.Path, map[string]string{session.HeaderCode: "alice:1"}); out["code"] != float64(0) {
+		t.Fatalf("alice's delete: %v", out)
+	}
+}
+
+func TestAlbumOwnerCheckAloneNeedsRedis(t *testing.T) {
+	code, _, errOut := runCLI(t, map[string]string{"APPLET_ALBUM_OWNER_CHECK": "true", "APPLET_DATA_DIR": t.TempDir()}, "", "serve", "album")
+	if code != ExitError || !strings.Contains(errOut, "album.owner_check") || !strings.Contains(errOut, "redis.addr") {
+		t.Fatalf("%d %s", code, errOut)
+	}
+}
+
+func doReq(t *testing.T, req *http.Request) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
