@@ -81,7 +81,24 @@ func (s *Server) Handler(apps []App) http.Handler {
 		// Unknown paths under the base answer like the apps do: JSON, not the default text page.
 		mux.Handle(base+"/", s.instrument(app.Name(), base+"/", http.HandlerFunc(notFound), slog.LevelInfo))
 	}
-	return withRequestID(mux)
+	return withRequestID(collapseSlashes(mux))
+}
+
+// collapseSlashes routes "/a//b" as "/a/b" in place: the mux would answer such paths with a
+// redirect, and the original game client really asks for ".../socket.io//?EIO=3", over WebSocket,
+// where redirects are not followed.
+func collapseSlashes(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			r2 := r.Clone(r.Context())
+			for strings.Contains(r2.URL.Path, "//") {
+				r2.URL.Path = strings.ReplaceAll(r2.URL.Path, "//", "/")
+			}
+			r2.URL.RawPath = ""
+			r = r2
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

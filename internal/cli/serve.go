@@ -12,7 +12,6 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
-	"github.com/qcloud-applet/applet/serve/game"
 	"github.com/spf13/cobra"
 )
 
@@ -175,7 +174,7 @@ func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
 	case "album":
 		return newAlbumApp(w.cfg, log, w.session)
 	case "game":
-		return game.New(game.Options{Logger: log}), nil
+		return newGameApp(w.cfg, log, w.session)
 	case "session":
 		parts, err := w.session()
 		if err != nil {

@@ -65,7 +65,15 @@ type Album struct {
 
 // Game configures `applet serve game`.
 type Game struct {
-	Listen string `yaml:"listen" help:"Address the game backend listens on."`
+	Listen          string        `yaml:"listen" help:"Address the game backend listens on."`
+	GameTime        time.Duration `yaml:"game_time" help:"Length of a round, from start to result (the original's 3s)."`
+	BotDelay        time.Duration `yaml:"bot_delay" help:"How long a room waits for a second player before a bot joins."`
+	ReadyWait       time.Duration `yaml:"ready_wait" help:"Between rounds, how long a ready player waits for the other before being seated anew."`
+	NearbyRadiusKm  float64       `yaml:"nearby_radius_km" help:"Radius of hi's nearby count, in kilometres."`
+	IdleTimeout     time.Duration `yaml:"idle_timeout" help:"Close a client that sent nothing for this long (the original client never pings)."`
+	MaxMessageBytes int           `yaml:"max_message_bytes" help:"Largest WebSocket frame accepted from a client."`
+	RateLimit       float64       `yaml:"rate_limit" help:"Frames a second a client may send (bursts of twice that); past it, it is disconnected. 0: no limit."`
+	AllowedOrigins  string        `yaml:"allowed_origins" help:"Comma-separated Origin values accepted (empty: any; mini programs send none)."`
 }
 
 // Session configures `applet serve session`.
@@ -140,10 +148,11 @@ func Default() *Config {
 		Log:        Log{Level: "info", Format: "auto"},
 		Serve:      Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second},
 		Album:      Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
-		Game:       Game{Listen: ":9595"},
-		Session:    Session{Listen: ":5757", TTL: 7200 * time.Second, CacheMaxAge: 500 * time.Millisecond, MaxActionsBytes: 1 << 20, Timeout: 2 * time.Second},
-		Video:      Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
-		Mongo:      Mongo{Database: "qcloud-applet-session"},
-		WeChat:     WeChat{APIBase: "https://api.weixin.qq.com"},
+		Game: Game{Listen: ":9595", GameTime: 3 * time.Second, BotDelay: time.Second, ReadyWait: 10 * time.Second, NearbyRadiusKm: 5,
+			IdleTimeout: 10 * time.Minute, MaxMessageBytes: 4096, RateLimit: 20},
+		Session: Session{Listen: ":5757", TTL: 7200 * time.Second, CacheMaxAge: 500 * time.Millisecond, MaxActionsBytes: 1 << 20, Timeout: 2 * time.Second},
+		Video:   Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
+		Mongo:   Mongo{Database: "qcloud-applet-session"},
+		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
 	}
 }

@@ -76,6 +76,8 @@ func (f Field) Kind() string {
 		return "a whole number"
 	case f.value.Kind() == reflect.Bool:
 		return "true or false"
+	case f.value.Kind() == reflect.Float64:
+		return "a number"
 	default:
 		return "a string"
 	}
@@ -102,6 +104,12 @@ func (f Field) Set(s string) error {
 			return fmt.Errorf("want %s", f.Kind())
 		}
 		f.value.SetBool(b)
+	case f.value.Kind() == reflect.Float64:
+		x, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+		if err != nil {
+			return fmt.Errorf("want %s", f.Kind())
+		}
+		f.value.SetFloat(x)
 	case f.value.Kind() == reflect.String:
 		f.value.SetString(s)
 	default:

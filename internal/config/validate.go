@@ -77,6 +77,24 @@ func (l *Loaded) Validate() error {
 	if c.COS.Endpoint != "" && checkHostPort(c.COS.Endpoint) != "" {
 		bad("cos.endpoint", "not a host:port address", "use host:port of the stand-in, or leave it empty for the real service")
 	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		fix string
+	}{{"game.game_time", c.Game.GameTime, "3s"}, {"game.bot_delay", c.Game.BotDelay, "1s"}, {"game.ready_wait", c.Game.ReadyWait, "10s"}, {"game.idle_timeout", c.Game.IdleTimeout, "10m"}} {
+		if d.v <= 0 {
+			bad(d.key, "must be positive", "use a duration such as "+d.fix)
+		}
+	}
+	if c.Game.NearbyRadiusKm <= 0 {
+		bad("game.nearby_radius_km", "must be positive", "use 5")
+	}
+	if c.Game.MaxMessageBytes < 256 || c.Game.MaxMessageBytes > 1<<20 {
+		bad("game.max_message_bytes", "must be 256 to 1048576", "use 4096")
+	}
+	if c.Game.RateLimit < 0 {
+		bad("game.rate_limit", "must not be negative", "use 20, or 0 for no limit")
+	}
 	if c.Session.TTL < time.Minute {
 		bad("session.ttl", "must be at least 1m", "use 2h, the original's 7200s")
 	}

@@ -1,10 +1,20 @@
-// Package game is the rock-paper-scissors backend of `applet serve game`, mounted at /applet/websocket.
-// Its routes arrive with the app's own issue; until then it serves health only.
+// Package game is rock-paper-scissors over WebSocket, `applet serve game`, mounted at
+// /applet/websocket. It speaks Engine.IO 3 and 4 with the Socket.IO packets the original mini program
+// and socket.io-client 2.x-4.x use (at /applet/websocket/socket.io/), and plain JSON frames at
+// /applet/websocket/ws. Rounds, bots and scoring follow the compat contract; the rules are pure
+// functions (rules.go), the rooms live in a Hub behind one lock.
 package game
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/qcloud-applet/applet/serve"
 )
@@ -18,21 +28,93 @@ const DefaultListen = ":9595"
 // Options configure the app.
 type Options struct {
 	Logger *slog.Logger
+	Rules  Rules
+	// IdleTimeout closes a client that sent nothing for this long (the original client never pings).
+	IdleTimeout time.Duration
+	// PingInterval is how often clients are pinged (WebSocket ping; plus Engine.IO's for EIO 4).
+	PingInterval time.Duration
+	// PongWait is how long past a ping a client may stay silent before it counts as dead.
+	PongWait     time.Duration
+	WriteTimeout time.Duration
+	MaxMessage   int     // bytes per frame
+	RateLimit    float64 // frames a second per connection (bursts of twice that); 0: none
+	SendQueue    int     // frames queued per connection before it counts as too slow
+	// AllowedOrigins, when set, are the only Origin values accepted (clients without Origin, as mini
+	// programs are, always are).
+	AllowedOrigins []string
+	// Auth and Owner give a connection the session's openId as uid (the session middleware).
+	Auth  func(http.Handler) http.Handler
+	Owner func(ctx context.Context) (string, bool)
 }
 
-// App is the rock-paper-scissors backend.
+func (o *Options) defaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 10 * time.Minute
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PongWait <= 0 {
+		o.PongWait = 60 * time.Second
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.MaxMessage <= 0 {
+		o.MaxMessage = 4096
+	}
+	if o.SendQueue <= 0 {
+		o.SendQueue = 64
+	}
+}
+
+// App is the game backend.
 type App struct {
-	log *slog.Logger
+	opts     Options
+	log      *slog.Logger
+	hub      *Hub
+	upgrader websocket.Upgrader
+
+	mu    sync.Mutex
+	conns map[*conn]bool
+	stop  chan struct{}
+	once  sync.Once
 }
 
 var _ serve.App = (*App)(nil)
 
-// New returns the app.
+// New returns the app and starts its keepalive ticker.
 func New(opts Options) *App {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+	opts.defaults()
+	a := &App{opts: opts, log: opts.Logger, hub: NewHub(opts.Rules), conns: map[*conn]bool{}, stop: make(chan struct{})}
+	a.upgrader = websocket.Upgrader{
+		// Small buffers, and the write buffer only while writing: an idle connection holds little.
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     a.checkOrigin,
 	}
-	return &App{log: opts.Logger}
+	go a.ticker()
+	return a
+}
+
+// Hub exposes the rooms, for tests and metrics.
+func (a *App) Hub() *Hub { return a.hub }
+
+func (a *App) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(a.opts.AllowedOrigins) == 0 {
+		return true
+	}
+	for _, o := range a.opts.AllowedOrigins {
+		if strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // Name implements serve.App.
@@ -42,10 +124,134 @@ func (a *App) Name() string { return "game" }
 func (a *App) BasePath() string { return BasePath }
 
 // Register implements serve.App.
-func (a *App) Register(r *serve.Router) {}
+func (a *App) Register(r *serve.Router) {
+	wrap := func(h http.HandlerFunc) http.Handler {
+		if a.opts.Auth != nil {
+			return a.opts.Auth(h)
+		}
+		return h
+	}
+	r.Handle("GET /socket.io/", wrap(a.serveSocketIO))
+	r.Handle("GET /ws", wrap(a.servePlain))
+}
 
-// Ready implements serve.App: the app has no dependencies yet.
+// Ready implements serve.App.
 func (a *App) Ready(ctx context.Context) error { return nil }
 
-// Shutdown implements serve.App.
-func (a *App) Shutdown(ctx context.Context) error { return nil }
+// Describe implements serve.Describer.
+func (a *App) Describe() []any {
+	return []any{"rooms", "in process", "game_time", a.hub.rules.GameTime.String(), "bot_delay", a.hub.rules.BotDelay.String()}
+}
+
+// Shutdown implements serve.App: every client gets a close frame (going away).
+func (a *App) Shutdown(ctx context.Context) error {
+	a.once.Do(func() { close(a.stop) })
+	a.hub.Close()
+	a.mu.Lock()
+	conns := make([]*conn, 0, len(a.conns))
+	for c := range a.conns {
+		conns = append(conns, c)
+	}
+	a.mu.Unlock()
+	for _, c := range conns {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	return nil
+}
+
+func badRequest(w http.ResponseWriter, code int, msg string) {
+	serve.WriteJSON(w, http.StatusBadRequest, map[string]any{"code": code, "message": msg})
+}
+
+func (a *App) serveSocketIO(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if t := q.Get("transport"); t != "websocket" {
+		badRequest(w, 0, "Transport unknown: only the websocket transport is supported (transport=websocket), got "+strconvQuote(t))
+		return
+	}
+	var p Protocol
+	switch q.Get("EIO") {
+	case "3":
+		p = EIO3
+	case "4":
+		p = EIO4
+	default:
+		badRequest(w, 5, "Unsupported protocol version: EIO must be 3 or 4")
+		return
+	}
+	a.accept(w, r, p)
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func (a *App) servePlain(w http.ResponseWriter, r *http.Request) { a.accept(w, r, Plain) }
+
+// accept upgrades, registers the connection and returns: the handler does not stay on the stack of
+// a long-lived connection.
+func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
+	if !websocket.IsWebSocketUpgrade(r) {
+		badRequest(w, 3, "Bad request: this endpoint speaks WebSocket only (send Upgrade: websocket)")
+		return
+	}
+	ws, err := a.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader answered already
+	}
+	forced := ""
+	if a.opts.Owner != nil {
+		forced, _ = a.opts.Owner(r.Context())
+	}
+	c := &conn{ws: ws, proto: p, sid: newSID(), app: a, tokens: 2 * a.opts.RateLimit, tokensAt: time.Now()}
+	now := time.Now().UnixNano()
+	c.lastMsg.Store(now)
+	c.lastPong.Store(now)
+	c.player = a.hub.Connect(c, forced)
+	a.mu.Lock()
+	a.conns[c] = true
+	a.mu.Unlock()
+	if p != Plain {
+		c.sendRaw(openPacket(p, c.sid, int(a.opts.PingInterval/time.Millisecond), int(a.opts.PongWait/time.Millisecond)))
+		if p == EIO3 {
+			c.sendRaw(connectPacket(EIO3, c.sid)) // EIO 3 clients never send 40 for "/"
+		}
+	}
+	go c.readLoop()
+}
+
+func (a *App) forget(c *conn) {
+	a.mu.Lock()
+	delete(a.conns, c)
+	a.mu.Unlock()
+}
+
+// Conns counts open connections.
+func (a *App) Conns() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.conns)
+}
+
+// ticker is one goroutine for all connections' keepalives.
+func (a *App) ticker() {
+	t := time.NewTicker(a.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case now := <-t.C:
+			a.mu.Lock()
+			conns := make([]*conn, 0, len(a.conns))
+			for c := range a.conns {
+				conns = append(conns, c)
+			}
+			a.mu.Unlock()
+			for _, c := range conns {
+				c.keepalive(now, a.log)
+			}
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/game"
+	"github.com/qcloud-applet/applet/serve/session"
+)
+
+// newGameApp builds the game; a handshake that carries a session plays under the session's openId.
+func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts, error)) (serve.App, error) {
+	c := cfg.Game
+	var origins []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	opts := game.Options{
+		Logger:         log,
+		Rules:          game.Rules{GameTime: c.GameTime, BotDelay: c.BotDelay, ReadyWait: c.ReadyWait, NearbyRadius: c.NearbyRadiusKm},
+		IdleTimeout:    c.IdleTimeout,
+		MaxMessage:     c.MaxMessageBytes,
+		RateLimit:      c.RateLimit,
+		AllowedOrigins: origins,
+	}
+	parts, err := sess()
+	if err != nil {
+		return nil, err
+	}
+	opts.Auth = parts.mw.Wrap
+	opts.Owner = func(ctx context.Context) (string, bool) {
+		s, ok := session.FromContext(ctx)
+		return s.OpenID, ok
+	}
+	return game.New(opts), nil
+}

@@ -1,0 +1,423 @@
+package game
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Rules are the game's timings and sizes.
+type Rules struct {
+	GameTime     time.Duration // a round, from start to result (the original's 3s)
+	BotDelay     time.Duration // how long a room waits for a second human before a bot joins
+	ReadyWait    time.Duration // how long a ready player waits for the other between rounds
+	NearbyRadius float64       // kilometres, for hi's nearby
+	RoomSize     int
+}
+
+func (r *Rules) defaults() {
+	if r.GameTime <= 0 {
+		r.GameTime = 3 * time.Second
+	}
+	if r.BotDelay <= 0 {
+		r.BotDelay = time.Second
+	}
+	if r.ReadyWait <= 0 {
+		r.ReadyWait = 10 * time.Second
+	}
+	if r.NearbyRadius <= 0 {
+		r.NearbyRadius = 5
+	}
+	if r.RoomSize < 2 {
+		r.RoomSize = 2
+	}
+}
+
+// Sender delivers events to one client without blocking: a client that cannot keep up is cut off by
+// its Sender, never waited for.
+type Sender interface {
+	Send(event string, data any)
+}
+
+type latLng struct {
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
+}
+
+// Player is a connected human or a bot.
+type Player struct {
+	out      Sender // nil for bots
+	uid      string
+	uname    string
+	uavatar  string
+	coord    *latLng
+	forced   string // the session's openId, which hello cannot override
+	room     *room
+	ready    bool
+	choice   int
+	standing Standing
+}
+
+type roomState int
+
+const (
+	waiting roomState = iota // not full
+	playing                  // a round runs
+	between                  // after result, until every member is ready again
+)
+
+type room struct {
+	members []*Player
+	state   roomState
+	gen     int // bumped whenever a pending timer must no longer act
+}
+
+// Hub holds every player and room of this node behind one lock. Handlers never block under it:
+// Senders queue and return.
+type Hub struct {
+	rules Rules
+	now   func() time.Time
+
+	mu      sync.Mutex
+	players map[*Player]bool
+	uids    map[string]*Player // claimed uids of connected humans
+	rooms   map[*room]bool
+	botSeq  int
+	rng     *rand.Rand
+	closed  bool
+}
+
+// NewHub returns an empty hub.
+func NewHub(rules Rules) *Hub {
+	rules.defaults()
+	return &Hub{rules: rules, now: time.Now, players: map[*Player]bool{}, uids: map[string]*Player{}, rooms: map[*room]bool{},
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+}
+
+// Connect adds a human; forcedUID is the session's openId ("" without a session).
+func (h *Hub) Connect(out Sender, forcedUID string) *Player {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := &Player{out: out, forced: forcedUID}
+	h.players[p] = true
+	return p
+}
+
+// Disconnect removes a human: its round is cancelled and its room dissolved.
+func (h *Hub) Disconnect(p *Player) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.leaveRoom(p)
+	delete(h.players, p)
+	if h.uids[p.uid] == p {
+		delete(h.uids, p.uid)
+	}
+}
+
+// Players counts connected humans.
+func (h *Hub) Players() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.players)
+}
+
+// Close stops every timer from acting.
+func (h *Hub) Close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for r := range h.rooms {
+		r.gen++
+	}
+}
+
+func (p *Player) send(event string, data any) {
+	if p.out != nil {
+		p.out.Send(event, data)
+	}
+}
+
+func errorEvent(p *Player, msg string) { p.send("error", map[string]any{"message": msg}) }
+
+// Handle runs one client event. It returns an error for the client when the event was refused.
+func (h *Hub) Handle(p *Player, event string, data json.RawMessage) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch event {
+	case "hello":
+		return h.hello(p, data)
+	case "join":
+		if p.uid == "" {
+			return fmt.Errorf("say hello first")
+		}
+		h.join(p)
+	case "leave":
+		h.leaveRoom(p)
+	case "choice":
+		var in struct {
+			Choice json.RawMessage `json:"choice"`
+		}
+		var c int
+		if json.Unmarshal(data, &in) != nil || json.Unmarshal(in.Choice, &c) != nil || !ValidChoice(c) {
+			return fmt.Errorf("choice must be 1 (scissors), 2 (rock) or 3 (paper)")
+		}
+		if p.room == nil || p.room.state != playing {
+			return fmt.Errorf("no round is running")
+		}
+		p.choice = c
+		h.broadcast(p.room, p, "movement", map[string]any{"uid": p.uid, "movement": "choice"})
+	case "face":
+		var in struct {
+			Face json.RawMessage `json:"face"`
+		}
+		var f int
+		if json.Unmarshal(data, &in) != nil || json.Unmarshal(in.Face, &f) != nil || f < 0 || f > 1000 {
+			return fmt.Errorf("face must be a whole number")
+		}
+		if p.room == nil {
+			return fmt.Errorf("not in a room")
+		}
+		h.broadcast(p.room, p, "movement", map[string]any{"uid": p.uid, "movement": "face", "face": f})
+	default:
+		return fmt.Errorf("unknown event %q", event)
+	}
+	return nil
+}
+
+func (h *Hub) hello(p *Player, data json.RawMessage) error {
+	var in struct {
+		User struct {
+			UID     string `json:"uid"`
+			Uname   string `json:"uname"`
+			Uavatar string `json:"uavatar"`
+		} `json:"user"`
+		Cordinate *latLng `json:"cordinate"` // sic, the original client's spelling
+	}
+	if json.Unmarshal(data, &in) != nil {
+		return fmt.Errorf("hello needs {user:{uid,uname,uavatar}}")
+	}
+	uid := p.forced
+	if uid == "" {
+		uid = in.User.UID
+		if uid == "" || len(uid) > 128 {
+			return fmt.Errorf("hello needs a user.uid of 1 to 128 characters")
+		}
+		if other, ok := h.uids[uid]; ok && other != p {
+			return fmt.Errorf("uid %q is connected already", uid)
+		}
+		if h.uids[p.uid] == p {
+			delete(h.uids, p.uid)
+		}
+		h.uids[uid] = p
+	}
+	p.uid, p.uname, p.uavatar = uid, clip(in.User.Uname, 64), clip(in.User.Uavatar, 1024)
+	p.coord = nil
+	if c := in.Cordinate; c != nil && c.Lat >= -90 && c.Lat <= 90 && c.Lng >= -180 && c.Lng <= 180 {
+		p.coord = c
+	}
+	p.send("hi", map[string]any{"message": "welcome", "nearby": h.nearby(p)})
+	return nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// nearby counts the other connected players within the radius; without a position nobody is near.
+func (h *Hub) nearby(p *Player) int {
+	if p.coord == nil {
+		return 0
+	}
+	n := 0
+	for o := range h.players {
+		if o != p && o.coord != nil && distanceKm(*p.coord, *o.coord) <= h.rules.NearbyRadius {
+			n++
+		}
+	}
+	return n
+}
+
+func distanceKm(a, b latLng) float64 {
+	const r = 6371.0
+	rad := math.Pi / 180
+	dLat, dLng := (b.Lat-a.Lat)*rad, (b.Lng-a.Lng)*rad
+	x := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(a.Lat*rad)*math.Cos(b.Lat*rad)*math.Sin(dLng/2)*math.Sin(dLng/2)
+	return 2 * r * math.Asin(math.Sqrt(x))
+}
+
+// join seats a player, or between rounds marks it ready again.
+func (h *Hub) join(p *Player) {
+	r := p.room
+	switch {
+	case r == nil:
+		h.seat(p)
+	case r.state == playing:
+		h.leaveRoom(p) // the original's join left the current room first
+		h.seat(p)
+	case r.state == between:
+		p.ready = true
+		if h.allReady(r) {
+			h.start(r)
+			return
+		}
+		gen := r.gen
+		time.AfterFunc(h.rules.ReadyWait, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			if h.closed || r.gen != gen || p.room != r || r.state != between {
+				return
+			}
+			h.leaveRoom(p) // the other never came back: play someone else
+			h.seat(p)
+		})
+	case r.state == waiting:
+		// Already waiting for an opponent.
+	}
+}
+
+func (h *Hub) allReady(r *room) bool {
+	if len(r.members) < h.rules.RoomSize {
+		return false
+	}
+	for _, m := range r.members {
+		if !m.ready {
+			return false
+		}
+	}
+	return true
+}
+
+// seat puts p in the first room that waits for players, or a new one that a bot fills if nobody comes.
+func (h *Hub) seat(p *Player) {
+	p.ready = true
+	for r := range h.rooms {
+		if r.state == waiting && len(r.members) < h.rules.RoomSize && !hasBot(r) {
+			r.members = append(r.members, p)
+			p.room = r
+			if len(r.members) == h.rules.RoomSize {
+				h.start(r)
+			}
+			return
+		}
+	}
+	r := &room{members: []*Player{p}}
+	p.room = r
+	h.rooms[r] = true
+	gen := r.gen
+	time.AfterFunc(h.rules.BotDelay, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || r.gen != gen || !h.rooms[r] || r.state != waiting {
+			return
+		}
+		for len(r.members) < h.rules.RoomSize {
+			h.botSeq++
+			bot := &Player{uid: fmt.Sprintf("robot-%d", h.botSeq), uname: fmt.Sprintf("robot-%d", h.botSeq), ready: true, room: r}
+			r.members = append(r.members, bot)
+		}
+		h.start(r)
+	})
+}
+
+func hasBot(r *room) bool {
+	for _, m := range r.members {
+		if m.out == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) broadcast(r *room, except *Player, event string, data any) {
+	for _, m := range r.members {
+		if m != except {
+			m.send(event, data)
+		}
+	}
+}
+
+// start begins a round: every member gets start, and gameTime later the result.
+func (h *Hub) start(r *room) {
+	r.state = playing
+	r.gen++
+	gen := r.gen
+	users := make([]map[string]any, len(r.members))
+	for i, m := range r.members {
+		m.choice = NoChoice
+		m.ready = m.out == nil
+		users[i] = map[string]any{"uid": m.uid, "uname": m.uname, "uavatar": m.uavatar, "choice": NoChoice,
+			"roundScore": 0, "totalScore": m.standing.TotalScore, "winStreak": m.standing.WinStreak}
+	}
+	h.broadcast(r, nil, "start", map[string]any{"gameTime": int(math.Ceil(h.rules.GameTime.Seconds())), "roomUsers": users})
+	time.AfterFunc(h.rules.GameTime, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || r.gen != gen || r.state != playing {
+			return
+		}
+		h.finish(r)
+	})
+	for _, m := range r.members {
+		if m.out == nil {
+			h.botPlay(r, m, gen)
+		}
+	}
+}
+
+// botPlay changes the bot's choice at random moments while the round runs.
+func (h *Hub) botPlay(r *room, bot *Player, gen int) {
+	delay := time.Duration(100+h.rng.IntN(int(h.rules.GameTime/time.Millisecond)/2+1)) * time.Millisecond
+	time.AfterFunc(delay, func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.closed || r.gen != gen || r.state != playing || bot.room != r {
+			return
+		}
+		bot.choice = 1 + h.rng.IntN(3)
+		h.broadcast(r, bot, "movement", map[string]any{"uid": bot.uid, "movement": "choice"})
+		h.botPlay(r, bot, gen)
+	})
+}
+
+func (h *Hub) finish(r *room) {
+	choices := make([]int, len(r.members))
+	standings := make([]Standing, len(r.members))
+	for i, m := range r.members {
+		choices[i], standings[i] = m.choice, m.standing
+	}
+	scores, next := Round(choices, standings)
+	result := make([]map[string]any, len(r.members))
+	for i, m := range r.members {
+		m.standing = next[i]
+		result[i] = map[string]any{"uid": m.uid, "roundScore": scores[i], "totalScore": next[i].TotalScore, "winStreak": next[i].WinStreak, "choice": choices[i]}
+	}
+	r.state = between
+	r.gen++
+	h.broadcast(r, nil, "result", map[string]any{"result": result})
+}
+
+// leaveRoom takes p out of its room. A running round is cancelled (no result), the others get
+// leave, and the room dissolves: remaining humans are seated anew by their next join, bots go.
+func (h *Hub) leaveRoom(p *Player) {
+	r := p.room
+	if r == nil {
+		return
+	}
+	p.room, p.ready = nil, false
+	r.gen++
+	delete(h.rooms, r)
+	for _, m := range r.members {
+		if m == p {
+			continue
+		}
+		m.send("leave", map[string]any{"uid": p.uid})
+		m.room, m.ready = nil, false
+	}
+	r.members = nil
+}
