@@ -177,11 +177,18 @@ func encodeAck(namespace string, id int, args ...any) []byte {
 
 // openPacket is the Engine.IO handshake.
 func openPacket(p Protocol, sid string, pingInterval, pingTimeout int) []byte {
-	m := map[string]any{"sid": sid, "upgrades": []string{}, "pingInterval": pingInterval, "pingTimeout": pingTimeout}
+	// A struct, so the fields come in the order the original server sent them.
+	open := struct {
+		SID          string   `json:"sid"`
+		Upgrades     []string `json:"upgrades"`
+		PingInterval int      `json:"pingInterval"`
+		PingTimeout  int      `json:"pingTimeout"`
+		MaxPayload   int      `json:"maxPayload,omitempty"`
+	}{sid, []string{}, pingInterval, pingTimeout, 0}
 	if p == EIO4 {
-		m["maxPayload"] = 1000000
+		open.MaxPayload = 1000000
 	}
-	b, _ := json.Marshal(m)
+	b, _ := json.Marshal(open)
 	return append([]byte{eioOpen}, b...)
 }
 
