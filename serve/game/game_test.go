@@ -23,7 +23,7 @@ func fastOptions() game.Options {
 	}
 }
 
-func newServer(t *testing.T, opts game.Options) (*httptest.Server, *game.App) {
+func newServer(t testing.TB, opts game.Options) (*httptest.Server, *game.App) {
 	t.Helper()
 	app := game.New(opts)
 	ts := httptest.NewServer(serve.New(serve.Options{}).Handler([]serve.App{app}))

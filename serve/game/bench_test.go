@@ -1,0 +1,83 @@
+package game_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/qcloud-applet/applet/serve/game"
+)
+
+func rssKB(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
+}
+
+// BenchmarkIdleConnectionRSS holds 10,000 idle connections, opened by a separate client process, and
+// reports the server's resident memory per connection.
+// Run with: go test ./serve/game -run '^$' -bench IdleConnectionRSS -benchtime 1x
+func BenchmarkIdleConnectionRSS(b *testing.B) {
+	const n = 10_000
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+	if l.Cur < n+100 {
+		b.Fatalf("open-file limit %d is below %d connections", l.Cur, n)
+	}
+	bin := filepath.Join(b.TempDir(), "wsidle")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../internal/tools/wsidle").CombinedOutput(); err != nil {
+		b.Fatalf("building wsidle: %v\n%s", err, out)
+	}
+	opts := fastOptions()
+	opts.PingInterval = time.Minute // no pings during the measurement
+	for range b.N {
+		ts, app := newServer(b, opts)
+		runtime.GC()
+		debug.FreeOSMemory()
+		before := rssKB(b)
+		cmd := exec.Command(bin, "-url", "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io//?EIO=3&transport=websocket", "-n", strconv.Itoa(n))
+		stdin, _ := cmd.StdinPipe()
+		stdout, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil || line != fmt.Sprintf("ready %d\n", n) {
+			b.Fatalf("client: %q %v", line, err)
+		}
+		for app.Conns() != n {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(500 * time.Millisecond) // handshakes' garbage out of the way
+		runtime.GC()
+		debug.FreeOSMemory()
+		after := rssKB(b)
+		goroutines := runtime.NumGoroutine()
+		stdin.Close()
+		cmd.Wait()
+		b.ReportMetric(float64(after-before)*1024/n, "rss_bytes/conn")
+		b.ReportMetric(float64(goroutines)/n, "goroutines/conn")
+	}
+}
