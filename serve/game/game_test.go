@@ -509,3 +509,27 @@ func TestShutdownSendsCloseFrames(t *testing.T) {
 		t.Fatalf("want a going-away close frame, got %v", err)
 	}
 }
+
+func TestOriginCheck(t *testing.T) {
+	opts := fastOptions()
+	opts.AllowedOrigins = []string{"https://servicewechat.com"}
+	ts, _ := newServer(t, opts)
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/?EIO=3&transport=websocket"
+	for origin, ok := range map[string]bool{"https://evil.example": false, "https://servicewechat.com": true, "": true} {
+		h := http.Header{}
+		if origin != "" {
+			h.Set("Origin", origin)
+		}
+		ws, resp, err := websocket.DefaultDialer.Dial(u, h)
+		if (err == nil) != ok {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			t.Errorf("origin %q: err %v (HTTP %d), want allowed=%v", origin, err, status, ok)
+		}
+		if ws != nil {
+			ws.Close()
+		}
+	}
+}
