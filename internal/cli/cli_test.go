@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/serve"
 )
 
 // runCLI runs applet in-process with only the given environment; it returns the exit code and output.
@@ -21,3 +25,22 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) (
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// wiredServer builds the named apps as one `applet serve all` run would (sharing the session parts)
+// and serves them on one test listener.
+func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.Server, *wiring) {
+	t.Helper()
+	w := &wiring{cfg: cfg, log: discard()}
+	var apps []serve.App
+	for _, name := range names {
+		app, err := w.app(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		apps = append(apps, app)
+		t.Cleanup(func() { app.Shutdown(context.Background()) })
+	}
+	ts := httptest.NewServer(serve.New(serve.Options{}).Handler(apps))
+	t.Cleanup(ts.Close)
+	return ts, w
+}

@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/wechatfake"
-	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/session"
 )
 
@@ -24,18 +21,7 @@ func TestGameUsesTheSessionIdentity(t *testing.T) {
 	cfg.Game.BotDelay = 50 * time.Millisecond
 	cfg.Game.GameTime = 200 * time.Millisecond
 	wxConfig(t, cfg)
-	w := &wiring{cfg: cfg, log: discard()}
-	var apps []serve.App
-	for _, name := range []string{"session", "game"} {
-		app, err := w.app(context.Background(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		apps = append(apps, app)
-		defer app.Shutdown(context.Background())
-	}
-	ts := httptest.NewServer(serve.New(serve.Options{}).Handler(apps))
-	defer ts.Close()
+	ts, _ := wiredServer(t, cfg, "session", "game")
 
 	req, _ := http.NewRequest("GET", ts.URL+session.BasePath+"/login", nil)
 	req.Header.Set(session.HeaderCode, "gina:1")

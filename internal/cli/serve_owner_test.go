@@ -2,20 +2,17 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"image"
 	"image/png"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/wechatfake"
-	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/session"
 )
@@ -25,18 +22,7 @@ func TestAlbumOwnerChecks(t *testing.T) {
 	cfg.DataDir = t.TempDir()
 	cfg.Album.OwnerCheck = true
 	wxConfig(t, cfg)
-	w := &wiring{cfg: cfg, log: discard()}
-	var apps []serve.App
-	for _, name := range []string{"album", "session"} {
-		app, err := w.app(context.Background(), name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		apps = append(apps, app)
-		defer app.Shutdown(context.Background())
-	}
-	ts := httptest.NewServer(serve.New(serve.Options{}).Handler(apps))
-	defer ts.Close()
+	ts, _ := wiredServer(t, cfg, "album", "session")
 	base := ts.URL + album.BasePath
 
 	var img bytes.Buffer

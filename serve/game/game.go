@@ -147,16 +147,21 @@ func (a *App) Describe() []any {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.once.Do(func() { close(a.stop) })
 	a.hub.Close()
+	for _, c := range a.snapshot() {
+		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	return nil
+}
+
+// snapshot copies the open connections, so they can be acted on without holding the lock.
+func (a *App) snapshot() []*conn {
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	conns := make([]*conn, 0, len(a.conns))
 	for c := range a.conns {
 		conns = append(conns, c)
 	}
-	a.mu.Unlock()
-	for _, c := range conns {
-		c.close(websocket.CloseGoingAway, "server shutting down")
-	}
-	return nil
+	return conns
 }
 
 func badRequest(w http.ResponseWriter, code int, msg string) {
@@ -243,13 +248,7 @@ func (a *App) ticker() {
 		case <-a.stop:
 			return
 		case now := <-t.C:
-			a.mu.Lock()
-			conns := make([]*conn, 0, len(a.conns))
-			for c := range a.conns {
-				conns = append(conns, c)
-			}
-			a.mu.Unlock()
-			for _, c := range conns {
+			for _, c := range a.snapshot() {
 				c.keepalive(now, a.log)
 			}
 		}
