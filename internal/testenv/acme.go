@@ -1,0 +1,88 @@
+package testenv
+
+import (
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/letsencrypt/challtestsrv"
+	"github.com/letsencrypt/pebble/v2/ca"
+	"github.com/letsencrypt/pebble/v2/db"
+	"github.com/letsencrypt/pebble/v2/va"
+	"github.com/letsencrypt/pebble/v2/wfe"
+)
+
+// ACMEServer is an ACME CA (pebble) running in the test process, validating challenges for real
+// against an in-process DNS server that tests (or a DNS stand-in) write records into.
+type ACMEServer struct {
+	// Directory is the ACME directory URL.
+	Directory string
+	// Client trusts the ACME server's TLS certificate.
+	Client *http.Client
+	// DNS is the authoritative DNS for every name; DNSAddr is where it listens (UDP and TCP).
+	DNS     *challtestsrv.ChallSrv
+	DNSAddr string
+	// Roots is the PEM of the root that signs issued certificates.
+	Roots func() ([]byte, error)
+}
+
+// ACME starts pebble and its DNS for the test; both stop when it ends.
+func ACME(t testing.TB) *ACMEServer {
+	t.Helper()
+	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
+	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
+	t.Setenv("LEGO_DISABLE_CNAME_SUPPORT", "true")
+	quiet := log.New(io.Discard, "", 0)
+
+	dnsAddr := freeUDPTCPAddr(t)
+	dns, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: quiet})
+	if err != nil {
+		t.Fatalf("starting the ACME test DNS: %v", err)
+	}
+	dns.SetDefaultDNSIPv4("127.0.0.1")
+	go dns.Run()
+	t.Cleanup(dns.Shutdown)
+
+	store := db.NewMemoryStore()
+	authority := ca.New(quiet, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: 90 * 24 * 3600}})
+	validator := va.New(quiet, 5002, 5001, false, dnsAddr, store)
+	front := wfe.New(quiet, store, validator, authority, nil, false, false, 0, 0)
+	acme := httptest.NewTLSServer(front.Handler())
+	t.Cleanup(acme.Close)
+	mgmt := httptest.NewTLSServer(front.ManagementHandler())
+	t.Cleanup(mgmt.Close)
+
+	s := &ACMEServer{Directory: acme.URL + "/dir", Client: acme.Client(), DNS: dns, DNSAddr: dnsAddr}
+	s.Roots = func() ([]byte, error) {
+		resp, err := mgmt.Client().Get(mgmt.URL + "/roots/0")
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		return io.ReadAll(resp.Body)
+	}
+	return s
+}
+
+// freeUDPTCPAddr finds a loopback port free for both UDP and TCP.
+func freeUDPTCPAddr(t testing.TB) string {
+	t.Helper()
+	for i := 0; i < 20; i++ {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			continue
+		}
+		addr := u.LocalAddr().String()
+		l, err := net.Listen("tcp", addr)
+		u.Close()
+		if err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free UDP+TCP loopback port")
+	return ""
+}
