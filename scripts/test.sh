@@ -45,6 +45,10 @@ node_status=0
 if [ -f miniprogram/package.json ]; then
   step "mini program tests (node)"
   if command -v node >/dev/null && command -v npm >/dev/null; then
+    # The pages run against a real `applet serve all` started by the tests from this binary.
+    APPLET_BIN=$(mktemp -d)/applet
+    go build -o "$APPLET_BIN" ./cmd/applet
+    export APPLET_BIN
     (cd miniprogram && npm ci --no-audit --no-fund && npm test) || node_status=$?
   else
     echo "node and npm are needed for the mini program tests: apt-get install -y nodejs npm"

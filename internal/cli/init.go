@@ -75,6 +75,7 @@ func initRun(opts *initOptions) error {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	fmt.Fprintf(opts.IO.Out, "Wrote %s with every key and its default.\nNext: edit it (or set the APPLET_* variables it names), then run: applet serve all\n", opts.Path)
+	fmt.Fprintf(opts.IO.Out, "Mini program: set host in miniprogram/config.js to https://<domain>, or http://127.0.0.1:<port> to try it locally with applet serve all --listen :<port> --dev\n")
 	return nil
 }
 

@@ -1,0 +1,4 @@
+App({
+  onLaunch() {},
+  globalData: {},
+});
