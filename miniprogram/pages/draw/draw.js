@@ -51,10 +51,35 @@ Page({
     try {
       const res = await session.request({ url: url('/list'), method: 'GET' });
       if (res.data.code !== 0) throw new Error(res.data.error && res.data.error.reason);
-      this.setData({ paints: res.data.data.map((p) => ({ id: p.id, actions: p.actions, steps: JSON.parse(p.actions).length })), error: '' });
+      this.setData({ paints: res.data.data.map((p) => ({ id: p.id, actions: p.actions, steps: JSON.parse(p.actions).length })), error: '' }, () => this.drawThumbs());
     } catch (err) {
       this.setData({ error: err.message || '加载失败' });
     }
+  },
+
+  // drawThumbs replays each saved drawing's actions, scaled down, into its list canvas.
+  drawThumbs() {
+    if (!wx.createSelectorQuery) return;
+    this.data.paints.forEach((p) => {
+      wx.createSelectorQuery().select('#thumb-' + p.id).fields({ node: true, size: true }).exec((res) => {
+        const node = res && res[0] && res[0].node;
+        if (!node) return;
+        const ctx = node.getContext('2d');
+        const scale = res[0].width / 375;
+        ctx.clearRect(0, 0, res[0].width, res[0].height);
+        JSON.parse(p.actions).forEach((a) => {
+          if (a.type === 'move') {
+            ctx.stroke();
+            ctx.strokeStyle = a.color || '#222';
+            ctx.beginPath();
+            ctx.moveTo(a.x * scale, a.y * scale);
+          } else {
+            ctx.lineTo(a.x * scale, a.y * scale);
+          }
+        });
+        ctx.stroke();
+      });
+    });
   },
 
   async save() {
