@@ -2,6 +2,7 @@ package game_test
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -532,4 +533,66 @@ func TestOriginCheck(t *testing.T) {
 			ws.Close()
 		}
 	}
+}
+
+// A client that stops reading is disconnected once its queue fills; the player flooding it, and the
+// node, carry on.
+func TestSlowClientIsCutOff(t *testing.T) {
+	opts := fastOptions()
+	opts.RateLimit = 0
+	opts.SendQueue = 256 // larger than a flood batch: the flooder's own error replies fit
+	ts, app := newServer(t, opts)
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/?EIO=3&transport=websocket"
+	// The slow phone: a tiny receive buffer, and it never reads.
+	dialer := websocket.Dialer{NetDial: func(network, addr string) (net.Conn, error) {
+		c, err := net.Dial(network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(4096)
+		}
+		return c, err
+	}}
+	slow, _, err := dialer.Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	slow.WriteMessage(websocket.TextMessage, []byte(`42["hello",{"user":{"uid":"slow"}}]`))
+	fast := original(t, ts)
+	fast.emit("hello", hello("fast"))
+	fast.expect("hi", time.Second)
+	slow.WriteMessage(websocket.TextMessage, []byte(`42["join"]`))
+	fast.emit("join", nil)
+	fast.expect("start", time.Second)
+	// Every face becomes a movement frame for the slow phone. Flood until the room reports it gone.
+	face := []byte(`42["face",{"face":1}]`)
+	deadline := time.Now().Add(10 * time.Second)
+	left := false
+	for !left && time.Now().Before(deadline) {
+		// A batch, then an Engine.IO ping: its pong means the batch was handled, so at most one
+		// batch of faces (each answered by an error) lands after the cut.
+		for i := 0; i < 50; i++ {
+			fast.ws.WriteMessage(websocket.TextMessage, face)
+		}
+		fast.ws.WriteMessage(websocket.TextMessage, []byte("2"))
+		for pong := false; !pong && !left; {
+			select {
+			case b, ok := <-fast.frames:
+				left = !ok || strings.HasPrefix(string(b), `42["leave"`)
+				pong = string(b) == "3"
+			case <-time.After(2 * time.Second):
+				t.Fatal("no pong")
+			}
+		}
+	}
+	if !left {
+		t.Fatal("the slow client was never cut off")
+	}
+	for app.Conns() != 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if app.Conns() != 1 || fast.err != nil {
+		t.Fatalf("after the cut: %d conns, fast client %v", app.Conns(), fast.err)
+	}
+	fast.emit("join", nil)
+	fast.expect("start", 2*time.Second, "result", "error") // plays on, against a bot
 }
