@@ -1,0 +1,83 @@
+package game_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/qcloud-applet/applet/serve/game"
+)
+
+// echoServer is the floor: a bare gorilla/websocket echo whose handler keeps its read loop.
+func echoServer(b *testing.B) *httptest.Server {
+	up := websocket.Upgrader{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, m, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if c.WriteMessage(mt, m) != nil {
+				return
+			}
+		}
+	}))
+	b.Cleanup(ts.Close)
+	return ts
+}
+
+// runLoad runs the load generator as a separate process and parses its report.
+func runLoad(b *testing.B, bin string, args ...string) map[string]float64 {
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		b.Fatalf("gameload %v: %v\n%s", args, err, out)
+	}
+	f := strings.Fields(strings.TrimSpace(string(out)))
+	m := map[string]float64{}
+	for i := 0; i+1 < len(f); i += 2 {
+		m[f[i]], _ = strconv.ParseFloat(f[i+1], 64)
+	}
+	return m
+}
+
+// BenchmarkGameLoad plays GAMELOAD_ROOMS (default 5,000) concurrent two-player rooms on one node and
+// measures the choice→movement latency, against a bare echo's round trip in the same run.
+// Run with: go test ./serve/game -run '^$' -bench GameLoad -benchtime 1x
+func BenchmarkGameLoad(b *testing.B) {
+	rooms := 5000
+	if s := os.Getenv("GAMELOAD_ROOMS"); s != "" {
+		rooms, _ = strconv.Atoi(s)
+	}
+	bin := filepath.Join(b.TempDir(), "gameload")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../internal/tools/gameload").CombinedOutput(); err != nil {
+		b.Fatalf("building gameload: %v\n%s", err, out)
+	}
+	opts := fastOptions()
+	opts.Rules = game.Rules{GameTime: 200 * time.Millisecond, BotDelay: 30 * time.Second, ReadyWait: 30 * time.Second}
+	opts.RateLimit = 0
+	for range b.N {
+		ts, _ := newServer(b, opts)
+		echo := echoServer(b)
+		ws := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/"
+		g := runLoad(b, bin, "-url", ws, "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		b.ReportMetric(g["rounds_per_s"], "rounds/s")
+		b.ReportMetric(g["p50_ms"], "move_p50_ms")
+		b.ReportMetric(g["p99_ms"], "move_p99_ms")
+		b.ReportMetric(e["p99_ms"], "echo_p99_ms")
+		b.ReportMetric(g["p99_ms"]/e["p99_ms"], "move/echo_p99")
+	}
+}
