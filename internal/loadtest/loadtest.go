@@ -4,7 +4,10 @@ package loadtest
 
 import (
 	"math/rand/v2"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -50,6 +53,21 @@ func Run(b testing.TB, workers int, d time.Duration, op func(r *rand.Rand) error
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	return Result{Ops: len(lat), PerSec: float64(len(lat)) / elapsed.Seconds(), P50: lat[len(lat)/2], P99: lat[len(lat)*99/100]}
+}
+
+// RSSKB is this process's resident memory in KiB, from /proc (0 where there is none).
+func RSSKB() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // Ms is a duration in milliseconds, for b.ReportMetric.

@@ -3,12 +3,11 @@ package album_test
 import (
 	"bytes"
 	"fmt"
+	"github.com/qcloud-applet/applet/internal/loadtest"
 	"mime/multipart"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,16 +17,6 @@ import (
 )
 
 // rssKB reads the resident set size of this process.
-func rssKB() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	return 0
-}
 
 // BenchmarkUpload64x5MB uploads 64 images of 5 MB at once to local disk through the app, and writes
 // the same bytes straight to files (write, fsync, close: the same durability) in the same run.
@@ -68,7 +57,7 @@ func BenchmarkUpload64x5MB(b *testing.B) {
 
 		e := diskEnvB(b)
 		client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: uploads, MaxIdleConnsPerHost: uploads}}
-		before := rssKB()
+		before := loadtest.RSSKB()
 		var peak atomic.Int64
 		stop := make(chan struct{})
 		go func() {
@@ -77,7 +66,7 @@ func BenchmarkUpload64x5MB(b *testing.B) {
 				case <-stop:
 					return
 				case <-time.After(2 * time.Millisecond):
-					if r := rssKB(); r > peak.Load() {
+					if r := loadtest.RSSKB(); r > peak.Load() {
 						peak.Store(r)
 					}
 				}

@@ -3,6 +3,7 @@ package game_test
 import (
 	"bufio"
 	"fmt"
+	"github.com/qcloud-applet/applet/internal/loadtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,21 +17,6 @@ import (
 
 	"github.com/qcloud-applet/applet/serve/game"
 )
-
-func rssKB(b *testing.B) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, _ := strconv.ParseInt(f[1], 10, 64)
-			return n
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
-}
 
 // BenchmarkIdleConnectionRSS holds 10,000 idle connections, opened by a separate client process, and
 // reports the server's resident memory per connection.
@@ -55,7 +41,7 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 		ts, app := newServer(b, opts)
 		runtime.GC()
 		debug.FreeOSMemory()
-		before := rssKB(b)
+		before := loadtest.RSSKB()
 		cmd := exec.Command(bin, "-url", "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io//?EIO=3&transport=websocket", "-n", strconv.Itoa(n))
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
@@ -73,7 +59,7 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 		time.Sleep(500 * time.Millisecond) // handshakes' garbage out of the way
 		runtime.GC()
 		debug.FreeOSMemory()
-		after := rssKB(b)
+		after := loadtest.RSSKB()
 		goroutines := runtime.NumGoroutine()
 		stdin.Close()
 		cmd.Wait()

@@ -76,6 +76,32 @@ func report(st *stats, d time.Duration) {
 	fmt.Printf("rounds_per_s %.1f samples %d p50_ms %.3f p99_ms %.3f\n", float64(st.rounds.Load())/d.Seconds(), len(st.lat), pct(0.50), pct(0.99))
 }
 
+// dialAll opens n connections, 128 handshakes at a time.
+func dialAll(url string, n int) ([]*websocket.Conn, error) {
+	conns := make([]*websocket.Conn, n)
+	sem := make(chan struct{}, 128)
+	var wg sync.WaitGroup
+	var dialErr atomic.Value
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			c, err := dial(url)
+			if err != nil {
+				dialErr.Store(err)
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	if err, ok := dialErr.Load().(error); ok {
+		return nil, fmt.Errorf("dialling %d connections: %w", n, err)
+	}
+	return conns, nil
+}
+
 func dial(url string) (*websocket.Conn, error) {
 	d := websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
 	c, _, err := d.Dial(url, nil)
@@ -102,26 +128,13 @@ func runGame(url string, eio, rooms int, d time.Duration, st *stats) error {
 	}
 	full := fmt.Sprintf("%s%sEIO=%d&transport=websocket", url, sep, eio)
 	n := 2 * rooms
-	players := make([]*player, n)
-	sem := make(chan struct{}, 128)
-	var wg sync.WaitGroup
-	var dialErr atomic.Value
-	for i := range players {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := dial(full)
-			if err != nil {
-				dialErr.Store(err)
-				return
-			}
-			players[i] = &player{uid: fmt.Sprintf("load-%d", i), conn: c}
-		}()
+	conns, err := dialAll(full, n)
+	if err != nil {
+		return err
 	}
-	wg.Wait()
-	if err, ok := dialErr.Load().(error); ok {
-		return fmt.Errorf("dialling %d connections: %w", n, err)
+	players := make([]*player, n)
+	for i, c := range conns {
+		players[i] = &player{uid: fmt.Sprintf("load-%d", i), conn: c}
 	}
 	// sentAt[uid] is when uid last sent its choice; the opponent's movement closes the sample.
 	var sentAt sync.Map
@@ -221,27 +234,11 @@ func countsResult(frame []byte, uid string) bool {
 }
 
 func runEcho(url string, conns int, interval, d time.Duration, st *stats) error {
-	cs := make([]*websocket.Conn, conns)
-	sem := make(chan struct{}, 128)
-	var wg sync.WaitGroup
-	var dialErr atomic.Value
-	for i := range cs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			c, err := dial(url)
-			if err != nil {
-				dialErr.Store(err)
-				return
-			}
-			cs[i] = c
-		}()
-	}
-	wg.Wait()
-	if err, ok := dialErr.Load().(error); ok {
+	cs, err := dialAll(url, conns)
+	if err != nil {
 		return err
 	}
+	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	for _, c := range cs {
 		wg.Add(1)
