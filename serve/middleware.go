@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -175,6 +174,3 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(v)
 }
-
-// ErrNotReady is a convenience for Ready implementations with nothing configured yet.
-var ErrNotReady = errors.New("not ready")

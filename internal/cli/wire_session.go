@@ -102,6 +102,8 @@ func newSessionApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (s
 }
 
 func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger, parts *sessionParts) (serve.App, error) {
+	// The app closes the shared parts through store (once) when it shuts down; on the error paths
+	// below nothing else will.
 	store, mw, cleanup := sharedStore{parts}, parts.mw, func() { parts.Close() }
 	desc := append([]any{}, parts.desc...)
 	var drawings session.DrawingStore
@@ -125,32 +127,15 @@ func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger
 		}
 		d, err := sqlite.NewDrawings(ctx, db)
 		if err != nil {
+			db.Close()
 			cleanup()
 			return nil, fmt.Errorf("session: %w", err)
 		}
 		drawings = d
 		desc = append(desc, "drawings", "embedded sqlite "+path)
 	}
-	return &closingApp{App: session.New(session.Options{Sessions: store, Drawings: drawings, Middleware: mw, Logger: log,
-		MaxActions: cfg.Session.MaxActionsBytes, Backend: desc}), cleanup: cleanup}, nil
-}
-
-// closingApp runs cleanup after the app shuts down.
-type closingApp struct {
-	serve.App
-	cleanup func()
-}
-
-func (c *closingApp) Shutdown(ctx context.Context) error {
-	defer c.cleanup()
-	return c.App.Shutdown(ctx)
-}
-
-func (c *closingApp) Describe() []any {
-	if d, ok := c.App.(serve.Describer); ok {
-		return d.Describe()
-	}
-	return nil
+	return session.New(session.Options{Sessions: store, Drawings: drawings, Middleware: mw, Logger: log,
+		MaxActions: cfg.Session.MaxActionsBytes, Backend: desc}), nil
 }
 
 // sharedStore lets an app close the shared session store through sessionParts, once.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"time"
 )
 
@@ -30,8 +31,12 @@ type Session struct {
 	Expires    time.Time       `json:"expires"`
 }
 
-// LogValue keeps the session key out of logs.
+// String and LogValue keep the session key out of logs, whatever the handler (slog's JSON handler
+// would otherwise marshal every field).
 func (s Session) String() string { return "session{openId=" + s.OpenID + "}" }
+
+// LogValue implements slog.LogValuer.
+func (s Session) LogValue() slog.Value { return slog.GroupValue(slog.String("openId", s.OpenID)) }
 
 // Errors of the stores.
 var (

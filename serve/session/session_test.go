@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -389,5 +390,17 @@ func TestDrawingBadInput(t *testing.T) {
 	}
 	if out := c.request("GET", "/paints/list", ""); len(out["data"].([]any)) != 0 {
 		t.Errorf("refused saves stored something: %v", out)
+	}
+}
+
+// A session that ends up in a log never shows its session key, with either slog handler or fmt.
+func TestSessionKeyNeverLogged(t *testing.T) {
+	s := session.Session{ID: "code", OpenID: "o-123", SessionKey: "SECRET-KEY", UserInfo: json.RawMessage(`{}`)}
+	var b strings.Builder
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("x", "session", s)
+	slog.New(slog.NewTextHandler(&b, nil)).Info("x", "session", s)
+	fmt.Fprintf(&b, "%v %+v %s", s, s, s)
+	if strings.Contains(b.String(), "SECRET-KEY") || !strings.Contains(b.String(), "o-123") {
+		t.Fatalf("log output: %s", b.String())
 	}
 }
