@@ -1,0 +1,456 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Step names, in the order a plan lists them.
+const (
+	StepFirewall = "security-group"
+	StepInstance = "instance"
+	StepDNS      = "dns-record"
+	StepBucket   = "bucket"
+	StepDatabase = "database"
+)
+
+var stepNeeds = map[string][]string{
+	StepFirewall: nil,
+	StepInstance: {StepFirewall},
+	StepDNS:      {StepInstance},
+	StepBucket:   nil,
+	StepDatabase: nil,
+}
+
+var stepOrder = []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
+
+// Action is what a plan does to a resource.
+type Action string
+
+// Actions.
+const (
+	Keep    Action = "ok"
+	Create  Action = "create"
+	Update  Action = "update"
+	Replace Action = "replace"
+	Delete  Action = "delete"
+	Skip    Action = "skip"
+)
+
+// Change is one line of a plan.
+type Change struct {
+	Step   string
+	Action Action
+	Detail string
+}
+
+// Plan is what apply or destroy would do, from what was read.
+type Plan struct {
+	Destroy  bool
+	Changes  []Change
+	Price    *Price // set when an instance will be created
+	Warnings []string
+
+	seen observed
+}
+
+// NoChange reports whether applying the plan would change nothing.
+func (p *Plan) NoChange() bool {
+	for _, c := range p.Changes {
+		if c.Action != Keep && c.Action != Skip {
+			return false
+		}
+	}
+	return true
+}
+
+func (p *Plan) change(step string) Change {
+	for _, c := range p.Changes {
+		if c.Step == step {
+			return c
+		}
+	}
+	return Change{Step: step, Action: Skip}
+}
+
+type observed struct {
+	group     *SecurityGroup
+	missing   []Rule // rules to add
+	extra     []Rule // rules to remove
+	instance  *Instance
+	extraInst []Instance
+	records   []Record
+	bucket    BucketState
+}
+
+// Config is what a deployment asks for.
+type Config struct {
+	Deployment string
+	Domain     string
+	DNSZone    string // the DNSPod domain holding Domain
+	Region     string
+	Instance   InstanceSpec // Name, Zone, ImageID, Type, DiskGB, BandwidthMbps, KeyIDs, UserData
+	SSHCIDR    string       // open port 22 to this block; empty keeps it closed
+
+	PollInterval time.Duration // how often a booting instance is looked at
+	BootTimeout  time.Duration // how long an instance may take to run
+}
+
+// Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
+type Deps struct {
+	Compute  Compute
+	Firewall Firewall
+	DNS      DNS
+	Buckets  Buckets
+	Schema   Schema
+}
+
+// Event is a step's progress.
+type Event struct {
+	Step   string
+	Status string // "running", then "created", "updated", "replaced", "deleted", "ok", "skipped" or "failed"
+	Detail string
+	Took   time.Duration
+}
+
+// Result is what a deployment ended with.
+type Result struct {
+	InstanceID, PublicIP, SecurityGroupID string
+	RecordID                              uint64
+	BucketURL                             string
+}
+
+// Provisioner plans and applies one deployment.
+type Provisioner struct {
+	cfg      Config
+	deps     Deps
+	journal  *Journal
+	progress func(Event)
+
+	mu  sync.Mutex
+	res Result
+}
+
+// New returns a Provisioner; progress (may be nil) hears of every step.
+func New(cfg Config, deps Deps, journal *Journal, progress func(Event)) (*Provisioner, error) {
+	var missing []string
+	for name, ok := range map[string]bool{"deployment": cfg.Deployment != "", "domain": cfg.Domain != "", "dns zone": cfg.DNSZone != "",
+		"compute": deps.Compute != nil, "firewall": deps.Firewall != nil, "dns": deps.DNS != nil, "journal": journal != nil} {
+		if !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, fmt.Errorf("provision: missing %s", strings.Join(missing, ", "))
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 2 * time.Second
+	}
+	if cfg.BootTimeout <= 0 {
+		cfg.BootTimeout = 10 * time.Minute
+	}
+	if progress == nil {
+		progress = func(Event) {}
+	}
+	return &Provisioner{cfg: cfg, deps: deps, journal: journal, progress: progress}, nil
+}
+
+func (p *Provisioner) tags() map[string]string { return map[string]string{TagKey: p.cfg.Deployment} }
+
+// GroupName is the security group's name.
+func (p *Provisioner) GroupName() string { return "applet-" + p.cfg.Deployment }
+
+// RecordName is the DNS record's name within the zone.
+func (p *Provisioner) RecordName() string {
+	if p.cfg.Domain == p.cfg.DNSZone {
+		return "@"
+	}
+	return strings.TrimSuffix(p.cfg.Domain, "."+p.cfg.DNSZone)
+}
+
+func (p *Provisioner) remark() string { return TagKey + "=" + p.cfg.Deployment }
+
+func (p *Provisioner) wantRules() []Rule {
+	r := []Rule{{Protocol: "TCP", Port: "80", CIDR: "0.0.0.0/0"}, {Protocol: "TCP", Port: "443", CIDR: "0.0.0.0/0"}}
+	if p.cfg.SSHCIDR != "" {
+		r = append(r, Rule{Protocol: "TCP", Port: "22", CIDR: p.cfg.SSHCIDR})
+	}
+	return r
+}
+
+// Plan reads the cloud and says what Apply would do. It makes only read calls.
+func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
+	plan := &Plan{}
+	var mu sync.Mutex
+	set := func(c Change) { mu.Lock(); plan.Changes = append(plan.Changes, c); mu.Unlock() }
+	warn := func(w string) { mu.Lock(); plan.Warnings = append(plan.Warnings, w); mu.Unlock() }
+	if !strings.HasSuffix(p.cfg.Domain, "."+p.cfg.DNSZone) && p.cfg.Domain != p.cfg.DNSZone {
+		return nil, fmt.Errorf("the domain %s is not inside the DNS zone %s", p.cfg.Domain, p.cfg.DNSZone)
+	}
+	var errs []error
+	addErr := func(step string, err error) {
+		mu.Lock()
+		errs = append(errs, fmt.Errorf("reading %s: %w", step, err))
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+
+	// Security group, then the instance (whose creation needs the zone checked and the price).
+	run(func() {
+		groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+		if err != nil {
+			addErr(StepFirewall, err)
+			return
+		}
+		switch {
+		case len(groups) == 0:
+			set(Change{StepFirewall, Create, fmt.Sprintf("%s allowing %s", p.GroupName(), rulesText(p.wantRules()))})
+		default:
+			if len(groups) > 1 {
+				warn(fmt.Sprintf("%d security groups are named %s with this deployment's tag; using %s", len(groups), p.GroupName(), groups[0].ID))
+			}
+			g := groups[0]
+			mu.Lock()
+			plan.seen.group = &g
+			plan.seen.missing, plan.seen.extra = diffRules(g.Rules, p.wantRules())
+			mu.Unlock()
+			if len(plan.seen.missing)+len(plan.seen.extra) == 0 {
+				set(Change{StepFirewall, Keep, g.ID})
+			} else {
+				var d []string
+				if len(plan.seen.missing) > 0 {
+					d = append(d, "allow "+rulesText(plan.seen.missing))
+				}
+				if len(plan.seen.extra) > 0 {
+					d = append(d, "close "+rulesText(plan.seen.extra))
+				}
+				set(Change{StepFirewall, Update, g.ID + ": " + strings.Join(d, "; ")})
+			}
+		}
+	})
+	var ip string
+	run(func() {
+		insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
+		if err != nil {
+			addErr(StepInstance, err)
+			return
+		}
+		var live []Instance
+		for _, in := range insts {
+			if in.State != StateTerminating {
+				live = append(live, in)
+			}
+		}
+		if len(live) > 1 {
+			ids := make([]string, len(live))
+			for i, in := range live {
+				ids[i] = in.ID
+			}
+			addErr(StepInstance, fmt.Errorf("%d instances carry %s=%s (%s): terminate the extra ones in the console, then run again", len(live), TagKey, p.cfg.Deployment, strings.Join(ids, ", ")))
+			return
+		}
+		spec := p.spec("")
+		if len(live) == 1 {
+			in := live[0]
+			mu.Lock()
+			plan.seen.instance = &in
+			ip = in.PublicIP
+			mu.Unlock()
+			switch in.State {
+			case StateLaunchFailed:
+				set(Change{StepInstance, Replace, in.ID + " failed to launch: terminate it and create a new " + spec.Type})
+			case StateRunning:
+				set(Change{StepInstance, Keep, in.ID + " " + in.PublicIP})
+				if in.Type != "" && in.Type != spec.Type {
+					warn(fmt.Sprintf("instance %s is %s, the config asks for %s: provision does not resize; destroy and provision again to replace it", in.ID, in.Type, spec.Type))
+				}
+			default:
+				set(Change{StepInstance, Update, in.ID + " is " + in.State + ": wait until it runs"})
+			}
+			if in.State != StateLaunchFailed {
+				return
+			}
+		}
+		zones, err := p.deps.Compute.Zones(ctx)
+		if err != nil {
+			addErr(StepInstance, err)
+			return
+		}
+		if !contains(zones, spec.Zone) {
+			addErr(StepInstance, fmt.Errorf("zone %s is not in region %s (it has %s): set tencentcloud.zone to one of them", spec.Zone, p.cfg.Region, strings.Join(zones, ", ")))
+			return
+		}
+		price, err := p.deps.Compute.Price(ctx, spec)
+		if err != nil {
+			addErr(StepInstance, err)
+			return
+		}
+		mu.Lock()
+		plan.Price = &price
+		mu.Unlock()
+		if len(live) == 0 {
+			set(Change{StepInstance, Create, fmt.Sprintf("%s in %s from %s, %d GB disk, %d Mbps", spec.Type, spec.Zone, spec.ImageID, spec.DiskGB, spec.BandwidthMbps)})
+		}
+	})
+	run(func() {
+		recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "A")
+		if err != nil {
+			addErr(StepDNS, err)
+			return
+		}
+		mu.Lock()
+		plan.seen.records = recs
+		mu.Unlock()
+	})
+	if p.deps.Buckets != nil {
+		run(func() {
+			b, err := p.deps.Buckets.Bucket(ctx)
+			if err != nil {
+				addErr(StepBucket, err)
+				return
+			}
+			mu.Lock()
+			plan.seen.bucket = b
+			mu.Unlock()
+			name := p.deps.Buckets.Name()
+			if b.Exists && b.Tags[TagKey] != "" && b.Tags[TagKey] != p.cfg.Deployment {
+				addErr(StepBucket, fmt.Errorf("bucket %s belongs to deployment %q: choose another cos.bucket", name, b.Tags[TagKey]))
+				return
+			}
+			var todo []string
+			if !b.Exists {
+				set(Change{StepBucket, Create, name + " public-read, private-write, with CORS for the mini program"})
+				return
+			}
+			if !b.PublicRead {
+				todo = append(todo, "make it public-read")
+			}
+			if !b.CORS {
+				todo = append(todo, "set CORS")
+			}
+			if b.Tags[TagKey] != p.cfg.Deployment {
+				todo = append(todo, "tag it "+p.remark())
+			}
+			if len(todo) == 0 {
+				set(Change{StepBucket, Keep, name})
+			} else {
+				set(Change{StepBucket, Update, name + ": " + strings.Join(todo, ", ")})
+			}
+		})
+	} else {
+		set(Change{StepBucket, Skip, "cos.bucket is empty: the album keeps images on the instance's disk"})
+	}
+	if p.deps.Schema != nil {
+		run(func() {
+			n, err := p.deps.Schema.Pending(ctx)
+			switch {
+			case errors.Is(err, ErrUnreachable):
+				set(Change{StepDatabase, Skip, p.deps.Schema.Describe() + " is not reachable from here: the host step applies the schema"})
+			case err != nil:
+				addErr(StepDatabase, err)
+			case n == 0:
+				set(Change{StepDatabase, Keep, p.deps.Schema.Describe() + " is up to date"})
+			default:
+				set(Change{StepDatabase, Update, fmt.Sprintf("%s: apply %d migrations and seeds", p.deps.Schema.Describe(), n)})
+			}
+		})
+	} else {
+		set(Change{StepDatabase, Skip, "mysql.dsn is empty: the video list uses the embedded database"})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	// The record's change depends on the instance's address, known only now (or after apply).
+	set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
+	sortChanges(plan.Changes)
+	return plan, nil
+}
+
+func (p *Provisioner) planRecord(recs []Record, ip string, inst Action) Change {
+	host := p.cfg.Domain
+	if inst != Keep || ip == "" {
+		if len(recs) == 0 {
+			return Change{StepDNS, Create, "A " + host + " → the instance's address"}
+		}
+		return Change{StepDNS, Update, "A " + host + " → the instance's address (now " + recs[0].Value + ")"}
+	}
+	switch {
+	case len(recs) == 0:
+		return Change{StepDNS, Create, "A " + host + " → " + ip}
+	case len(recs) == 1 && recs[0].Value == ip:
+		return Change{StepDNS, Keep, "A " + host + " → " + ip}
+	case len(recs) == 1:
+		return Change{StepDNS, Update, "A " + host + " → " + ip + " (was " + recs[0].Value + ")"}
+	}
+	return Change{StepDNS, Update, fmt.Sprintf("A %s → %s (%d A records now: keep one)", host, ip, len(recs))}
+}
+
+func sortChanges(cs []Change) {
+	idx := map[string]int{}
+	for i, s := range stepOrder {
+		idx[s] = i
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return idx[cs[i].Step] < idx[cs[j].Step] })
+}
+
+func (p *Provisioner) spec(sg string) InstanceSpec {
+	s := p.cfg.Instance
+	s.SecurityGroupID = sg
+	s.Tags = p.tags()
+	if s.Name == "" {
+		s.Name = "applet-" + p.cfg.Deployment
+	}
+	return s
+}
+
+func rulesText(rs []Rule) string {
+	var out []string
+	for _, r := range rs {
+		s := r.Protocol + " " + r.Port
+		if r.CIDR != "0.0.0.0/0" {
+			s += " from " + r.CIDR
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, ", ")
+}
+
+// diffRules returns the wanted rules that are missing and the port-22 rules that are not wanted (other
+// rules an operator added are left alone).
+func diffRules(have, want []Rule) (missing, extra []Rule) {
+	key := func(r Rule) string { return strings.ToUpper(r.Protocol) + "/" + r.Port + "/" + r.CIDR }
+	hs := map[string]bool{}
+	for _, r := range have {
+		hs[key(r)] = true
+	}
+	ws := map[string]bool{}
+	for _, r := range want {
+		ws[key(r)] = true
+		if !hs[key(r)] {
+			missing = append(missing, r)
+		}
+	}
+	for _, r := range have {
+		if r.Port == "22" && !ws[key(r)] {
+			extra = append(extra, r)
+		}
+	}
+	return missing, extra
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
