@@ -60,5 +60,6 @@ defaults (local disk, in-process stores).`),
 	root.AddCommand(newCmdInit(f, nil))
 	root.AddCommand(newCmdServe(f, nil))
 	root.AddCommand(newCmdSeedMySQL(f, nil))
+	root.AddCommand(newCmdProvision(f, nil))
 	return root
 }

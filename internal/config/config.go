@@ -38,6 +38,7 @@ type Config struct {
 	COS          COS          `yaml:"cos"`
 	WeChat       WeChat       `yaml:"wechat"`
 	TencentCloud TencentCloud `yaml:"tencentcloud"`
+	Provision    Provision    `yaml:"provision"`
 }
 
 // Log configures the servers' structured logs.
@@ -136,7 +137,22 @@ type TencentCloud struct {
 	SecretKey string `yaml:"secret_key" secret:"true" env:"TENCENTCLOUD_SECRET_KEY" help:"Tencent Cloud SecretKey."`
 	Region    string `yaml:"region" help:"Region to provision in, e.g. ap-guangzhou."`
 	Zone      string `yaml:"zone" help:"Availability zone of the instance, e.g. ap-guangzhou-3."`
-	Endpoint  string `yaml:"endpoint" help:"API endpoint host override (empty: the public endpoints)."`
+	Endpoint  string `yaml:"endpoint" help:"Send every API call to this address instead of <product>.tencentcloudapi.com, e.g. http://127.0.0.1:8080 for a stand-in (empty: the public endpoints)."`
+}
+
+// Provision describes the cloud side `applet provision` builds.
+type Provision struct {
+	InstanceType  string        `yaml:"instance_type" help:"CVM instance type, e.g. S5.MEDIUM2 (2 vCPU, 2 GiB)."`
+	ImageID       string        `yaml:"image_id" help:"Image of the instance: a public Ubuntu or Debian image id of the region (img-...)."`
+	DiskGB        int           `yaml:"disk_gb" help:"System disk size in GB."`
+	BandwidthMbps int           `yaml:"bandwidth_mbps" help:"Outbound bandwidth cap in Mbps (billed by traffic)."`
+	SSHCIDR       string        `yaml:"ssh_cidr" help:"Open port 22 to this CIDR block, e.g. 203.0.113.7/32 (empty: closed; the host step uses the command service)."`
+	KeyIDs        string        `yaml:"key_ids" help:"Comma-separated SSH key pair ids to install on the instance (empty: none)."`
+	DNSZone       string        `yaml:"dns_zone" help:"The domain DNSPod holds for domain (empty: its last two labels, e.g. example.com)."`
+	StateDir      string        `yaml:"state_dir" help:"Directory of the local journal and lock (empty: <data_dir>/provision)."`
+	CallTimeout   time.Duration `yaml:"call_timeout" help:"Bound on each cloud API call; slower calls are retried when that is safe."`
+	PollInterval  time.Duration `yaml:"poll_interval" help:"How often a booting or terminating instance is looked at."`
+	BootTimeout   time.Duration `yaml:"boot_timeout" help:"How long an instance may take to run (or to go, on destroy)."`
 }
 
 // Default returns the configuration used when nothing is set: every app on its documented port with
@@ -154,5 +170,7 @@ func Default() *Config {
 		Video:   Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
 		Mongo:   Mongo{Database: "qcloud-applet-session"},
 		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
+		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
+			CallTimeout: 15 * time.Second, PollInterval: 2 * time.Second, BootTimeout: 10 * time.Minute},
 	}
 }

@@ -12,13 +12,16 @@ import (
 )
 
 var (
-	deploymentRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
-	hostnameRE   = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	bucketRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?-[0-9]{5,}$`)
-	regionRE     = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
-	appIDRE      = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
-	mongoDBRE    = regexp.MustCompile(`^[^/\\. "$*<>:|?]{1,63}$`)
-	folderRE     = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)
+	deploymentRE   = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$`)
+	hostnameRE     = regexp.MustCompile(`^(?i)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	bucketRE       = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?-[0-9]{5,}$`)
+	regionRE       = regexp.MustCompile(`^[a-z]{2,}(-[a-z0-9]+)+$`)
+	appIDRE        = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
+	mongoDBRE      = regexp.MustCompile(`^[^/\\. "$*<>:|?]{1,63}$`)
+	folderRE       = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)
+	instanceTypeRE = regexp.MustCompile(`^[A-Z0-9]+[a-z]?\.[A-Z0-9]+$`)
+	imageRE        = regexp.MustCompile(`^img-[a-z0-9]{8}$`)
+	keyIDRE        = regexp.MustCompile(`^skey-[a-z0-9]{8}$`)
 )
 
 // Validate checks that every value is well formed and that keys that go together are set together.
@@ -173,8 +176,52 @@ func (l *Loaded) Validate() error {
 	if c.TencentCloud.Zone != "" && (c.TencentCloud.Region == "" || !strings.HasPrefix(c.TencentCloud.Zone, c.TencentCloud.Region+"-")) {
 		bad("tencentcloud.zone", "not a zone of tencentcloud.region", "use <region>-<n>, e.g. ap-guangzhou-3")
 	}
-	if c.TencentCloud.Endpoint != "" && checkHostPort(c.TencentCloud.Endpoint) != "" && !hostnameRE.MatchString(c.TencentCloud.Endpoint) {
-		bad("tencentcloud.endpoint", "not a host", "write a host or host:port without scheme, or leave it empty")
+	if e := c.TencentCloud.Endpoint; e != "" {
+		u, err := url.Parse(e)
+		asURL := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/")
+		if !asURL && checkHostPort(e) != "" && !hostnameRE.MatchString(e) {
+			bad("tencentcloud.endpoint", "not an address", "write http(s)://host:port, host:port or a host name, or leave it empty")
+		}
+	}
+	p := c.Provision
+	if !instanceTypeRE.MatchString(p.InstanceType) {
+		bad("provision.instance_type", "not a CVM instance type", "use <family>.<size>, e.g. S5.MEDIUM2")
+	}
+	if !imageRE.MatchString(p.ImageID) {
+		bad("provision.image_id", "not an image id", "copy a public image id (img-...) of the region from the CVM console")
+	}
+	if p.DiskGB < 20 || p.DiskGB > 1024 {
+		bad("provision.disk_gb", "must be 20 to 1024", "use 50")
+	}
+	if p.BandwidthMbps < 1 || p.BandwidthMbps > 200 {
+		bad("provision.bandwidth_mbps", "must be 1 to 200", "use 5")
+	}
+	if p.SSHCIDR != "" {
+		if _, _, err := net.ParseCIDR(p.SSHCIDR); err != nil {
+			bad("provision.ssh_cidr", "not a CIDR block", "use address/prefix, e.g. 203.0.113.7/32, or leave it empty to keep port 22 closed")
+		}
+	}
+	for _, k := range strings.Split(p.KeyIDs, ",") {
+		if k = strings.TrimSpace(k); k != "" && !keyIDRE.MatchString(k) {
+			bad("provision.key_ids", "not a key pair id", "use ids such as skey-abcd1234, separated by commas")
+			break
+		}
+	}
+	if p.DNSZone != "" {
+		if !hostnameRE.MatchString(p.DNSZone) {
+			bad("provision.dns_zone", "not a domain name", "write the domain DNSPod holds, e.g. example.com")
+		} else if c.Domain != "" && c.Domain != p.DNSZone && !strings.HasSuffix(c.Domain, "."+p.DNSZone) {
+			bad("provision.dns_zone", "domain "+c.Domain+" is not inside it", "set it to the domain DNSPod holds for "+c.Domain)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+		fix string
+	}{{"provision.call_timeout", p.CallTimeout, "15s"}, {"provision.poll_interval", p.PollInterval, "2s"}, {"provision.boot_timeout", p.BootTimeout, "10m"}} {
+		if d.v <= 0 {
+			bad(d.key, "must be positive", "use a duration such as "+d.fix)
+		}
 	}
 
 	if len(errs) > 0 {

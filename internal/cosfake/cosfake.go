@@ -36,6 +36,8 @@ type Object struct {
 
 type bucket struct {
 	acl     string // "private" or "public-read"
+	cors    []byte // the CORS configuration as PUT, nil when none
+	tagging []byte // the tag set as PUT, nil when none
 	objects map[string]*Object
 }
 
@@ -48,6 +50,7 @@ type Server struct {
 	buckets  map[string]*bucket
 	faults   []fault
 	requests int
+	writes   int // PUT, POST and DELETE requests answered 2xx
 
 	srv *http.Server
 	ln  net.Listener
@@ -114,6 +117,35 @@ func (s *Server) Heal() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults = nil
+}
+
+// Writes returns how many requests changed state (PUT, POST, DELETE answered 2xx).
+func (s *Server) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+// Bucket describes a bucket: whether it exists, its canned ACL, and whether it has CORS and tags.
+func (s *Server) Bucket(name string) (exists bool, acl string, cors, tagged bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[name]
+	if b == nil {
+		return false, "", false, false
+	}
+	return true, b.acl, b.cors != nil, b.tagging != nil
+}
+
+// subresource returns the bucket sub-resource a request addresses (acl, cors, tagging), if any.
+func subresource(r *http.Request) string {
+	q := r.URL.Query()
+	for _, k := range []string{"acl", "cors", "tagging"} {
+		if _, ok := q[k]; ok {
+			return k
+		}
+	}
+	return ""
 }
 
 // Requests counts the requests received.
@@ -247,6 +279,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string, b *bucket) {
 	switch r.Method {
 	case http.MethodPut:
+		if sub := subresource(r); sub != "" {
+			if b == nil {
+				writeError(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
+				return
+			}
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+			s.mu.Lock()
+			switch sub {
+			case "acl":
+				acl := r.Header.Get("X-Cos-Acl")
+				if acl == "" {
+					acl = "private"
+				}
+				b.acl = acl
+			case "cors":
+				b.cors = body
+			case "tagging":
+				b.tagging = body
+			}
+			s.writes++
+			s.mu.Unlock()
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		if b != nil {
 			writeError(w, r, http.StatusConflict, "BucketAlreadyExists", "The requested bucket name is not available.")
 			return
@@ -256,6 +312,9 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 			acl = "private"
 		}
 		s.CreateBucket(name, acl)
+		s.mu.Lock()
+		s.writes++
+		s.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
 	case http.MethodHead:
 		if b == nil {
@@ -275,14 +334,31 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 			return
 		}
 		delete(s.buckets, name)
+		s.writes++
 		w.WriteHeader(http.StatusNoContent)
 	case http.MethodGet:
 		if b == nil {
 			writeError(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 			return
 		}
-		if _, ok := r.URL.Query()["acl"]; ok {
+		switch subresource(r) {
+		case "acl":
 			s.writeACL(w, b)
+			return
+		case "cors", "tagging":
+			s.mu.Lock()
+			body := b.cors
+			code, msg := "NoSuchCORSConfiguration", "The CORS configuration does not exist."
+			if subresource(r) == "tagging" {
+				body, code, msg = b.tagging, "NoSuchTagSet", "There is no tag set."
+			}
+			s.mu.Unlock()
+			if body == nil {
+				writeError(w, r, http.StatusNotFound, code, msg)
+				return
+			}
+			w.Header().Set("Content-Type", "application/xml")
+			w.Write(body)
 			return
 		}
 		s.list(w, r, name, b)
@@ -383,6 +459,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, b *bucket, 
 		}
 		s.mu.Lock()
 		b.objects[key] = o
+		s.writes++
 		s.mu.Unlock()
 		w.Header().Set("ETag", o.ETag)
 		w.Header().Set("x-cos-hash-crc64ecma", strconv.FormatUint(crc64.Checksum(data, crcTable), 10))
@@ -402,6 +479,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, b *bucket, 
 	case http.MethodDelete:
 		s.mu.Lock()
 		delete(b.objects, key) // COS answers 204 whether or not the key existed
+		s.writes++
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusNoContent)
 	default:

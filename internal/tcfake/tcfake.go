@@ -75,7 +75,8 @@ type closer interface{ Shutdown() error }
 
 type fault struct {
 	code, msg string
-	hang      bool
+	hang      bool // wait without doing anything
+	after     bool // do the action, then wait without answering (the caller cannot know it happened)
 }
 
 // New starts a stand-in on loopback ports that accepts the given key.
@@ -162,6 +163,10 @@ func (s *Server) Fail(action string, n int, code, msg string) {
 
 // Hang makes the next n calls of action wait, without answering, until the caller gives up.
 func (s *Server) Hang(action string, n int) { s.push(action, n, fault{hang: true}) }
+
+// HangAfter makes the next n calls of action take effect and then wait, without answering, until the
+// caller gives up: the case where a create went through but its answer was lost.
+func (s *Server) HangAfter(action string, n int) { s.push(action, n, fault{after: true}) }
 
 // ThrottleEvery answers every n-th call with the product's throttling code (0: never).
 func (s *Server) ThrottleEvery(n int) { s.mu.Lock(); s.throttleN = n; s.mu.Unlock() }
@@ -377,14 +382,17 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 	denied := s.denied[req.service+":"+req.action]
 	hung := s.hung
 	s.mu.Unlock()
-	if f != nil && f.hang {
+	wait := func() (any, *apiError) {
 		select {
 		case <-req.ctx.Done():
 		case <-hung:
 		}
 		return nil, &apiError{} // nobody is listening
 	}
-	if f != nil {
+	if f != nil && f.hang {
+		return wait()
+	}
+	if f != nil && !f.after {
 		return nil, &apiError{Code: f.code, Message: f.msg}
 	}
 	if throttled {
@@ -397,6 +405,14 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 	if denied {
 		return nil, errorf("AuthFailure.UnauthorizedOperation", "you are not authorized to perform operation (%s:%s)", req.service, req.action)
 	}
+	out, err := s.act(req)
+	if f != nil && f.after {
+		return wait()
+	}
+	return out, err
+}
+
+func (s *Server) act(req *request) (any, *apiError) {
 	switch req.service {
 	case "cvm":
 		return s.cvmAction(req)

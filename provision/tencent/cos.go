@@ -1,0 +1,221 @@
+package tencent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	sdk "github.com/tencentyun/cos-go-sdk-v5"
+
+	"github.com/qcloud-applet/applet/provision"
+)
+
+// AllUsers is the grantee COS uses for anonymous access.
+const AllUsers = "http://cam.qcloud.com/groups/global/AllUsers"
+
+// BucketConfig configures Buckets.
+type BucketConfig struct {
+	Credentials Credentials
+	Bucket      string // <name>-<appid>
+	Region      string
+	Endpoint    string // host:port to dial instead of the bucket's domain (a stand-in)
+	Timeout     time.Duration
+}
+
+// Buckets is provision.Buckets on COS.
+type Buckets struct {
+	cfg    BucketConfig
+	client *sdk.Client
+	url    string
+}
+
+var _ provision.Buckets = (*Buckets)(nil)
+
+// NewBuckets returns the bucket's manager; it makes no request.
+func NewBuckets(cfg BucketConfig) (*Buckets, error) {
+	if cfg.Bucket == "" || cfg.Region == "" {
+		return nil, fmt.Errorf("cos: missing bucket or region")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	bu, err := sdk.NewBucketURL(cfg.Bucket, cfg.Region, cfg.Endpoint == "")
+	if err != nil {
+		return nil, fmt.Errorf("cos: %w", err)
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	if cfg.Endpoint != "" {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, cfg.Endpoint)
+		}
+	}
+	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: cfg.Timeout,
+		Transport: &sdk.AuthorizationTransport{SecretID: cfg.Credentials.SecretID, SecretKey: cfg.Credentials.SecretKey,
+			SessionToken: cfg.Credentials.Token, Transport: base}})
+	client.Conf.RetryOpt.Count = 3
+	client.Conf.RetryOpt.Interval = 300 * time.Millisecond
+	return &Buckets{cfg: cfg, client: client, url: "https://" + bu.Host}, nil
+}
+
+// Name is the bucket's name.
+func (b *Buckets) Name() string { return b.cfg.Bucket }
+
+// URL is the bucket's public address.
+func (b *Buckets) URL() string { return b.url }
+
+func cosErr(what string, err error) error {
+	if e, ok := err.(*sdk.ErrorResponse); ok {
+		ae := &APIError{Service: "cos", Action: what, Code: e.Code, Message: e.Message, RequestID: e.RequestID}
+		switch {
+		case e.Response != nil && e.Response.StatusCode == http.StatusForbidden && e.Code == "SignatureDoesNotMatch":
+			ae.Fix = "the SecretKey does not match the SecretId: check the COS or Tencent Cloud credentials"
+		case e.Response != nil && e.Response.StatusCode == http.StatusForbidden:
+			ae.Fix = "the SecretId lacks permission cos:" + what + ": grant it in CAM (e.g. the policy QcloudCOSFullAccess)"
+		case e.Code == "BucketAlreadyExists":
+			ae.Fix = "the bucket name is taken by another account: choose another cos.bucket"
+		case e.Code == "TooManyBuckets":
+			ae.Fix = "bucket quota reached: delete unused buckets"
+		}
+		return ae
+	}
+	return fmt.Errorf("cos %s: %w", what, err)
+}
+
+// Bucket reads the bucket's existence, ACL, CORS, tags and whether it holds objects.
+func (b *Buckets) Bucket(ctx context.Context) (provision.BucketState, error) {
+	var st provision.BucketState
+	if _, err := b.client.Bucket.Head(ctx); err != nil {
+		if sdk.IsNotFoundError(err) {
+			return st, nil
+		}
+		return st, cosErr("HeadBucket", err)
+	}
+	st.Exists = true
+	acl, _, err := b.client.Bucket.GetACL(ctx)
+	if err != nil {
+		return st, cosErr("GetBucketACL", err)
+	}
+	for _, g := range acl.AccessControlList {
+		if g.Grantee != nil && g.Grantee.URI == AllUsers && (g.Permission == "READ" || g.Permission == "FULL_CONTROL") {
+			st.PublicRead = true
+		}
+		if g.Grantee != nil && g.Grantee.URI == AllUsers && (g.Permission == "WRITE" || g.Permission == "FULL_CONTROL") {
+			st.PublicRead = false // public-read-write is not what the album wants
+			break
+		}
+	}
+	cors, _, err := b.client.Bucket.GetCORS(ctx)
+	switch {
+	case sdk.IsNotFoundError(err):
+	case err != nil:
+		return st, cosErr("GetBucketCORS", err)
+	default:
+		st.CORS = corsOK(cors.Rules)
+	}
+	tags, _, err := b.client.Bucket.GetTagging(ctx)
+	switch {
+	case sdk.IsNotFoundError(err):
+	case err != nil:
+		return st, cosErr("GetBucketTagging", err)
+	default:
+		st.Tags = map[string]string{}
+		for _, t := range tags.TagSet {
+			st.Tags[t.Key] = t.Value
+		}
+	}
+	list, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{MaxKeys: 1})
+	if err != nil {
+		return st, cosErr("GetBucket", err)
+	}
+	st.HasObjects = len(list.Contents) > 0
+	return st, nil
+}
+
+func corsRule() sdk.BucketCORSRule {
+	return sdk.BucketCORSRule{ID: "applet", AllowedOrigins: []string{"*"}, AllowedMethods: []string{"GET", "HEAD", "PUT", "POST"},
+		AllowedHeaders: []string{"*"}, ExposeHeaders: []string{"ETag", "Content-Length"}, MaxAgeSeconds: 600}
+}
+
+func corsOK(rules []sdk.BucketCORSRule) bool {
+	for _, r := range rules {
+		o, m := false, map[string]bool{}
+		for _, x := range r.AllowedOrigins {
+			o = o || x == "*"
+		}
+		for _, x := range r.AllowedMethods {
+			m[x] = true
+		}
+		if o && m["GET"] && m["HEAD"] {
+			return true
+		}
+	}
+	return false
+}
+
+// CreateBucket makes the bucket public-read (anyone may read, only the account writes).
+func (b *Buckets) CreateBucket(ctx context.Context) error {
+	if _, err := b.client.Bucket.Put(ctx, &sdk.BucketPutOptions{XCosACL: "public-read"}); err != nil {
+		return cosErr("PutBucket", err)
+	}
+	return nil
+}
+
+// SetPublicRead sets the canned ACL public-read.
+func (b *Buckets) SetPublicRead(ctx context.Context) error {
+	if _, err := b.client.Bucket.PutACL(ctx, &sdk.BucketPutACLOptions{Header: &sdk.ACLHeaderOptions{XCosACL: "public-read"}}); err != nil {
+		return cosErr("PutBucketACL", err)
+	}
+	return nil
+}
+
+// SetCORS lets the mini program (and browsers during development) read images.
+func (b *Buckets) SetCORS(ctx context.Context) error {
+	if _, err := b.client.Bucket.PutCORS(ctx, &sdk.BucketPutCORSOptions{Rules: []sdk.BucketCORSRule{corsRule()}}); err != nil {
+		return cosErr("PutBucketCORS", err)
+	}
+	return nil
+}
+
+// SetTags replaces the bucket's tags.
+func (b *Buckets) SetTags(ctx context.Context, tags map[string]string) error {
+	opt := &sdk.BucketPutTaggingOptions{}
+	for _, k := range sortedKeys(tags) {
+		opt.TagSet = append(opt.TagSet, sdk.BucketTaggingTag{Key: k, Value: tags[k]})
+	}
+	if _, err := b.client.Bucket.PutTagging(ctx, opt); err != nil {
+		return cosErr("PutBucketTagging", err)
+	}
+	return nil
+}
+
+// Empty deletes every object, a page at a time.
+func (b *Buckets) Empty(ctx context.Context) error {
+	for {
+		list, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{MaxKeys: 1000})
+		if err != nil {
+			return cosErr("GetBucket", err)
+		}
+		if len(list.Contents) == 0 {
+			return nil
+		}
+		for _, o := range list.Contents {
+			if _, err := b.client.Object.Delete(ctx, o.Key); err != nil {
+				return cosErr("DeleteObject", err)
+			}
+		}
+	}
+}
+
+// DeleteBucket deletes the (empty) bucket; one already gone is not an error.
+func (b *Buckets) DeleteBucket(ctx context.Context) error {
+	if _, err := b.client.Bucket.Delete(ctx); err != nil {
+		if sdk.IsNotFoundError(err) {
+			return nil
+		}
+		return cosErr("DeleteBucket", err)
+	}
+	return nil
+}

@@ -1,0 +1,140 @@
+package tencent
+
+import (
+	"context"
+	"sort"
+
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
+
+	"github.com/qcloud-applet/applet/provision"
+)
+
+// Firewall is provision.Firewall on VPC security groups.
+type Firewall struct{ c *Client }
+
+var _ provision.Firewall = (*Firewall)(nil)
+
+// Firewall returns the VPC side of the client.
+func (c *Client) Firewall() *Firewall { return &Firewall{c} }
+
+func (f *Firewall) op(action string, write bool) op {
+	return op{service: "vpc", action: action, write: write, where: f.c.cfg.Region}
+}
+
+// FindGroups returns the groups with the name and the tag, with their ingress rules.
+func (f *Firewall) FindGroups(ctx context.Context, name, key, value string) ([]provision.SecurityGroup, error) {
+	req := vpc.NewDescribeSecurityGroupsRequest()
+	req.Filters = []*vpc.Filter{
+		{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})},
+		{Name: common.StringPtr("tag:" + key), Values: common.StringPtrs([]string{value})},
+	}
+	var resp *vpc.DescribeSecurityGroupsResponse
+	err := f.c.do(ctx, f.op("DescribeSecurityGroups", false), func(ctx context.Context) (err error) {
+		resp, err = f.c.vpc.DescribeSecurityGroupsWithContext(ctx, req)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []provision.SecurityGroup
+	for _, g := range resp.Response.SecurityGroupSet {
+		sg := provision.SecurityGroup{ID: str(g.SecurityGroupId), Name: str(g.SecurityGroupName)}
+		preq := vpc.NewDescribeSecurityGroupPoliciesRequest()
+		preq.SecurityGroupId = g.SecurityGroupId
+		var presp *vpc.DescribeSecurityGroupPoliciesResponse
+		err := f.c.do(ctx, f.op("DescribeSecurityGroupPolicies", false), func(ctx context.Context) (err error) {
+			presp, err = f.c.vpc.DescribeSecurityGroupPoliciesWithContext(ctx, preq)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if ps := presp.Response.SecurityGroupPolicySet; ps != nil {
+			for _, p := range ps.Ingress {
+				if str(p.Action) != "ACCEPT" {
+					continue
+				}
+				r := provision.Rule{Protocol: str(p.Protocol), Port: str(p.Port), CIDR: str(p.CidrBlock)}
+				if p.PolicyIndex != nil {
+					r.Index = int(*p.PolicyIndex)
+				}
+				sg.Rules = append(sg.Rules, r)
+			}
+		}
+		out = append(out, sg)
+	}
+	return out, nil
+}
+
+// CreateGroup creates an empty, tagged group.
+func (f *Firewall) CreateGroup(ctx context.Context, name, desc string, tags map[string]string) (string, error) {
+	req := vpc.NewCreateSecurityGroupRequest()
+	req.GroupName = common.StringPtr(name)
+	req.GroupDescription = common.StringPtr(desc)
+	for _, k := range sortedKeys(tags) {
+		req.Tags = append(req.Tags, &vpc.Tag{Key: common.StringPtr(k), Value: common.StringPtr(tags[k])})
+	}
+	var resp *vpc.CreateSecurityGroupResponse
+	err := f.c.do(ctx, f.op("CreateSecurityGroup", true), func(ctx context.Context) (err error) {
+		resp, err = f.c.vpc.CreateSecurityGroupWithContext(ctx, req)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return str(resp.Response.SecurityGroup.SecurityGroupId), nil
+}
+
+// AddRules adds ingress rules that accept.
+func (f *Firewall) AddRules(ctx context.Context, id string, rules []provision.Rule) error {
+	req := vpc.NewCreateSecurityGroupPoliciesRequest()
+	req.SecurityGroupId = common.StringPtr(id)
+	req.SecurityGroupPolicySet = &vpc.SecurityGroupPolicySet{}
+	for _, r := range rules {
+		req.SecurityGroupPolicySet.Ingress = append(req.SecurityGroupPolicySet.Ingress, &vpc.SecurityGroupPolicy{
+			Protocol: common.StringPtr(r.Protocol), Port: common.StringPtr(r.Port), CidrBlock: common.StringPtr(r.CIDR),
+			Action: common.StringPtr("ACCEPT"), PolicyDescription: common.StringPtr("applet"),
+		})
+	}
+	return f.c.do(ctx, f.op("CreateSecurityGroupPolicies", true), func(ctx context.Context) error {
+		_, err := f.c.vpc.CreateSecurityGroupPoliciesWithContext(ctx, req)
+		return err
+	})
+}
+
+// RemoveRules deletes ingress rules by index.
+func (f *Firewall) RemoveRules(ctx context.Context, id string, rules []provision.Rule) error {
+	req := vpc.NewDeleteSecurityGroupPoliciesRequest()
+	req.SecurityGroupId = common.StringPtr(id)
+	req.SecurityGroupPolicySet = &vpc.SecurityGroupPolicySet{}
+	idx := make([]int, 0, len(rules))
+	for _, r := range rules {
+		idx = append(idx, r.Index)
+	}
+	sort.Ints(idx)
+	for _, i := range idx {
+		req.SecurityGroupPolicySet.Ingress = append(req.SecurityGroupPolicySet.Ingress, &vpc.SecurityGroupPolicy{PolicyIndex: common.Int64Ptr(int64(i))})
+	}
+	return f.c.do(ctx, f.op("DeleteSecurityGroupPolicies", true), func(ctx context.Context) error {
+		_, err := f.c.vpc.DeleteSecurityGroupPoliciesWithContext(ctx, req)
+		return err
+	})
+}
+
+// DeleteGroup deletes a group; while an instance still uses it the API answers ResourceInUse, which
+// is retried.
+func (f *Firewall) DeleteGroup(ctx context.Context, id string) error {
+	req := vpc.NewDeleteSecurityGroupRequest()
+	req.SecurityGroupId = common.StringPtr(id)
+	o := f.op("DeleteSecurityGroup", true)
+	o.idempotent = true
+	err := f.c.do(ctx, o, func(ctx context.Context) error {
+		_, err := f.c.vpc.DeleteSecurityGroupWithContext(ctx, req)
+		return err
+	})
+	if isCode(err, "ResourceNotFound") {
+		return provision.ErrNotFound
+	}
+	return err
+}
