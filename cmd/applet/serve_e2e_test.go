@@ -21,10 +21,7 @@ func TestServeAllSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "applet")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := appletBinary(t)
 	apps := map[string]string{"album": "/applet/album", "game": "/applet/websocket", "session": "/applet/session", "video": "/applet/video"}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "APPLET_SERVE_SHUTDOWN_TIMEOUT=5s"}
 	ports := map[string]int{}

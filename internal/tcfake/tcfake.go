@@ -25,6 +25,9 @@ import (
 	"time"
 )
 
+// NoAnswer is the Code logged for a call that was held until its caller gave up.
+const NoAnswer = "(no answer)"
+
 // MaxSkew is how far a request's X-TC-Timestamp may be from the server's clock.
 const MaxSkew = 5 * time.Minute
 
@@ -267,10 +270,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, map[string]any{"Response": m})
 			return
 		}
+		if aerr.Code == "" { // a hung call whose caller gave up: logged, never answered
+			s.log(req, NoAnswer)
+			return
+		}
 		s.log(req, aerr.Code)
-	}
-	if aerr.Code == "" { // a hung call whose client left
-		return
 	}
 	writeJSON(w, map[string]any{"Response": map[string]any{
 		"Error": map[string]string{"Code": aerr.Code, "Message": aerr.Message}, "RequestId": reqID}})
