@@ -33,7 +33,7 @@ func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionPart
 		s, err := cos.New(cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, SecretID: id, SecretKey: key,
 			PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint})
 		if err != nil {
-			return nil, err
+			return nil, &HintError{Err: err, Hint: "set cos.secret_id and cos.secret_key, or TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY"}
 		}
 		opts.Storage = s
 		opts.SpoolDir = filepath.Join(cfg.DataDir, "spool")

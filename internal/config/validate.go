@@ -146,8 +146,9 @@ func (l *Loaded) Validate() error {
 		if c.COS.Region == "" {
 			bad("cos.region", "required when cos.bucket is set", "set the bucket's region, e.g. ap-guangzhou")
 		}
-		if (c.COS.SecretID == "" || c.COS.SecretKey == "") && (c.TencentCloud.SecretID == "" || c.TencentCloud.SecretKey == "") {
-			bad("cos.secret_id", "COS credentials missing", "set cos.secret_id and cos.secret_key, or TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY")
+		// Missing credentials are the command's to report: provision also reads ~/.tencentcloud/credentials.
+		if (c.COS.SecretID == "") != (c.COS.SecretKey == "") {
+			bad("cos.secret_key", "cos.secret_id and cos.secret_key go together", "set both, or neither to use the tencentcloud credentials")
 		}
 	}
 	if c.COS.Region != "" && !regionRE.MatchString(c.COS.Region) {

@@ -299,6 +299,9 @@ func (c *Client) classify(o op, err error, timedOut bool) *APIError {
 		ae.Code, ae.Message = "Timeout", fmt.Sprintf("no answer within %s", c.cfg.CallTimeout)
 	case errors.As(err, &se):
 		ae.Code, ae.Message, ae.RequestID = se.Code, se.Message, se.RequestId
+		if cause := se.Unwrap(); cause != nil {
+			ae.Message += ": " + cause.Error()
+		}
 	default:
 		ae.Code, ae.Message = "ClientError.NetworkError", err.Error()
 	}
