@@ -150,7 +150,7 @@ func New(cfg Config, deps Deps, journal *Journal, progress func(Event)) (*Provis
 		return nil, fmt.Errorf("provision: missing %s", strings.Join(missing, ", "))
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 2 * time.Second
+		cfg.PollInterval = time.Second
 	}
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 10 * time.Minute
@@ -278,18 +278,25 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 				return
 			}
 		}
-		zones, err := p.deps.Compute.Zones(ctx)
-		if err != nil {
-			addErr(StepInstance, err)
+		// Only a new instance needs the zone checked and the price; the two reads are independent.
+		var zones []string
+		var price Price
+		var zerr, perr error
+		var both sync.WaitGroup
+		both.Add(2)
+		go func() { defer both.Done(); zones, zerr = p.deps.Compute.Zones(ctx) }()
+		go func() { defer both.Done(); price, perr = p.deps.Compute.Price(ctx, spec) }()
+		both.Wait()
+		if zerr != nil {
+			addErr(StepInstance, zerr)
 			return
 		}
 		if !contains(zones, spec.Zone) {
 			addErr(StepInstance, fmt.Errorf("zone %s is not in region %s (it has %s): set tencentcloud.zone to one of them", spec.Zone, p.cfg.Region, strings.Join(zones, ", ")))
 			return
 		}
-		price, err := p.deps.Compute.Price(ctx, spec)
-		if err != nil {
-			addErr(StepInstance, err)
+		if perr != nil {
+			addErr(StepInstance, perr)
 			return
 		}
 		mu.Lock()

@@ -171,6 +171,6 @@ func Default() *Config {
 		Mongo:   Mongo{Database: "qcloud-applet-session"},
 		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
-			CallTimeout: 15 * time.Second, PollInterval: 2 * time.Second, BootTimeout: 10 * time.Minute},
+			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute},
 	}
 }

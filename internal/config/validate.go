@@ -219,7 +219,7 @@ func (l *Loaded) Validate() error {
 		key string
 		v   time.Duration
 		fix string
-	}{{"provision.call_timeout", p.CallTimeout, "15s"}, {"provision.poll_interval", p.PollInterval, "2s"}, {"provision.boot_timeout", p.BootTimeout, "10m"}} {
+	}{{"provision.call_timeout", p.CallTimeout, "15s"}, {"provision.poll_interval", p.PollInterval, "1s"}, {"provision.boot_timeout", p.BootTimeout, "10m"}} {
 		if d.v <= 0 {
 			bad(d.key, "must be positive", "use a duration such as "+d.fix)
 		}
