@@ -1,9 +1,16 @@
 package cli
 
 import (
+	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/qcloud-applet/applet/internal/testenv"
+	"github.com/qcloud-applet/applet/serve/album"
+	"github.com/qcloud-applet/applet/serve/cos"
+	"github.com/qcloud-applet/applet/serve/mysql"
 )
 
 func TestProvisionThrottledEveryThirdCall(t *testing.T) {
@@ -159,4 +166,114 @@ func TestProvisionLockHeld(t *testing.T) {
 	if out := <-done; !strings.Contains(out, "Done in") {
 		t.Fatalf("first run:\n%s", out)
 	}
+}
+
+func TestProvisionFixesRecordAndKeepsFullBucket(t *testing.T) {
+	c := newCloud(t)
+	env := c.env(t, t.TempDir(), "prod", "applet", testBucket)
+	env["APPLET_TENCENTCLOUD_REGION"], env["APPLET_TENCENTCLOUD_ZONE"] = "ap-hongkong", "ap-hongkong-2"
+	code, out, errOut := runCLI(t, env, "", "provision", "--yes")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out, "ICP") {
+		t.Error("ICP warning for Hong Kong")
+	}
+	rec := c.tc.Records("example.com")[0]
+	c.tc.SetRecordValue("example.com", rec.ID, "198.51.100.77")
+	code, out, errOut = runCLI(t, env, "", "provision", "--yes")
+	if code != 0 || !strings.Contains(out, "~ dns-record      update   A applet.example.com → 203.0.113.10 (was 198.51.100.77)") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if recs := c.tc.Records("example.com"); len(recs) != 1 || recs[0].Value != "203.0.113.10" || recs[0].ID != rec.ID {
+		t.Fatalf("records %+v", recs)
+	}
+
+	// A bucket with images is kept by destroy, and deleted with --force.
+	c.cos.CreateBucket("unused-1250000000", "private") // another bucket in the account stays
+	putObject(t, c, testBucket, "photos/a.jpg")
+	code, out, errOut = runCLI(t, env, "", "provision", "destroy", "--yes")
+	if code != 0 || !strings.Contains(out, "has objects: kept (--force deletes them and the bucket)") {
+		t.Fatalf("destroy: exit %d\n%s%s", code, out, errOut)
+	}
+	if ok, _, _, _ := c.cos.Bucket(testBucket); !ok {
+		t.Fatal("bucket with objects deleted without --force")
+	}
+	code, out, errOut = runCLI(t, env, "", "provision", "destroy", "--yes", "--force")
+	if code != 0 {
+		t.Fatalf("destroy --force: exit %d\n%s%s", code, out, errOut)
+	}
+	if ok, _, _, _ := c.cos.Bucket(testBucket); ok {
+		t.Fatal("bucket kept with --force")
+	}
+	if ok, _, _, _ := c.cos.Bucket("unused-1250000000"); !ok {
+		t.Fatal("an unrelated bucket was deleted")
+	}
+}
+
+// putObject stores an object as the album would.
+func putObject(t *testing.T, c *cloud, bucket, key string) {
+	t.Helper()
+	s, err := cos.New(cos.Config{Bucket: bucket, Region: "ap-guangzhou", SecretID: testSecretID, SecretKey: testSecretKey, Endpoint: c.cos.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "img")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\xff\xd8\xff image")
+	if err := s.Put(context.Background(), key, album.Spool{File: f, Size: 9}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProvisionDatabase(t *testing.T) {
+	dsn := testenv.MySQLFreshDSN(t)
+	c := newCloud(t)
+	env := c.env(t, t.TempDir(), "prod", "applet", testBucket)
+	env["APPLET_MYSQL_DSN"] = dsn
+	code, out, errOut := runCLI(t, env, "", "provision", "--yes")
+	if code != 0 || !strings.Contains(out, "database        updated") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if strings.Contains(out+errOut, "applet:applet@") {
+		t.Fatal("the DSN's password was printed")
+	}
+	code, out, _ = runCLI(t, env, "", "provision", "--yes")
+	if code != 0 || !strings.Contains(out, "= database        ok") || !strings.Contains(out, "Nothing to change.") {
+		t.Fatalf("second run: exit %d\n%s", code, out)
+	}
+	code, out, _ = runCLI(t, env, "", "provision", "destroy", "--yes")
+	if code != 0 || !strings.Contains(out, "data kept (--purge drops it)") {
+		t.Fatalf("destroy: exit %d\n%s", code, out)
+	}
+	if n := videoCount(t, dsn); n != 10 {
+		t.Fatalf("%d videos after destroy without --purge", n)
+	}
+	code, out, _ = runCLI(t, env, "", "provision", "destroy", "--yes", "--purge")
+	if code != 0 || !strings.Contains(out, "database        deleted") {
+		t.Fatalf("destroy --purge: exit %d\n%s", code, out)
+	}
+	if n := videoCount(t, dsn); n != -1 {
+		t.Fatalf("database still there after --purge (%d videos)", n)
+	}
+}
+
+// videoCount counts the videos, or -1 when the database is gone.
+func videoCount(t *testing.T, dsn string) int {
+	t.Helper()
+	db, _, err := mysql.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("SELECT COUNT(*) FROM video").Scan(&n); err != nil {
+		if strings.Contains(err.Error(), "Unknown database") {
+			return -1
+		}
+		t.Fatal(err)
+	}
+	return n
 }

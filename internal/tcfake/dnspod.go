@@ -50,6 +50,17 @@ func (s *Server) Records(zone string) []Record {
 	return out
 }
 
+// SetRecordValue changes a record's value behind provision's back, as an operator in the console would.
+func (s *Server) SetRecordValue(zone string, id uint64, value string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.dns.domains[zone] {
+		if r.id == id {
+			r.value = value
+		}
+	}
+}
+
 func (s *Server) dnspodAction(req *request) (any, *apiError) {
 	var in struct {
 		Domain     string
