@@ -29,26 +29,47 @@ type ACMEServer struct {
 	Roots func() ([]byte, error)
 }
 
+// ACMEOptions point pebble's validation elsewhere.
+type ACMEOptions struct {
+	// DNSAddr is the DNS server pebble resolves names with (e.g. the Tencent Cloud stand-in's); empty
+	// starts challtestsrv.
+	DNSAddr string
+	// HTTPPort is where pebble connects for HTTP-01 (default 5002).
+	HTTPPort int
+}
+
 // ACME starts pebble and its DNS for the test; both stop when it ends.
-func ACME(t testing.TB) *ACMEServer {
+func ACME(t testing.TB) *ACMEServer { return ACMEWith(t, ACMEOptions{}) }
+
+// ACMEWith starts pebble validating against the given DNS server and HTTP port.
+func ACMEWith(t testing.TB, o ACMEOptions) *ACMEServer {
 	t.Helper()
 	t.Setenv("PEBBLE_VA_NOSLEEP", "1")
 	t.Setenv("PEBBLE_WFE_NONCEREJECT", "0")
 	t.Setenv("LEGO_DISABLE_CNAME_SUPPORT", "true")
 	quiet := log.New(io.Discard, "", 0)
 
-	dnsAddr := freeUDPTCPAddr(t)
-	dns, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: quiet})
-	if err != nil {
-		t.Fatalf("starting the ACME test DNS: %v", err)
+	var dns *challtestsrv.ChallSrv
+	dnsAddr := o.DNSAddr
+	if dnsAddr == "" {
+		dnsAddr = freeUDPTCPAddr(t)
+		var err error
+		dns, err = challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: quiet})
+		if err != nil {
+			t.Fatalf("starting the ACME test DNS: %v", err)
+		}
+		dns.SetDefaultDNSIPv4("127.0.0.1")
+		go dns.Run()
+		t.Cleanup(dns.Shutdown)
 	}
-	dns.SetDefaultDNSIPv4("127.0.0.1")
-	go dns.Run()
-	t.Cleanup(dns.Shutdown)
+	httpPort := o.HTTPPort
+	if httpPort == 0 {
+		httpPort = 5002
+	}
 
 	store := db.NewMemoryStore()
 	authority := ca.New(quiet, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: 90 * 24 * 3600}})
-	validator := va.New(quiet, 5002, 5001, false, dnsAddr, store)
+	validator := va.New(quiet, httpPort, 5001, false, dnsAddr, store)
 	front := wfe.New(quiet, store, validator, authority, nil, false, false, 0, 0)
 	acme := httptest.NewTLSServer(front.Handler())
 	t.Cleanup(acme.Close)
