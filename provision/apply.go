@@ -76,7 +76,14 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 		StepBucket:   func(ctx context.Context) (string, string, error) { return p.applyBucket(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) { return p.applyDatabase(ctx, plan) },
 	}
-	err := p.runGraph(ctx, stepOrder, stepNeeds, do)
+	order := []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
+	if p.deps.Host != nil {
+		do[StepCert] = func(ctx context.Context) (string, string, error) { return p.applyCert(ctx, plan) }
+		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHost(ctx, plan) }
+		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyHealth(ctx) }
+		order = stepOrder
+	}
+	err := p.runGraph(ctx, order, stepNeeds, do)
 	if err == nil {
 		p.journal.Update(func(d *JournalData) { d.Run = "" })
 	}

@@ -17,6 +17,9 @@ const (
 	StepDNS      = "dns-record"
 	StepBucket   = "bucket"
 	StepDatabase = "database"
+	StepCert     = "certificate"
+	StepHost     = "host"
+	StepHealth   = "health"
 )
 
 var stepNeeds = map[string][]string{
@@ -25,9 +28,12 @@ var stepNeeds = map[string][]string{
 	StepDNS:      {StepInstance},
 	StepBucket:   nil,
 	StepDatabase: nil,
+	StepCert:     nil, // DNS-01 does not wait for the instance or its record
+	StepHost:     {StepInstance, StepCert, StepBucket, StepDatabase},
+	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
+var stepOrder = []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase, StepCert, StepHost, StepHealth}
 
 // Action is what a plan does to a resource.
 type Action string
@@ -40,6 +46,7 @@ const (
 	Replace Action = "replace"
 	Delete  Action = "delete"
 	Skip    Action = "skip"
+	Check   Action = "check" // reads only: the health of what was made
 )
 
 // Change is one line of a plan.
@@ -62,7 +69,7 @@ type Plan struct {
 // NoChange reports whether applying the plan would change nothing.
 func (p *Plan) NoChange() bool {
 	for _, c := range p.Changes {
-		if c.Action != Keep && c.Action != Skip {
+		if c.Action != Keep && c.Action != Skip && c.Action != Check {
 			return false
 		}
 	}
@@ -108,6 +115,10 @@ type Deps struct {
 	DNS      DNS
 	Buckets  Buckets
 	Schema   Schema
+	// The host side; all nil with cloud_only.
+	Certs  Certs
+	Host   Host
+	Health Health
 }
 
 // Event is a step's progress.
@@ -377,6 +388,9 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	}
 	// The record's change depends on the instance's address, known only now (or after apply).
 	set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
+	if err := p.planHost(ctx, plan); err != nil {
+		return nil, err
+	}
 	sortChanges(plan.Changes)
 	return plan, nil
 }

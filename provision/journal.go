@@ -33,6 +33,8 @@ type JournalData struct {
 	InstanceID      string               `json:"instance_id,omitempty"`
 	SecurityGroupID string               `json:"security_group_id,omitempty"`
 	RecordID        uint64               `json:"record_id,omitempty"`
+	HostDigest      string               `json:"host_digest,omitempty"` // the bundle the host last applied
+	HostApplied     time.Time            `json:"host_applied,omitempty"`
 	Run             string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way
 	Steps           map[string]StepEntry `json:"steps,omitempty"`
 	Updated         time.Time            `json:"updated"`

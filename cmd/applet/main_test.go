@@ -131,7 +131,7 @@ func cmdCloud(ts *testscript.TestScript, neg bool, args []string) {
 		"APPLET_TENCENTCLOUD_REGION": "ap-guangzhou", "APPLET_TENCENTCLOUD_ZONE": "ap-guangzhou-3",
 		"APPLET_TENCENTCLOUD_ENDPOINT": "http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID": id, "TENCENTCLOUD_SECRET_KEY": key,
 		"APPLET_COS_BUCKET": "album-1250000000", "APPLET_COS_REGION": "ap-guangzhou", "APPLET_COS_ENDPOINT": cs.Addr,
-		"APPLET_PROVISION_POLL_INTERVAL": "20ms",
+		"APPLET_PROVISION_POLL_INTERVAL": "20ms", "APPLET_PROVISION_CLOUD_ONLY": "true",
 	} {
 		ts.Setenv(k, v)
 	}

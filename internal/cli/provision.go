@@ -3,9 +3,11 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -18,12 +20,14 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/provision"
+	"github.com/qcloud-applet/applet/provision/acme"
 	"github.com/qcloud-applet/applet/provision/mysqlschema"
 	"github.com/qcloud-applet/applet/provision/tencent"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/game"
 	"github.com/qcloud-applet/applet/serve/session"
 	"github.com/qcloud-applet/applet/serve/video"
+	"github.com/qcloud-applet/applet/templates"
 )
 
 type provisionOptions struct {
@@ -31,8 +35,9 @@ type provisionOptions struct {
 	Config    func(overrides map[string]string) (*config.Loaded, error)
 	LookupEnv func(string) (string, bool)
 
-	DryRun bool
-	Yes    bool
+	DryRun     bool
+	Yes        bool
+	HostBinary string
 	// destroy only
 	Force bool
 	Purge bool
@@ -61,7 +66,9 @@ then tencentcloud.secret_id and tencentcloud.secret_key in the config file. They
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop (read calls only)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "apply without asking")
+	cmd.Flags().StringVar(&opts.HostBinary, "host-binary", "", "linux/amd64 applet binary to install on the instance (default: this one)")
 	cmd.AddCommand(newCmdProvisionDestroy(f, nil))
+	cmd.AddCommand(newCmdProvisionRollback(f))
 	return cmd
 }
 
@@ -165,6 +172,7 @@ func setupProvision(ctx context.Context, o *provisionOptions, command string) (*
 		return nil, err
 	}
 	var buckets provision.Buckets
+	var cosBuckets *tencent.Buckets
 	if c.COS.Bucket != "" {
 		bc := tencent.BucketConfig{Credentials: creds, Bucket: c.COS.Bucket, Region: c.COS.Region, Endpoint: c.COS.Endpoint, Timeout: c.Provision.CallTimeout}
 		if c.COS.SecretID != "" {
@@ -177,7 +185,7 @@ func setupProvision(ctx context.Context, o *provisionOptions, command string) (*
 		if err != nil {
 			return nil, err
 		}
-		buckets = b
+		buckets, cosBuckets = b, b
 	}
 	var schema provision.Schema
 	if c.MySQL.DSN != "" {
@@ -224,6 +232,12 @@ func setupProvision(ctx context.Context, o *provisionOptions, command string) (*
 		SSHCIDR: c.Provision.SSHCIDR, PollInterval: c.Provision.PollInterval, BootTimeout: c.Provision.BootTimeout,
 	}
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Schema: schema}
+	if !c.Provision.CloudOnly {
+		if err := wireHostSide(o, c, dir, client, cosBuckets, &deps); err != nil {
+			lock.Release()
+			return nil, err
+		}
+	}
 	env.prov, err = provision.New(pcfg, deps, journal, newProgress(o.IO).event)
 	if err != nil {
 		lock.Release()
@@ -234,7 +248,11 @@ func setupProvision(ctx context.Context, o *provisionOptions, command string) (*
 
 // cloudInit is the instance's first-boot script: only what is needed before the host step.
 func cloudInit(c *config.Config) string {
-	return "#cloud-config\n# applet deployment " + c.Deployment + "\npackage_update: true\npackages:\n  - nginx\n  - ca-certificates\nruncmd:\n  - [mkdir, -p, /opt/applet, /etc/applet]\n"
+	b, err := templates.New(templatesDir(c)).Render(templates.CloudInit, templates.Init{Deployment: c.Deployment, User: hostUser, DataDir: hostData})
+	if err != nil {
+		return "#cloud-config\n" // an override that does not render: the host step still converges
+	}
+	return string(b)
 }
 
 // mainlandRegion reports whether serving a domain from region needs ICP filing.
@@ -424,4 +442,87 @@ func (p *progress) event(e provision.Event) {
 		mark = "-"
 	}
 	fmt.Fprintf(p.out, "  %s %-15s %-8s %6.1fs  %s\n", mark, e.Step, e.Status, e.Took.Seconds(), e.Detail)
+}
+
+// templatesDir is the directory of template overrides ("": the embedded templates only).
+func templatesDir(c *config.Config) string { return c.Provision.TemplatesDir }
+
+// wireHostSide adds the certificate, host and health steps.
+func wireHostSide(o *provisionOptions, c *config.Config, stateDir string, client *tencent.Client, buckets *tencent.Buckets, deps *provision.Deps) error {
+	if buckets == nil {
+		return &HintError{Err: errors.New("the host step delivers its bundle through a private COS object, and cos.bucket is empty"),
+			Hint: "set cos.bucket (the album's bucket will do), or provision.cloud_only: true to make only the cloud resources"}
+	}
+	roots, err := rootPool(c.Provision.ACMERoots)
+	if err != nil {
+		return err
+	}
+	httpClient := &http.Client{Timeout: time.Minute}
+	if roots != nil {
+		httpClient.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	}
+	ac, err := acme.New(acme.Config{Directory: c.Provision.ACMEDirectory, Email: c.Provision.ACMEEmail, HTTPClient: httpClient,
+		Dir: filepath.Join(stateDir, c.Deployment+"-tls"), Resolvers: nonEmpty(c.Provision.DNSResolver)})
+	if err != nil {
+		return err
+	}
+	bin, err := hostBinaryPath(c, o.HostBinary)
+	if err != nil {
+		return err
+	}
+	deps.Certs = &acmeCerts{client: ac, dns: deps.DNS, zone: dnsZone(c), names: []string{c.Domain}}
+	deps.Host = &hostDelivery{cfg: c, binary: bin, tlsDir: filepath.Join(stateDir, c.Deployment+"-tls"), tpl: templates.New(templatesDir(c)),
+		buckets: buckets, client: client, timeout: c.Provision.HostTimeout}
+	deps.Health = &httpsHealth{domain: c.Domain, port: c.Provision.HTTPSPort, roots: roots, timeout: c.Provision.HostTimeout}
+	if _, warnings := hostConfigFor(c); len(warnings) > 0 {
+		for _, w := range warnings {
+			fmt.Fprintf(o.IO.ErrOut, "Warning: %s.\n", w)
+		}
+	}
+	return nil
+}
+
+func nonEmpty(s ...string) []string {
+	var out []string
+	for _, x := range s {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func newCmdProvisionRollback(f *Factory) *cobra.Command {
+	opts := &provisionOptions{IO: f.IO, Config: f.Config, LookupEnv: f.LookupEnv}
+	return &cobra.Command{
+		Use:   "rollback",
+		Short: "Put the previous applet binary back on the instance and restart the backends one by one",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext(cmd.Context())
+			defer stop()
+			env, err := setupProvision(ctx, opts, "provision rollback")
+			if err != nil {
+				return err
+			}
+			defer env.lock.Release()
+			insts, err := env.client.Compute().FindInstances(ctx, provision.TagKey, env.cfg.Deployment)
+			if err != nil {
+				return provisionError(err)
+			}
+			if len(insts) != 1 {
+				return fmt.Errorf("found %d instances of deployment %s; rollback needs exactly one", len(insts), env.cfg.Deployment)
+			}
+			script := "set -eu\n\"${" + EnvHostRoot + ":-}" + hostBinary + "\" host rollback\n"
+			res, err := env.client.RunCommand(ctx, insts[0].ID, script, env.cfg.Provision.HostTimeout)
+			if err != nil {
+				return provisionError(err)
+			}
+			if res.Status != "SUCCESS" || res.ExitCode != 0 {
+				return fmt.Errorf("rollback on %s ended %s (exit %d):\n%s", insts[0].ID, res.Status, res.ExitCode, tail(res.Output, 20))
+			}
+			fmt.Fprintln(opts.IO.Out, strings.TrimSpace(res.Output))
+			return nil
+		},
+	}
 }

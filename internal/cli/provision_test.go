@@ -56,6 +56,7 @@ func (c *cloud) env(t *testing.T, dir, name, sub, bucket string) map[string]stri
 		"APPLET_COS_ENDPOINT":            c.cos.Addr,
 		"APPLET_PROVISION_POLL_INTERVAL": "50ms",
 		"APPLET_PROVISION_CALL_TIMEOUT":  "2s",
+		"APPLET_PROVISION_CLOUD_ONLY":    "true",
 	}
 }
 

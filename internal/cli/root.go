@@ -61,5 +61,6 @@ defaults (local disk, in-process stores).`),
 	root.AddCommand(newCmdServe(f, nil))
 	root.AddCommand(newCmdSeedMySQL(f, nil))
 	root.AddCommand(newCmdProvision(f, nil))
+	root.AddCommand(newCmdHost(f))
 	return root
 }

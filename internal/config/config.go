@@ -153,6 +153,16 @@ type Provision struct {
 	CallTimeout   time.Duration `yaml:"call_timeout" help:"Bound on each cloud API call; slower calls are retried when that is safe."`
 	PollInterval  time.Duration `yaml:"poll_interval" help:"How often a booting or terminating instance is looked at."`
 	BootTimeout   time.Duration `yaml:"boot_timeout" help:"How long an instance may take to run (or to go, on destroy)."`
+	CloudOnly     bool          `yaml:"cloud_only" help:"Make only the cloud resources: no certificate, no host step, no health check."`
+	ACMEDirectory string        `yaml:"acme_directory" help:"ACME directory the certificate comes from."`
+	ACMEEmail     string        `yaml:"acme_email" help:"Contact address of the ACME account (expiry notices); empty: none."`
+	ACMERoots     string        `yaml:"acme_roots" help:"PEM file of extra roots to trust for a private ACME CA and the certificates it issues (empty: the system's)."`
+	HTTPPort      int           `yaml:"http_port" help:"Port nginx answers HTTP (ACME challenges, redirects) on."`
+	HTTPSPort     int           `yaml:"https_port" help:"Port nginx answers HTTPS on (mini programs need 443)."`
+	HostBinary    string        `yaml:"host_binary" help:"linux/amd64 applet binary to install on the instance (empty: this one, when it is linux/amd64)."`
+	HostTimeout   time.Duration `yaml:"host_timeout" help:"How long the host step and the health check may take."`
+	TemplatesDir  string        `yaml:"templates_dir" help:"Directory of template overrides (<name>.tmpl, e.g. nginx-site.conf.tmpl); empty: the embedded templates."`
+	DNSResolver   string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
 }
 
 // Default returns the configuration used when nothing is set: every app on its documented port with
@@ -171,6 +181,7 @@ func Default() *Config {
 		Mongo:   Mongo{Database: "qcloud-applet-session"},
 		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
-			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute},
+			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
+			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, HostTimeout: 10 * time.Minute},
 	}
 }

@@ -22,6 +22,7 @@ var sectionHelp = map[string]string{
 	"cos":          "Tencent Cloud COS for the album's images.",
 	"wechat":       "The mini program's WeChat identity, for logins.",
 	"tencentcloud": "The Tencent Cloud account applet provision works in.",
+	"provision":    "applet provision: the instance, DNS, certificate and host it builds.",
 }
 
 // Render writes c as a commented YAML file with every key, its value and what it is for. Secrets are
@@ -31,6 +32,20 @@ func Render(c *Config) []byte {
 	b.WriteString("# applet configuration: every key with its default and what it is for.\n")
 	b.WriteString("# Environment variables (named below each key) override this file; flags override both.\n")
 	b.WriteString("# Secrets may also come from <NAME>_FILE, a file holding the value.\n")
+	render(&b, c, false)
+	return b.Bytes()
+}
+
+// RenderWithSecrets writes c like Render but with the secrets' values: for a host's own config file,
+// which is written 0600 and read by the service only.
+func RenderWithSecrets(c *Config, header string) []byte {
+	var b bytes.Buffer
+	b.WriteString(header)
+	render(&b, c, true)
+	return b.Bytes()
+}
+
+func render(b *bytes.Buffer, c *Config, secrets bool) {
 	section := ""
 	for _, f := range c.Fields() {
 		indent := ""
@@ -38,12 +53,12 @@ func Render(c *Config) []byte {
 			indent = "  "
 			if f.Section != section {
 				section = f.Section
-				fmt.Fprintf(&b, "\n# %s\n%s:\n", sectionHelp[section], section)
+				fmt.Fprintf(b, "\n# %s\n%s:\n", sectionHelp[section], section)
 			}
 		} else {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "%s# %s\n", indent, f.Help)
+		fmt.Fprintf(b, "%s# %s\n", indent, f.Help)
 		env := f.Env
 		if f.Secret {
 			env += " or " + f.Env + "_FILE"
@@ -51,15 +66,14 @@ func Render(c *Config) []byte {
 		if f.AltEnv != "" {
 			env += " or " + f.AltEnv
 		}
-		fmt.Fprintf(&b, "%s# env: %s\n", indent, env)
+		fmt.Fprintf(b, "%s# env: %s\n", indent, env)
 		name := f.Key[strings.LastIndex(f.Key, ".")+1:]
 		val := f.raw()
-		if f.Secret {
+		if f.Secret && !secrets {
 			val = ""
 		}
-		fmt.Fprintf(&b, "%s%s: %s\n", indent, name, scalar(val))
+		fmt.Fprintf(b, "%s%s: %s\n", indent, name, scalar(val))
 	}
-	return b.Bytes()
 }
 
 // scalar quotes s when YAML would otherwise read it as something else.

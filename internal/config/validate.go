@@ -215,11 +215,25 @@ func (l *Loaded) Validate() error {
 			bad("provision.dns_zone", "domain "+c.Domain+" is not inside it", "set it to the domain DNSPod holds for "+c.Domain)
 		}
 	}
+	if p.DNSResolver != "" && checkHostPort(p.DNSResolver) != "" {
+		bad("provision.dns_resolver", "not a host:port address", "use the resolver's address with its port, e.g. 119.29.29.29:53")
+	}
+	if u, err := url.Parse(p.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("provision.acme_directory", "not an https URL", "use https://acme-v02.api.letsencrypt.org/directory")
+	}
+	for _, port := range []struct {
+		key string
+		v   int
+	}{{"provision.http_port", p.HTTPPort}, {"provision.https_port", p.HTTPSPort}} {
+		if port.v < 1 || port.v > 65535 {
+			bad(port.key, "must be 1 to 65535", "use 80 and 443")
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
 		fix string
-	}{{"provision.call_timeout", p.CallTimeout, "15s"}, {"provision.poll_interval", p.PollInterval, "1s"}, {"provision.boot_timeout", p.BootTimeout, "10m"}} {
+	}{{"provision.host_timeout", p.HostTimeout, "10m"}, {"provision.call_timeout", p.CallTimeout, "15s"}, {"provision.poll_interval", p.PollInterval, "1s"}, {"provision.boot_timeout", p.BootTimeout, "10m"}} {
 		if d.v <= 0 {
 			bad(d.key, "must be positive", "use a duration such as "+d.fix)
 		}

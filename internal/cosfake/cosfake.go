@@ -28,6 +28,7 @@ import (
 
 // Object is a stored object.
 type Object struct {
+	ACL         string // "" (the bucket's) or "private"
 	Data        []byte
 	ContentType string
 	ETag        string
@@ -260,6 +261,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	public := b != nil && b.acl == "public-read"
 	s.mu.Unlock()
 	anonymousRead := !signed && public && key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
+	if anonymousRead {
+		s.mu.Lock()
+		if o := b.objects[key]; o != nil && o.ACL == "private" {
+			anonymousRead = false // a private object in a public-read bucket
+		}
+		s.mu.Unlock()
+	}
 	if !signed && !anonymousRead {
 		writeError(w, r, http.StatusForbidden, "AccessDenied", "Access Denied.")
 		return
@@ -453,7 +461,7 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, b *bucket, 
 			return
 		}
 		sum := md5.Sum(data)
-		o := &Object{Data: data, ContentType: r.Header.Get("Content-Type"), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: time.Now()}
+		o := &Object{ACL: r.Header.Get("X-Cos-Acl"), Data: data, ContentType: r.Header.Get("Content-Type"), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: time.Now()}
 		if o.ContentType == "" {
 			o.ContentType = "application/octet-stream"
 		}

@@ -243,7 +243,9 @@ func (p *dnsProvider) CleanUp(domain, token, keyAuth string) error {
 }
 
 // Timeout bounds how long lego waits for the TXT record to be visible.
-func (p *dnsProvider) Timeout() (timeout, interval time.Duration) { return 3 * time.Minute, 2 * time.Second }
+func (p *dnsProvider) Timeout() (timeout, interval time.Duration) {
+	return 3 * time.Minute, 2 * time.Second
+}
 
 // ObtainDNS01 issues a certificate for names over DNS-01 unless the one in Dir is good; it reports
 // whether a new one was issued.

@@ -1,0 +1,144 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/qcloud-applet/applet/provision/host"
+)
+
+// Environment of the host commands, for machines (and tests) that are not a plain systemd host.
+const (
+	EnvHostRoot        = "APPLET_HOST_ROOT"         // converge this directory instead of /
+	EnvHostNoSystemd   = "APPLET_HOST_NO_SYSTEMD"   // "1": write units but run no systemctl
+	EnvHostNginxTest   = "APPLET_HOST_NGINX_TEST"   // command that tests nginx's configuration
+	EnvHostNginxReload = "APPLET_HOST_NGINX_RELOAD" // command that reloads nginx
+)
+
+type hostOptions struct {
+	IO        IOStreams
+	LookupEnv func(string) (string, bool)
+
+	Root        string
+	Bundle      string
+	NoSystemd   bool
+	RenewBefore time.Duration
+}
+
+func (o *hostOptions) env(k string) string {
+	if o.LookupEnv == nil {
+		return ""
+	}
+	v, _ := o.LookupEnv(k)
+	return v
+}
+
+func (o *hostOptions) options() host.Options {
+	root := o.Root
+	if root == "" {
+		root = o.env(EnvHostRoot)
+	}
+	if root == "" {
+		root = "/"
+	}
+	_, err := os.Stat("/run/systemd/system")
+	systemd := err == nil && root == "/" && !o.NoSystemd && o.env(EnvHostNoSystemd) != "1"
+	ho := host.Options{Root: root, Systemd: systemd, Log: o.IO.ErrOut}
+	if v := o.env(EnvHostNginxTest); v != "" {
+		ho.NginxTest = strings.Fields(v)
+	}
+	if v := o.env(EnvHostNginxReload); v != "" {
+		ho.NginxReload = strings.Fields(v)
+	}
+	return ho
+}
+
+func newCmdHost(f *Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "host",
+		Short: "Converge this machine from a bundle (run on the instance by provision)",
+		Long: `The host side of provision. provision builds a bundle (binary, config, certificate, nginx site,
+systemd units), hands it to the instance and runs "applet host apply" there. Applying twice changes
+nothing the second time.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
+	}
+	opts := func() *hostOptions { return &hostOptions{IO: f.IO, LookupEnv: f.LookupEnv} }
+
+	ao := opts()
+	apply := &cobra.Command{
+		Use:   "apply --bundle FILE",
+		Short: "Install the bundle's files; reload nginx and restart backends only when they changed",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if ao.Bundle == "" {
+				return &FlagError{Err: errors.New("--bundle is required"), Command: cmd.CommandPath()}
+			}
+			bf, err := os.Open(ao.Bundle)
+			if err != nil {
+				return err
+			}
+			defer bf.Close()
+			dir, err := os.MkdirTemp("", "applet-bundle-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			m, err := host.Extract(bf, dir)
+			if err != nil {
+				return err
+			}
+			rep, err := host.Apply(cmd.Context(), dir, m, ao.options())
+			if rep != nil {
+				fmt.Fprintln(ao.IO.Out, rep)
+			}
+			return err
+		},
+	}
+	apply.Flags().StringVar(&ao.Bundle, "bundle", "", "the bundle (.tar.gz) provision made")
+	apply.Flags().StringVar(&ao.Root, "root", "", "converge this directory instead of / (default $"+EnvHostRoot+")")
+	apply.Flags().BoolVar(&ao.NoSystemd, "no-systemd", false, "write the units but run no systemctl")
+
+	ro := opts()
+	renew := &cobra.Command{
+		Use:   "renew",
+		Short: "Renew the certificate over HTTP-01 when it is due, then reload nginx (run by a timer)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			renewed, rep, err := host.Renew(cmd.Context(), ro.options(), ro.RenewBefore)
+			if err != nil {
+				return err
+			}
+			if !renewed {
+				fmt.Fprintln(ro.IO.Out, "host: the certificate is not due")
+				return nil
+			}
+			fmt.Fprintln(ro.IO.Out, "host: certificate renewed;", rep)
+			return nil
+		},
+	}
+	renew.Flags().StringVar(&ro.Root, "root", "", "the host's root (default $"+EnvHostRoot+" or /)")
+	renew.Flags().DurationVar(&ro.RenewBefore, "renew-before", 0, "renew when the certificate expires within this (default 720h)")
+
+	bo := opts()
+	rollback := &cobra.Command{
+		Use:   "rollback",
+		Short: "Put the previous applet binary back and restart the backends one by one",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rep, err := host.Rollback(cmd.Context(), bo.options())
+			if rep != nil {
+				fmt.Fprintln(bo.IO.Out, rep)
+			}
+			return err
+		},
+	}
+	rollback.Flags().StringVar(&bo.Root, "root", "", "the host's root (default $"+EnvHostRoot+" or /)")
+	cmd.AddCommand(apply, renew, rollback)
+	return cmd
+}

@@ -1,0 +1,405 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Options say how to act on the host.
+type Options struct {
+	Root        string   // "/" on a host; a directory when converging a tree (tests, images)
+	Systemd     bool     // run systemctl (reload units, restart backends, enable the timer)
+	NginxTest   []string // default: nginx -t
+	NginxReload []string // default: systemctl reload nginx (or nginx -s reload without systemd)
+	// Run runs a command; default exec with the combined output.
+	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+	// ReadyTimeout bounds the wait for a restarted backend's readyz.
+	ReadyTimeout time.Duration
+	Log          io.Writer
+}
+
+func (o *Options) defaults() {
+	if o.Root == "" {
+		o.Root = "/"
+	}
+	if len(o.NginxTest) == 0 {
+		o.NginxTest = []string{"nginx", "-t"}
+	}
+	if len(o.NginxReload) == 0 {
+		o.NginxReload = []string{"nginx", "-s", "reload"}
+		if o.Systemd {
+			o.NginxReload = []string{"systemctl", "reload", "nginx"}
+		}
+	}
+	if o.Run == nil {
+		o.Run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			return exec.CommandContext(ctx, name, args...).CombinedOutput()
+		}
+	}
+	if o.ReadyTimeout <= 0 {
+		o.ReadyTimeout = time.Minute
+	}
+	if o.Log == nil {
+		o.Log = io.Discard
+	}
+}
+
+func (o *Options) path(p string) string { return filepath.Join(o.Root, filepath.FromSlash(p)) }
+
+// Report is what an apply changed and did.
+type Report struct {
+	Changed []string // host paths written
+	Actions []string // commands run because of them
+}
+
+func (r *Report) String() string {
+	if len(r.Changed) == 0 && len(r.Actions) == 0 {
+		return "host: nothing to change"
+	}
+	return "host: changed " + strings.Join(r.Changed, ", ") + "; did " + strings.Join(r.Actions, ", ")
+}
+
+func (o *Options) run(ctx context.Context, rep *Report, cmd []string) error {
+	fmt.Fprintf(o.Log, "host: running %s\n", strings.Join(cmd, " "))
+	out, err := o.Run(ctx, cmd[0], cmd[1:]...)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", strings.Join(cmd, " "), err, bytes.TrimSpace(out))
+	}
+	rep.Actions = append(rep.Actions, strings.Join(cmd, " "))
+	return nil
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// Apply converges the host to the extracted bundle in dir.
+func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, error) {
+	o.defaults()
+	rep := &Report{}
+	realRoot := o.Root == "/"
+	if realRoot {
+		if err := ensurePackages(ctx, &o, rep, m.Packages); err != nil {
+			return rep, err
+		}
+		if err := ensureUser(ctx, &o, rep, m.User); err != nil {
+			return rep, err
+		}
+	}
+	keepTLS := hostCertIsNewer(&o, dir, m)
+	triggers := map[string]bool{}
+	var nginxOld []restore
+	for _, f := range m.Files {
+		target := o.path(f.Path)
+		cur, err := os.ReadFile(target)
+		exists := err == nil
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return rep, err
+		}
+		if exists && (f.Keep || (keepTLS && filepath.Dir(f.Path) == m.TLSDir && (strings.HasSuffix(f.Path, "/fullchain.pem") || strings.HasSuffix(f.Path, "/privkey.pem")))) {
+			continue
+		}
+		mode := fs.FileMode(f.Mode)
+		if exists && sha(cur) == f.SHA256 {
+			if st, err := os.Stat(target); err == nil && st.Mode().Perm() == mode.Perm() {
+				continue
+			}
+		}
+		content, err := os.ReadFile(Source(dir, f.Path))
+		if err != nil {
+			return rep, fmt.Errorf("bundle lacks %s: %w", f.Path, err)
+		}
+		if sha(content) != f.SHA256 {
+			return rep, fmt.Errorf("bundle's %s does not match its manifest", f.Path)
+		}
+		if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+			return rep, err
+		}
+		if f.Path == m.Binary && exists && sha(cur) != f.SHA256 {
+			// The running binary stays as .prev for `applet provision rollback`.
+			if err := writeAtomic(target+".prev", cur, 0o755); err != nil {
+				return rep, err
+			}
+		}
+		if f.Trigger == TriggerNginx {
+			nginxOld = append(nginxOld, restore{target, cur, exists})
+		}
+		if err := writeAtomic(target, content, mode); err != nil {
+			return rep, err
+		}
+		if realRoot && f.Owner != "" {
+			if err := chown(target, f.Owner); err != nil {
+				return rep, err
+			}
+		}
+		rep.Changed = append(rep.Changed, f.Path)
+		if f.Trigger != "" {
+			triggers[f.Trigger] = true
+		}
+	}
+	for _, d := range []string{m.Webroot} {
+		if d != "" {
+			if err := os.MkdirAll(o.path(d), 0o755); err != nil {
+				return rep, err
+			}
+		}
+	}
+	if err := saveManifest(&o, m); err != nil {
+		return rep, err
+	}
+
+	if triggers[TriggerNginx] {
+		if err := o.run(ctx, rep, o.NginxTest); err != nil {
+			// Put the previous site back so a reload elsewhere does not pick up a broken one.
+			for _, r := range nginxOld {
+				r.undo()
+			}
+			return rep, fmt.Errorf("the new nginx configuration was rejected, the previous one is back: %w", err)
+		}
+		if err := o.run(ctx, rep, o.NginxReload); err != nil {
+			return rep, err
+		}
+	}
+	if o.Systemd && triggers[TriggerUnits] {
+		if err := o.run(ctx, rep, []string{"systemctl", "daemon-reload"}); err != nil {
+			return rep, err
+		}
+	}
+	if o.Systemd && triggers[TriggerTimer] {
+		if err := o.run(ctx, rep, []string{"systemctl", "enable", "--now", "applet-renew.timer"}); err != nil {
+			return rep, err
+		}
+	}
+	if o.Systemd && (triggers[TriggerBackend] || triggers[TriggerUnits]) {
+		if err := restartBackends(ctx, &o, rep, m); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+type restore struct {
+	path   string
+	data   []byte
+	exists bool
+}
+
+func (r restore) undo() {
+	if r.exists {
+		writeAtomic(r.path, r.data, 0o644)
+	} else {
+		os.Remove(r.path)
+	}
+}
+
+// hostCertIsNewer reports whether the host's certificate outlives the bundle's and covers the names:
+// then a certificate renewed on the host is kept.
+func hostCertIsNewer(o *Options, dir string, m *Manifest) bool {
+	if m.TLSDir == "" {
+		return false
+	}
+	p := filepath.ToSlash(filepath.Join(m.TLSDir, "fullchain.pem"))
+	host, err1 := leaf(o.path(p))
+	bundle, err2 := leaf(Source(dir, p))
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	for _, n := range m.Names {
+		if host.VerifyHostname(n) != nil {
+			return false
+		}
+	}
+	return host.NotAfter.After(bundle.NotAfter)
+}
+
+func leaf(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, errors.New("no PEM")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+func saveManifest(o *Options, m *Manifest) error {
+	b, _ := json.MarshalIndent(m, "", "  ")
+	p := o.path(ManifestPath)
+	if cur, err := os.ReadFile(p); err == nil && bytes.Equal(cur, b) {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return writeAtomic(p, b, 0o600)
+}
+
+// LoadManifest reads the manifest an apply left on the host.
+func LoadManifest(root string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(root, ManifestPath))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s (has `applet host apply` run here?): %w", ManifestPath, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", ManifestPath, err)
+	}
+	return &m, nil
+}
+
+func restartBackends(ctx context.Context, o *Options, rep *Report, m *Manifest) error {
+	// One at a time, each ready before the next: the game's rounds finish and its clients get a close
+	// frame (serve's graceful stop) while the other backends keep answering.
+	for i, app := range m.Apps {
+		unit := "applet@" + app
+		if err := o.run(ctx, rep, []string{"systemctl", "enable", unit}); err != nil {
+			return err
+		}
+		if err := o.run(ctx, rep, []string{"systemctl", "restart", unit}); err != nil {
+			return err
+		}
+		if i < len(m.Health) {
+			if err := waitReady(ctx, m.Health[i], o.ReadyTimeout); err != nil {
+				return fmt.Errorf("%s did not become ready after the restart: %w (see journalctl -u %s)", unit, err, unit)
+			}
+		}
+	}
+	return nil
+}
+
+func waitReady(ctx context.Context, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s answered %d", url, resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+	return last
+}
+
+func ensurePackages(ctx context.Context, o *Options, rep *Report, pkgs []string) error {
+	var missing []string
+	for _, p := range pkgs {
+		out, err := o.Run(ctx, "dpkg-query", "-W", "-f=${Status}", p)
+		if err != nil || !strings.Contains(string(out), "install ok installed") {
+			missing = append(missing, p)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := o.run(ctx, rep, []string{"apt-get", "update"}); err != nil {
+		return err
+	}
+	return o.run(ctx, rep, append([]string{"apt-get", "install", "-y", "--no-install-recommends"}, missing...))
+}
+
+func ensureUser(ctx context.Context, o *Options, rep *Report, name string) error {
+	if name == "" {
+		return nil
+	}
+	if _, err := user.Lookup(name); err == nil {
+		return nil
+	}
+	return o.run(ctx, rep, []string{"useradd", "--system", "--home-dir", "/var/lib/applet", "--shell", "/usr/sbin/nologin", name})
+}
+
+func chown(path, owner string) error {
+	u, err := user.Lookup(owner)
+	if err != nil {
+		return fmt.Errorf("owner of %s: %w", path, err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return os.Chown(path, uid, gid)
+}
+
+// writeAtomic writes via a temporary file in the same directory, so readers see old or new, never half.
+func writeAtomic(path string, data []byte, mode fs.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Rollback puts the previous binary back and restarts the backends; running it again rolls forward.
+func Rollback(ctx context.Context, o Options) (*Report, error) {
+	o.defaults()
+	m, err := LoadManifest(o.Root)
+	if err != nil {
+		return nil, err
+	}
+	bin := o.path(m.Binary)
+	prev, err := os.ReadFile(bin + ".prev")
+	if err != nil {
+		return nil, fmt.Errorf("no previous binary to roll back to (%s.prev): %w", m.Binary, err)
+	}
+	cur, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{}
+	if err := writeAtomic(bin+".prev", cur, 0o755); err != nil {
+		return nil, err
+	}
+	if err := writeAtomic(bin, prev, 0o755); err != nil {
+		return nil, err
+	}
+	rep.Changed = append(rep.Changed, m.Binary)
+	if o.Systemd {
+		if err := restartBackends(ctx, &o, rep, m); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}

@@ -1,0 +1,101 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Certs keeps the deployment's certificate.
+type Certs interface {
+	// Status says whether the certificate on hand covers the names and is not due, and describes it.
+	Status() (ok bool, detail string)
+	// Obtain issues one (DNS-01) unless the one on hand is good; it reports whether it issued.
+	Obtain(ctx context.Context) (issued bool, detail string, err error)
+}
+
+// Host converges the instance.
+type Host interface {
+	// Digest identifies what would be delivered now (binary, config, certificate, site, units).
+	Digest() (string, error)
+	// Apply delivers the bundle to the instance and converges it; it returns the bundle's digest and
+	// the host's own report.
+	Apply(ctx context.Context, in Instance) (digest, report string, err error)
+}
+
+// Health checks the backends through the public domain.
+type Health interface {
+	Check(ctx context.Context, ip string) (string, error)
+}
+
+func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
+	if p.deps.Host == nil {
+		return nil
+	}
+	certOK, certDetail := p.deps.Certs.Status()
+	if certOK {
+		plan.Changes = append(plan.Changes, Change{StepCert, Keep, certDetail})
+	} else {
+		plan.Changes = append(plan.Changes, Change{StepCert, Create, certDetail})
+	}
+	j := p.journal.Data()
+	digest, err := p.deps.Host.Digest()
+	if err != nil {
+		return fmt.Errorf("preparing the host bundle: %w", err)
+	}
+	inst := plan.change(StepInstance).Action
+	switch {
+	case inst != Keep:
+		plan.Changes = append(plan.Changes, Change{StepHost, Create, "install applet, its config, the certificate, the nginx site and the services"})
+	case !certOK || digest != j.HostDigest:
+		what := "the bundle changed"
+		if j.HostDigest == "" {
+			what = "never converged from here"
+		}
+		plan.Changes = append(plan.Changes, Change{StepHost, Update, fmt.Sprintf("converge the host (%s)", what)})
+	default:
+		plan.Changes = append(plan.Changes, Change{StepHost, Keep, "bundle " + digest[:12] + " applied " + j.HostApplied.Local().Format(time.DateTime)})
+	}
+	if plan.NoChange() {
+		plan.Changes = append(plan.Changes, Change{StepHealth, Skip, "nothing changed: applet doctor checks a running deployment"})
+	} else {
+		plan.Changes = append(plan.Changes, Change{StepHealth, Check, "each backend through https://" + p.cfg.Domain + ", WebSocket included"})
+	}
+	return nil
+}
+
+func (p *Provisioner) applyCert(ctx context.Context, plan *Plan) (string, string, error) {
+	issued, detail, err := p.deps.Certs.Obtain(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	if issued {
+		return "created", detail, nil
+	}
+	return "ok", detail, nil
+}
+
+func (p *Provisioner) applyHost(ctx context.Context, plan *Plan) (string, string, error) {
+	c := plan.change(StepHost)
+	in := p.result()
+	if c.Action == Keep && plan.change(StepCert).Action == Keep {
+		return "ok", c.Detail, nil
+	}
+	digest, report, err := p.deps.Host.Apply(ctx, Instance{ID: in.InstanceID, PublicIP: in.PublicIP})
+	if err != nil {
+		return "", "", err
+	}
+	p.journal.Update(func(d *JournalData) { d.HostDigest, d.HostApplied = digest, time.Now().UTC() })
+	if c.Action == Create {
+		return "created", report, nil
+	}
+	return "updated", report, nil
+}
+
+func (p *Provisioner) applyHealth(ctx context.Context) (string, string, error) {
+	detail, err := p.deps.Health.Check(ctx, p.result().PublicIP)
+	if err != nil {
+		return "", "", err
+	}
+	return "ok", detail, nil
+}
