@@ -99,3 +99,15 @@ func (p *Provisioner) applyHealth(ctx context.Context) (string, string, error) {
 	}
 	return "ok", detail, nil
 }
+
+// Converge makes the plan run the host step (and the health check) even when the bundle is unchanged.
+func (p *Plan) Converge() {
+	for i, c := range p.Changes {
+		switch {
+		case c.Step == StepHost && c.Action == Keep:
+			p.Changes[i] = Change{StepHost, Update, "converge the host (asked for)"}
+		case c.Step == StepHealth && c.Action == Skip:
+			p.Changes[i] = Change{StepHealth, Check, "each backend through the domain, WebSocket included"}
+		}
+	}
+}

@@ -38,6 +38,7 @@ type provisionOptions struct {
 	DryRun     bool
 	Yes        bool
 	HostBinary string
+	Converge   bool
 	// destroy only
 	Force bool
 	Purge bool
@@ -66,6 +67,7 @@ then tencentcloud.secret_id and tencentcloud.secret_key in the config file. They
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop (read calls only)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "apply without asking")
+	cmd.Flags().BoolVar(&opts.Converge, "converge", false, "run the host step even when the bundle did not change (repairs a host changed by hand)")
 	cmd.Flags().StringVar(&opts.HostBinary, "host-binary", "", "linux/amd64 applet binary to install on the instance (default: this one)")
 	cmd.AddCommand(newCmdProvisionDestroy(f, nil))
 	cmd.AddCommand(newCmdProvisionRollback(f))
@@ -288,6 +290,9 @@ func provisionRun(ctx context.Context, o *provisionOptions) error {
 	if err != nil {
 		return provisionError(err)
 	}
+	if o.Converge {
+		plan.Converge()
+	}
 	printPlan(out, plan)
 	if mainlandRegion(c.TencentCloud.Region) {
 		fmt.Fprintf(out, "Warning: %s is in mainland China: %s serves on ports 80 and 443 only after the domain's ICP filing (备案) is done; provision cannot check it.\n", c.TencentCloud.Region, c.Domain)
@@ -411,8 +416,11 @@ func printSummary(out io.Writer, c *config.Config, res provision.Result) {
 	}
 	fmt.Fprintln(out, "Mini program console, Development → Server domains (开发管理 → 服务器域名):")
 	fmt.Fprintf(out, "  request       %s\n  uploadFile    %s\n  downloadFile  %s\n  socket        wss://%s\n", base, base, download, c.Domain)
-	if res.PublicIP != "" {
-		fmt.Fprintf(out, "Instance %s at %s. The backends answer on these URLs once the host is set up (certificate, nginx and services).\n", res.InstanceID, res.PublicIP)
+	switch {
+	case res.PublicIP != "" && c.Provision.CloudOnly:
+		fmt.Fprintf(out, "Instance %s at %s. With provision.cloud_only, the certificate, nginx and the services are yours to set up.\n", res.InstanceID, res.PublicIP)
+	case res.PublicIP != "":
+		fmt.Fprintf(out, "Instance %s at %s; the four backends answered through https://%s.\n", res.InstanceID, res.PublicIP, c.Domain)
 	}
 }
 

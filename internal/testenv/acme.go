@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/pem"
 	"io"
 	"log"
 	"net"
@@ -27,6 +28,8 @@ type ACMEServer struct {
 	DNSAddr string
 	// Roots is the PEM of the root that signs issued certificates.
 	Roots func() ([]byte, error)
+	// ServerCertPEM is the ACME server's own TLS certificate, for clients outside the test process.
+	ServerCertPEM []byte
 }
 
 // ACMEOptions point pebble's validation elsewhere.
@@ -76,7 +79,8 @@ func ACMEWith(t testing.TB, o ACMEOptions) *ACMEServer {
 	mgmt := httptest.NewTLSServer(front.ManagementHandler())
 	t.Cleanup(mgmt.Close)
 
-	s := &ACMEServer{Directory: acme.URL + "/dir", Client: acme.Client(), DNS: dns, DNSAddr: dnsAddr}
+	s := &ACMEServer{Directory: acme.URL + "/dir", Client: acme.Client(), DNS: dns, DNSAddr: dnsAddr,
+		ServerCertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: acme.Certificate().Raw})}
 	s.Roots = func() ([]byte, error) {
 		resp, err := mgmt.Client().Get(mgmt.URL + "/roots/0")
 		if err != nil {

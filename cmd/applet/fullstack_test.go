@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/jpeg"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/qcloud-applet/applet/internal/cosfake"
+	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/testenv"
+	"github.com/qcloud-applet/applet/internal/wechatfake"
+)
+
+const (
+	fsAppID  = "wx0123456789abcdef"
+	fsSecret = "fullstack-app-secret"
+)
+
+// hostSim plays the instance: TAT commands run here with the host's root in a directory, and the
+// backends are started once the host step has installed them, as systemd would.
+type hostSim struct {
+	t          *testing.T
+	root       string
+	nginxConf  string
+	nginxPfx   string
+	mu         sync.Mutex
+	serve      *exec.Cmd
+	serveLog   bytes.Buffer
+	outputs    []string
+	nginxTest  string
+	nginxRelod string
+}
+
+func (h *hostSim) env() []string {
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.root, "APPLET_HOST_ROOT=" + h.root, "APPLET_HOST_NO_SYSTEMD=1",
+		"APPLET_HOST_NGINX_TEST=" + h.nginxTest, "APPLET_HOST_NGINX_RELOAD=" + h.nginxRelod}
+}
+
+func (h *hostSim) run(instanceID, workDir, script string) (int, string) {
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = h.env()
+	cmd.Dir = h.root
+	out, err := cmd.CombinedOutput()
+	h.mu.Lock()
+	h.outputs = append(h.outputs, string(out))
+	h.mu.Unlock()
+	if err != nil {
+		code := 1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, string(out)
+	}
+	h.startServe()
+	return 0, string(out)
+}
+
+// startServe starts the installed binary with the installed config (systemd's part), once.
+func (h *hostSim) startServe() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.serve != nil {
+		return
+	}
+	cmd := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), "serve", "all", "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))
+	cmd.Env = append(h.env(), "APPLET_DATA_DIR="+filepath.Join(h.root, "var/lib/applet"))
+	cmd.Stdout, cmd.Stderr = &h.serveLog, &h.serveLog
+	if err := cmd.Start(); err != nil {
+		h.t.Errorf("starting serve: %v", err)
+		return
+	}
+	h.serve = cmd
+	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+func freeTCP(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestFullStack provisions against the cloud stand-in with pebble validating DNS-01 against the
+// stand-in's DNS, runs the host step into a directory, serves through a real nginx with the issued
+// certificate, and checks the four apps over HTTPS; then renews over HTTP-01 through that nginx, and
+// converges the host again to find nothing to change.
+func TestFullStack(t *testing.T) {
+	nginxBin := testenv.Nginx(t)
+	bin := appletBinary(t)
+
+	tc, err := tcfake.New(e2eID, e2eKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.AddDomain("example.com")
+	tc.SetBootDelay(200 * time.Millisecond)
+	tc.SetPublicIP(func(int) string { return "127.0.0.1" })
+	cs, err := cosfake.New(e2eID, e2eKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	wx, err := wechatfake.Start(fsAppID, fsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wx.Close()
+
+	p80, p443 := freeTCP(t), freeTCP(t)
+	acmeSrv := testenv.ACMEWith(t, testenv.ACMEOptions{DNSAddr: tc.DNSAddr, HTTPPort: p80})
+	pebbleRoot, err := acmeSrv.Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	rootsFile := filepath.Join(work, "acme-roots.pem")
+	os.WriteFile(rootsFile, append(append([]byte{}, acmeSrv.ServerCertPEM...), pebbleRoot...), 0o644)
+
+	// nginx as the instance runs it: the host step's sites are included; reload is a signal.
+	h := &hostSim{t: t, root: filepath.Join(work, "root"), nginxPfx: filepath.Join(work, "nginx")}
+	for _, d := range []string{h.root, h.nginxPfx + "/logs", h.nginxPfx + "/tmp"} {
+		os.MkdirAll(d, 0o755)
+	}
+	h.nginxConf = filepath.Join(h.nginxPfx, "nginx.conf")
+	os.WriteFile(h.nginxConf, []byte(fmt.Sprintf(`user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp/body;
+  proxy_temp_path %[1]s/tmp/proxy;
+  fastcgi_temp_path %[1]s/tmp/fastcgi;
+  uwsgi_temp_path %[1]s/tmp/uwsgi;
+  scgi_temp_path %[1]s/tmp/scgi;
+  include %[2]s/etc/nginx/sites-enabled/*.conf;
+}
+`, h.nginxPfx, h.root)), 0o644)
+	h.nginxTest = fmt.Sprintf("%s -t -q -p %s -c %s", nginxBin, h.nginxPfx, h.nginxConf)
+	h.nginxRelod = fmt.Sprintf("%s -s reload -p %s -c %s", nginxBin, h.nginxPfx, h.nginxConf)
+	if out, err := exec.Command(nginxBin, "-p", h.nginxPfx, "-c", h.nginxConf).CombinedOutput(); err != nil {
+		t.Fatalf("starting nginx: %v\n%s", err, out)
+	}
+	defer exec.Command(nginxBin, "-s", "stop", "-p", h.nginxPfx, "-c", h.nginxConf).Run()
+	tc.SetCommandRunner(h.run)
+
+	// The site's absolute paths point into the host's directory: the same template through the
+	// override directory, with the root in front of the certificate and webroot paths.
+	site, err := os.ReadFile("../../templates/files/nginx-site.conf.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tplDir := filepath.Join(work, "templates")
+	os.MkdirAll(tplDir, 0o755)
+	rooted := strings.NewReplacer("{{.CertFile}}", h.root+"{{.CertFile}}", "{{.KeyFile}}", h.root+"{{.KeyFile}}", "{{.Webroot}}", h.root+"{{.Webroot}}").Replace(string(site))
+	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(rooted), 0o644)
+
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work,
+		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
+		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
+		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
+		"APPLET_COS_BUCKET=album-1250000000", "APPLET_COS_REGION=ap-hongkong", "APPLET_COS_ENDPOINT=" + cs.Addr,
+		"APPLET_COS_SECRET_ID=" + e2eID, "APPLET_COS_SECRET_KEY=" + e2eKey,
+		"APPLET_WECHAT_APP_ID=" + fsAppID, "APPLET_WECHAT_APP_SECRET=" + fsSecret, "APPLET_WECHAT_API_BASE=" + wx.URL,
+		"APPLET_ALBUM_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)), "APPLET_GAME_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)),
+		"APPLET_SESSION_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)), "APPLET_VIDEO_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)),
+		"APPLET_GAME_BOT_DELAY=200ms", "APPLET_GAME_GAME_TIME=300ms",
+		"APPLET_PROVISION_POLL_INTERVAL=50ms", "APPLET_PROVISION_ACME_DIRECTORY=" + acmeSrv.Directory,
+		"APPLET_PROVISION_ACME_ROOTS=" + rootsFile, "APPLET_PROVISION_HTTP_PORT=" + strconv.Itoa(p80),
+		"APPLET_PROVISION_HTTPS_PORT=" + strconv.Itoa(p443), "APPLET_PROVISION_DNS_RESOLVER=" + tc.DNSAddr,
+		"APPLET_PROVISION_HOST_TIMEOUT=60s", "APPLET_PROVISION_TEMPLATES_DIR=" + tplDir, "LEGO_DISABLE_CNAME_SUPPORT=true",
+	}
+	provision := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"provision", "--yes"}, args...)...)
+		cmd.Env, cmd.Dir = env, work
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			h.mu.Lock()
+			t.Fatalf("provision: %v\n%s\nhost outputs:\n%s\nserve:\n%s", err, out, strings.Join(h.outputs, "\n---\n"), h.serveLog.String())
+		}
+		return string(out)
+	}
+	start := time.Now()
+	out := provision()
+	t.Logf("provision took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	for _, want := range []string{"certificate     created", "host            created", "health          ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("provision output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, e2eKey) {
+		t.Fatal("secret printed")
+	}
+	for _, c := range tc.Commands() {
+		if strings.Contains(c, e2eKey) || strings.Contains(c, fsSecret) {
+			t.Fatalf("a secret went into a recorded command:\n%s", c)
+		}
+	}
+	if objs := cs.Objects("album-1250000000"); len(objs) != 0 {
+		t.Fatalf("the bundle was left in the bucket: %v", objs)
+	}
+	st, err := os.Stat(filepath.Join(h.root, "etc/applet/applet.yaml"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("host config: %v %v", err, st.Mode())
+	}
+	if b, _ := os.ReadFile(filepath.Join(h.root, "etc/applet/applet.yaml")); bytes.Contains(b, []byte("secret_key: "+e2eKey)) && strings.Contains(string(b), "tencentcloud:\n") && strings.Contains(between(string(b), "tencentcloud:", "provision:"), e2eKey) {
+		t.Fatal("the account key was installed on the host")
+	}
+
+	// HTTPS through nginx, verified against pebble's root.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pebbleRoot)
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(p443))
+	}
+	tlsCfg := &tls.Config{RootCAs: pool, ServerName: "applet.example.com"}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsCfg}}
+	base := "https://applet.example.com:" + strconv.Itoa(p443)
+
+	upload := func(size int) (int, map[string]any) {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("image", "a.jpg")
+		var jpg bytes.Buffer
+		jpeg.Encode(&jpg, image.NewRGBA(image.Rect(0, 0, 16, 16)), nil)
+		img := make([]byte, size) // a real JPEG header, then padding up to the size
+		copy(img, jpg.Bytes())
+		fw.Write(img)
+		mw.Close()
+		req, _ := http.NewRequest("POST", base+"/applet/album/upload", &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("upload %d: %v", size, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("upload %d: status %d, not JSON: %s", size, resp.StatusCode, b)
+		}
+		return resp.StatusCode, m
+	}
+	if code, m := upload(5 << 20); code != 200 || m["code"] != float64(0) {
+		t.Fatalf("5 MB upload: %d %v", code, m)
+	}
+	if code, m := upload(6 << 20); code != 413 || m["msg"] != "单个不超过5MB" {
+		t.Fatalf("6 MB upload: %d %v", code, m)
+	}
+	getJSON := func(path string, hdr map[string]string) map[string]any {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return m
+	}
+	if m := getJSON("/applet/album/list", nil); m["code"] != float64(0) || !strings.Contains(fmt.Sprint(m["data"]), "album-1250000000") {
+		t.Fatalf("album list: %v", m)
+	}
+	if m := getJSON("/applet/video/list?pageNo=1", nil); m["code"] != float64(0) {
+		t.Fatalf("video list: %v", m)
+	}
+	if m := getJSON("/applet/session/login", map[string]string{"X-WX-Code": "alice:1"}); m["code"] != float64(0) {
+		t.Fatalf("session login: %v", m)
+	}
+	if resp, err := client.Get(base + "/metrics"); err != nil || resp.StatusCode != 404 {
+		t.Fatalf("/metrics through nginx: %v %v", resp, err)
+	}
+	// HTTP redirects to HTTPS.
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if resp, err := noFollow.Get("http://127.0.0.1:" + strconv.Itoa(p80) + "/applet/video/list"); err != nil || resp.StatusCode != 301 ||
+		!strings.HasPrefix(resp.Header.Get("Location"), "https://") {
+		t.Fatalf("HTTP: %v %v", resp, err)
+	}
+
+	// A game round over WebSocket through nginx, against the bot.
+	wd := websocket.Dialer{NetDialContext: dial, TLSClientConfig: tlsCfg}
+	ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
+	if err != nil {
+		t.Fatalf("WebSocket: %v", err)
+	}
+	defer ws.Close()
+	send := func(event string, data any) {
+		b, _ := json.Marshal(map[string]any{"event": event, "data": data})
+		ws.WriteMessage(websocket.TextMessage, b)
+	}
+	expect := func(event string) map[string]any {
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				t.Fatalf("waiting for %s: %v", event, err)
+			}
+			var f struct {
+				Event string
+				Data  map[string]any
+			}
+			json.Unmarshal(msg, &f)
+			if f.Event == event {
+				return f.Data
+			}
+		}
+	}
+	send("hello", map[string]any{"user": map[string]any{"uid": "u1", "uname": "one", "uavatar": "https://a.example/1.png"}})
+	expect("hi")
+	send("join", nil)
+	expect("start")
+	send("choice", map[string]any{"choice": 1})
+	if r := expect("result"); r == nil {
+		t.Fatal("no result")
+	}
+
+	// HTTP-01 renewal on the host through this nginx: a new certificate, served after the reload.
+	serial := func() string {
+		conn, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p443), tlsCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := serial()
+	renew := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), "host", "renew", "--renew-before", "2200h")
+	renew.Env = h.env()
+	if out, err := renew.CombinedOutput(); err != nil || !strings.Contains(string(out), "certificate renewed") {
+		t.Fatalf("renew: %v\n%s\nnginx error log:\n%s", err, out, readFile(filepath.Join(h.nginxPfx, "logs/error.log")))
+	}
+	var after string
+	for i := 0; i < 50; i++ { // the reload is asynchronous: old workers finish first
+		if after = serial(); after != before {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after == before {
+		t.Fatal("nginx still serves the old certificate after renewal")
+	}
+
+	// Converging again changes nothing: the certificate renewed on the host is kept, nothing reloads.
+	h.mu.Lock()
+	n := len(h.outputs)
+	h.mu.Unlock()
+	out = provision("--converge")
+	h.mu.Lock()
+	last := h.outputs[len(h.outputs)-1]
+	h.mu.Unlock()
+	if len(h.outputs) != n+1 || !strings.Contains(last, "host: nothing to change") {
+		t.Fatalf("second converge:\n%s\nhost said:\n%s", out, last)
+	}
+	if serial() != after {
+		t.Fatal("the second converge replaced the renewed certificate")
+	}
+	if strings.Contains(out, "certificate     created") {
+		t.Fatal("a second certificate was issued while the first is valid")
+	}
+}
+
+func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
+
+func between(s, a, b string) string {
+	i := strings.Index(s, a)
+	if i < 0 {
+		return ""
+	}
+	s = s[i:]
+	if j := strings.Index(s, b); j >= 0 {
+		return s[:j]
+	}
+	return s
+}
