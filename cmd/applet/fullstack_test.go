@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
-	"image"
-	"image/jpeg"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"io"
 	"mime/multipart"
 	"net"
