@@ -1,0 +1,167 @@
+package host_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/qcloud-applet/applet/provision/host"
+)
+
+func cert(t *testing.T, notAfter time.Time) []byte {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "applet.example.com"},
+		DNSNames: []string{"applet.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+type rig struct {
+	t       *testing.T
+	root    string
+	ran     []string
+	failing string // a command that fails
+}
+
+func (r *rig) options() host.Options {
+	return host.Options{Root: r.root, NginxTest: []string{"nginx-test"}, NginxReload: []string{"nginx-reload"},
+		Run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
+			cmd := strings.Join(append([]string{name}, args...), " ")
+			r.ran = append(r.ran, cmd)
+			if cmd == r.failing {
+				return []byte("emerg: broken"), os.ErrInvalid
+			}
+			return nil, nil
+		}}
+}
+
+// bundle builds, writes and extracts a bundle: what the instance receives.
+func (r *rig) bundle(binary string, site string, fullchain []byte) (string, *host.Manifest) {
+	r.t.Helper()
+	b := host.NewBuilder(host.Manifest{Deployment: "prod", Domain: "applet.example.com", Names: []string{"applet.example.com"},
+		Apps: []string{"album"}, Binary: "/usr/local/bin/applet", TLSDir: "/etc/applet/tls", Webroot: "/var/lib/applet/acme"})
+	bin := filepath.Join(r.t.TempDir(), "applet")
+	os.WriteFile(bin, []byte(binary), 0o755)
+	if err := b.AddFile(host.File{Path: "/usr/local/bin/applet", Mode: 0o755, Trigger: host.TriggerBackend}, bin); err != nil {
+		r.t.Fatal(err)
+	}
+	b.Add(host.File{Path: "/etc/applet/applet.yaml", Mode: 0o600, Trigger: host.TriggerBackend}, []byte("domain: applet.example.com\n"))
+	b.Add(host.File{Path: "/etc/applet/tls/fullchain.pem", Mode: 0o644, Trigger: host.TriggerNginx}, fullchain)
+	b.Add(host.File{Path: "/etc/applet/tls/privkey.pem", Mode: 0o600, Trigger: host.TriggerNginx}, []byte("key for "+string(fullchain[30:40])))
+	b.Add(host.File{Path: "/etc/nginx/sites-enabled/applet-prod.conf", Mode: 0o644, Trigger: host.TriggerNginx}, []byte(site))
+	var buf bytes.Buffer
+	if err := b.Write(&buf); err != nil {
+		r.t.Fatal(err)
+	}
+	dir := r.t.TempDir()
+	m, err := host.Extract(&buf, dir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return dir, m
+}
+
+func TestApplyTwiceChangesNothing(t *testing.T) {
+	r := &rig{t: t, root: t.TempDir()}
+	c := cert(t, time.Now().Add(90*24*time.Hour))
+	dir, m := r.bundle("v1", "server {}\n", c)
+	rep, err := host.Apply(context.Background(), dir, m, r.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changed) != 5 || strings.Join(rep.Actions, ",") != "nginx-test,nginx-reload" {
+		t.Fatalf("first apply: %v", rep)
+	}
+	if st, _ := os.Stat(filepath.Join(r.root, "etc/applet/applet.yaml")); st.Mode().Perm() != 0o600 {
+		t.Fatalf("config mode %v", st.Mode())
+	}
+	r.ran = nil
+	rep, err = host.Apply(context.Background(), dir, m, r.options())
+	if err != nil || len(rep.Changed) != 0 || len(rep.Actions) != 0 || len(r.ran) != 0 || rep.String() != "host: nothing to change" {
+		t.Fatalf("second apply: %v, ran %v, %v", rep, r.ran, err)
+	}
+	// A mode changed by hand is put back, and only that.
+	os.Chmod(filepath.Join(r.root, "etc/applet/applet.yaml"), 0o644)
+	rep, _ = host.Apply(context.Background(), dir, m, r.options())
+	if strings.Join(rep.Changed, ",") != "/etc/applet/applet.yaml" || len(rep.Actions) != 0 {
+		t.Fatalf("mode repair: %v", rep)
+	}
+}
+
+func TestRejectedSiteIsRolledBack(t *testing.T) {
+	r := &rig{t: t, root: t.TempDir()}
+	c := cert(t, time.Now().Add(90*24*time.Hour))
+	dir, m := r.bundle("v1", "server { good }\n", c)
+	if _, err := host.Apply(context.Background(), dir, m, r.options()); err != nil {
+		t.Fatal(err)
+	}
+	r.failing = "nginx-test"
+	r.ran = nil
+	dir, m = r.bundle("v1", "server { broken }\n", c)
+	_, err := host.Apply(context.Background(), dir, m, r.options())
+	if err == nil || !strings.Contains(err.Error(), "the previous one is back") {
+		t.Fatalf("err = %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.root, "etc/nginx/sites-enabled/applet-prod.conf")); string(b) != "server { good }\n" {
+		t.Fatalf("site now %q", b)
+	}
+	for _, c := range r.ran {
+		if c == "nginx-reload" {
+			t.Fatal("reloaded a rejected configuration")
+		}
+	}
+}
+
+func TestUpgradeKeepsPreviousForRollback(t *testing.T) {
+	r := &rig{t: t, root: t.TempDir()}
+	c := cert(t, time.Now().Add(90*24*time.Hour))
+	dir, m := r.bundle("v1", "server {}\n", c)
+	host.Apply(context.Background(), dir, m, r.options())
+	dir, m = r.bundle("v2", "server {}\n", c)
+	rep, err := host.Apply(context.Background(), dir, m, r.options())
+	if err != nil || strings.Join(rep.Changed, ",") != "/usr/local/bin/applet" || len(rep.Actions) != 0 {
+		t.Fatalf("upgrade: %v %v", rep, err)
+	}
+	read := func(p string) string { b, _ := os.ReadFile(filepath.Join(r.root, p)); return string(b) }
+	if read("usr/local/bin/applet") != "v2" || read("usr/local/bin/applet.prev") != "v1" {
+		t.Fatal("previous binary not kept")
+	}
+	if _, err := host.Rollback(context.Background(), r.options()); err != nil {
+		t.Fatal(err)
+	}
+	if read("usr/local/bin/applet") != "v1" || read("usr/local/bin/applet.prev") != "v2" {
+		t.Fatal("rollback did not swap the binaries")
+	}
+}
+
+func TestRenewedCertificateIsKept(t *testing.T) {
+	r := &rig{t: t, root: t.TempDir()}
+	old := cert(t, time.Now().Add(20*24*time.Hour))
+	dir, m := r.bundle("v1", "server {}\n", old)
+	host.Apply(context.Background(), dir, m, r.options())
+	// The host renews: its certificate now outlives the operator's copy.
+	renewed := cert(t, time.Now().Add(90*24*time.Hour))
+	os.WriteFile(filepath.Join(r.root, "etc/applet/tls/fullchain.pem"), renewed, 0o644)
+	r.ran = nil
+	rep, err := host.Apply(context.Background(), dir, m, r.options())
+	if err != nil || len(rep.Changed) != 0 || len(r.ran) != 0 {
+		t.Fatalf("apply after renewal: %v, ran %v, %v", rep, r.ran, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(r.root, "etc/applet/tls/fullchain.pem")); !bytes.Equal(b, renewed) {
+		t.Fatal("the renewed certificate was replaced by an older one")
+	}
+}
