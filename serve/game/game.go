@@ -145,6 +145,17 @@ func (a *App) Describe() []any {
 
 // Shutdown implements serve.App: every client gets a close frame (going away).
 func (a *App) Shutdown(ctx context.Context) error {
+	// Rounds under way finish (a restart during an upgrade costs nobody a game), within the shutdown
+	// timeout; then every client gets a close frame.
+	a.hub.Drain()
+	for a.hub.Playing() > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(20 * time.Millisecond):
+			continue
+		}
+		break
+	}
 	a.once.Do(func() { close(a.stop) })
 	a.hub.Close()
 	for _, c := range a.snapshot() {

@@ -1,6 +1,7 @@
 package game_test
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -509,6 +510,37 @@ func TestShutdownSendsCloseFrames(t *testing.T) {
 	if err := c.closeErr(time.Second); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
 		t.Fatalf("want a going-away close frame, got %v", err)
 	}
+}
+
+// A restart lets the round under way finish: its players get the result, then the close frame; a
+// join during the drain is refused with a reason.
+func TestShutdownLetsRoundsFinish(t *testing.T) {
+	ts, app := newServer(t, fastOptions())
+	c := dial(t, ts, game.BasePath+"/ws", 0)
+	c.emit("hello", hello("p"))
+	c.expect("hi", time.Second)
+	c.emit("join", nil)
+	c.expect("start", time.Second)
+	other := dial(t, ts, game.BasePath+"/ws", 0)
+	other.emit("hello", hello("q"))
+	other.expect("hi", time.Second)
+	done := make(chan struct{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		app.Shutdown(ctx)
+		close(done)
+	}()
+	time.Sleep(20 * time.Millisecond)
+	other.emit("join", nil)
+	if m := other.expect("error", time.Second); !strings.Contains(m["message"].(string), "restarting") {
+		t.Fatalf("join while draining: %v", m)
+	}
+	c.expect("result", time.Second, "movement")
+	if err := c.closeErr(time.Second); !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Fatalf("want a going-away close frame after the result, got %v", err)
+	}
+	<-done
 }
 
 func TestOriginCheck(t *testing.T) {

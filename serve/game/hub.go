@@ -88,6 +88,7 @@ type Hub struct {
 	botSeq  int
 	rng     *rand.Rand
 	closed  bool
+	drain   bool // shutting down: running rounds finish, no new one starts
 }
 
 // NewHub returns an empty hub.
@@ -122,6 +123,26 @@ func (h *Hub) Players() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.players)
+}
+
+// Drain lets running rounds finish and starts no new one; Playing tells when they are done.
+func (h *Hub) Drain() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.drain = true
+}
+
+// Playing counts the rooms whose round runs.
+func (h *Hub) Playing() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for r := range h.rooms {
+		if r.state == playing {
+			n++
+		}
+	}
+	return n
 }
 
 // Close stops every timer from acting.
@@ -253,6 +274,10 @@ func distanceKm(a, b latLng) float64 {
 
 // join seats a player, or between rounds marks it ready again.
 func (h *Hub) join(p *Player) {
+	if h.drain {
+		errorEvent(p, "the server is restarting: join again in a moment")
+		return
+	}
 	r := p.room
 	switch {
 	case r == nil:
@@ -344,6 +369,9 @@ func (h *Hub) broadcast(r *room, except *Player, event string, data any) {
 
 // start begins a round: every member gets start, and gameTime later the result.
 func (h *Hub) start(r *room) {
+	if h.drain || h.closed {
+		return
+	}
 	r.state = playing
 	r.gen++
 	gen := r.gen
