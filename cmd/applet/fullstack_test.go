@@ -370,6 +370,8 @@ http {
 	}
 
 	// Converging again changes nothing: the certificate renewed on the host is kept, nothing reloads.
+	// With the operator's copy lost, provision sees the valid one the domain serves and issues none.
+	os.Remove(filepath.Join(work, "data/provision/prod-tls/fullchain.pem"))
 	h.mu.Lock()
 	n := len(h.outputs)
 	h.mu.Unlock()
@@ -383,8 +385,8 @@ http {
 	if serial() != after {
 		t.Fatal("the second converge replaced the renewed certificate")
 	}
-	if strings.Contains(out, "certificate     created") {
-		t.Fatal("a second certificate was issued while the first is valid")
+	if !strings.Contains(out, "certificate     ok       the host serves one valid until") {
+		t.Fatalf("a second certificate was issued while the first is valid:\n%s", out)
 	}
 }
 

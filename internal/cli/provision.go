@@ -478,7 +478,8 @@ func wireHostSide(o *provisionOptions, c *config.Config, stateDir string, client
 	if err != nil {
 		return err
 	}
-	deps.Certs = &acmeCerts{client: ac, dns: deps.DNS, zone: dnsZone(c), names: []string{c.Domain}}
+	deps.Certs = &acmeCerts{client: ac, dns: deps.DNS, zone: dnsZone(c), names: []string{c.Domain},
+		live: liveCert(c.Domain, c.Provision.HTTPSPort, c.Provision.DNSResolver, roots)}
 	deps.Host = &hostDelivery{cfg: c, binary: bin, tlsDir: filepath.Join(stateDir, c.Deployment+"-tls"), tpl: templates.New(templatesDir(c)),
 		buckets: buckets, client: client, timeout: c.Provision.HostTimeout}
 	deps.Health = &httpsHealth{domain: c.Domain, port: c.Provision.HTTPSPort, roots: roots, timeout: c.Provision.HostTimeout}

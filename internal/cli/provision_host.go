@@ -69,20 +69,45 @@ type acmeCerts struct {
 	dns    provision.DNS
 	zone   string
 	names  []string
+	// live reads the certificate the domain serves now (renewed on the host, maybe), or an error.
+	live func(ctx context.Context) (*acme.Cert, error)
 }
 
 func (a *acmeCerts) Status() (bool, string) {
 	cur, err := a.client.Current()
+	if err == nil && !acme.Due(cur, a.names, time.Now(), acme.RenewBefore) {
+		return true, "valid until " + cur.NotAfter.Local().Format(time.DateOnly)
+	}
+	if ok, detail := a.liveGood(context.Background()); ok {
+		return true, detail
+	}
 	if err != nil {
 		return false, "issue for " + strings.Join(a.names, ", ") + " over DNS-01"
 	}
-	if acme.Due(cur, a.names, time.Now(), acme.RenewBefore) {
-		return false, fmt.Sprintf("renew (the one on hand expires %s or does not cover %s)", cur.NotAfter.Local().Format(time.DateOnly), strings.Join(a.names, ", "))
+	return false, fmt.Sprintf("renew (the one on hand expires %s or does not cover %s)", cur.NotAfter.Local().Format(time.DateOnly), strings.Join(a.names, ", "))
+}
+
+// liveGood reports whether the domain already serves a trusted certificate for the names that is not
+// due: then nothing is issued, whatever the local copy says (never two valid certificates).
+func (a *acmeCerts) liveGood(ctx context.Context) (bool, string) {
+	if a.live == nil {
+		return false, ""
 	}
-	return true, "valid until " + cur.NotAfter.Local().Format(time.DateOnly)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := a.live(ctx)
+	if err != nil || acme.Due(c, a.names, time.Now(), acme.RenewBefore) {
+		return false, ""
+	}
+	return true, "the host serves one valid until " + c.NotAfter.Local().Format(time.DateOnly) + " (renewed there)"
 }
 
 func (a *acmeCerts) Obtain(ctx context.Context) (bool, string, error) {
+	if cur, err := a.client.Current(); (err != nil || acme.Due(cur, a.names, time.Now(), acme.RenewBefore)) && a.live != nil {
+		if ok, detail := a.liveGood(ctx); ok {
+			return false, detail, nil
+		}
+	}
 	issued, err := a.client.ObtainDNS01(a.dns, a.zone, a.names)
 	if err != nil {
 		return false, "", err
@@ -171,11 +196,18 @@ func (h *hostDelivery) build() (*host.Builder, error) {
 	}
 	b.Add(host.File{Path: hostConfig, Mode: 0o600, Owner: hostUser, Trigger: host.TriggerBackend},
 		config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"))
+	// The certificate and its key travel together or not at all: half a pair breaks nginx.
+	_, certErr := os.Stat(filepath.Join(h.tlsDir, acme.CertFile))
+	_, keyErr := os.Stat(filepath.Join(h.tlsDir, acme.KeyFile))
+	pair := certErr == nil && keyErr == nil
 	for _, f := range []struct {
 		name    string
 		mode    uint32
 		trigger string
 	}{{acme.CertFile, 0o644, host.TriggerNginx}, {acme.KeyFile, 0o600, host.TriggerNginx}, {acme.AccountKeyFile, 0o600, ""}, {acme.AccountFile, 0o600, ""}} {
+		if (f.name == acme.CertFile || f.name == acme.KeyFile) && !pair {
+			continue
+		}
 		data, err := os.ReadFile(filepath.Join(h.tlsDir, f.name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue // before the first issuance; the certificate step runs before delivery
@@ -391,4 +423,29 @@ func (h *httpsHealth) websocket(ctx context.Context, ip string, tlsCfg *tls.Conf
 		return fmt.Errorf("WebSocket %s: no Engine.IO open packet (%q, %v)", u, msg, err)
 	}
 	return nil
+}
+
+// liveCert dials the domain (resolved through resolver when set) on port and returns the leaf it
+// serves, verified against roots.
+func liveCert(domain string, port int, resolver string, roots *x509.CertPool) func(ctx context.Context) (*acme.Cert, error) {
+	return func(ctx context.Context) (*acme.Cert, error) {
+		r := net.DefaultResolver
+		if resolver != "" {
+			r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, resolver)
+			}}
+		}
+		ips, err := r.LookupHost(ctx, domain)
+		if err != nil || len(ips) == 0 {
+			return nil, fmt.Errorf("resolving %s: %v", domain, err)
+		}
+		d := tls.Dialer{Config: &tls.Config{RootCAs: roots, ServerName: domain, MinVersion: tls.VersionTLS12}}
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ips[0], strconv.Itoa(port)))
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		leaf := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
+		return &acme.Cert{Names: leaf.DNSNames, NotAfter: leaf.NotAfter, Serial: leaf.SerialNumber.Text(16)}, nil
+	}
 }

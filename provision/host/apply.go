@@ -217,10 +217,13 @@ func hostCertIsNewer(o *Options, dir string, m *Manifest) bool {
 		return false
 	}
 	p := filepath.ToSlash(filepath.Join(m.TLSDir, "fullchain.pem"))
-	host, err1 := leaf(o.path(p))
-	bundle, err2 := leaf(Source(dir, p))
-	if err1 != nil || err2 != nil {
+	host, err := leaf(o.path(p))
+	if err != nil {
 		return false
+	}
+	bundle, err := leaf(Source(dir, p))
+	if err != nil {
+		return true // the bundle brings no certificate (or half a pair): keep the host's pair whole
 	}
 	for _, n := range m.Names {
 		if host.VerifyHostname(n) != nil {
