@@ -105,7 +105,12 @@ func freeTCP(t *testing.T) int {
 // stand-in's DNS, runs the host step into a directory, serves through a real nginx with the issued
 // certificate, and checks the four apps over HTTPS; then renews over HTTP-01 through that nginx, and
 // converges the host again to find nothing to change.
-func TestFullStack(t *testing.T) {
+func TestFullStack(t *testing.T) { fullStack(t, false) }
+
+// TestFullStackOverSSH is the same with the host step delivered over SSH instead of the command service.
+func TestFullStackOverSSH(t *testing.T) { fullStack(t, true) }
+
+func fullStack(t *testing.T, viaSSH bool) {
 	nginxBin := testenv.Nginx(t)
 	bin := appletBinary(t)
 
@@ -192,6 +197,33 @@ http {
 		"APPLET_PROVISION_HTTPS_PORT=" + strconv.Itoa(p443), "APPLET_PROVISION_DNS_RESOLVER=" + tc.DNSAddr,
 		"APPLET_PROVISION_HOST_TIMEOUT=60s", "APPLET_PROVISION_TEMPLATES_DIR=" + tplDir, "LEGO_DISABLE_CNAME_SUPPORT=true",
 	}
+	if viaSSH {
+		sshd := testenv.SSHD(t, func(cmd string, stdin io.Reader, out io.Writer) int {
+			var buf bytes.Buffer
+			w := io.MultiWriter(out, &buf)
+			c := exec.Command("bash", "-c", cmd)
+			c.Env, c.Dir, c.Stdin, c.Stdout, c.Stderr = h.env(), h.root, stdin, w, w
+			err := c.Run()
+			if strings.Contains(cmd, "host apply") {
+				if err == nil {
+					h.startServe()
+				}
+				h.mu.Lock()
+				h.outputs = append(h.outputs, buf.String())
+				h.mu.Unlock()
+			}
+			if ee, ok := err.(*exec.ExitError); ok {
+				return ee.ExitCode()
+			} else if err != nil {
+				return 1
+			}
+			return 0
+		})
+		_, port, _ := net.SplitHostPort(sshd.Addr)
+		env = append(env, "APPLET_PROVISION_SSH_USER=root", "APPLET_PROVISION_SSH_KEY_FILE="+sshd.KeyFile,
+			"APPLET_PROVISION_SSH_PORT="+port, "APPLET_PROVISION_SSH_CIDR=127.0.0.1/32")
+		tc.SetCommandRunner(func(string, string, string) (int, string) { return 1, "the command service is not used with SSH" })
+	}
 	provision := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"provision", "--yes"}, args...)...)
@@ -213,6 +245,9 @@ http {
 	}
 	if strings.Contains(out, e2eKey) {
 		t.Fatal("secret printed")
+	}
+	if viaSSH && len(tc.Commands()) != 0 {
+		t.Fatalf("the command service was used: %v", tc.Commands())
 	}
 	for _, c := range tc.Commands() {
 		if strings.Contains(c, e2eKey) || strings.Contains(c, fsSecret) {

@@ -457,9 +457,9 @@ func templatesDir(c *config.Config) string { return c.Provision.TemplatesDir }
 
 // wireHostSide adds the certificate, host and health steps.
 func wireHostSide(o *provisionOptions, c *config.Config, stateDir string, client *tencent.Client, buckets *tencent.Buckets, deps *provision.Deps) error {
-	if buckets == nil {
+	if buckets == nil && c.Provision.SSHUser == "" {
 		return &HintError{Err: errors.New("the host step delivers its bundle through a private COS object, and cos.bucket is empty"),
-			Hint: "set cos.bucket (the album's bucket will do), or provision.cloud_only: true to make only the cloud resources"}
+			Hint: "set cos.bucket (the album's bucket will do), or provision.ssh_user to deliver over SSH, or provision.cloud_only: true to make only the cloud resources"}
 	}
 	roots, err := rootPool(c.Provision.ACMERoots)
 	if err != nil {
@@ -481,7 +481,7 @@ func wireHostSide(o *provisionOptions, c *config.Config, stateDir string, client
 	deps.Certs = &acmeCerts{client: ac, dns: deps.DNS, zone: dnsZone(c), names: []string{c.Domain},
 		live: liveCert(c.Domain, c.Provision.HTTPSPort, c.Provision.DNSResolver, roots)}
 	deps.Host = &hostDelivery{cfg: c, binary: bin, tlsDir: filepath.Join(stateDir, c.Deployment+"-tls"), tpl: templates.New(templatesDir(c)),
-		buckets: buckets, client: client, timeout: c.Provision.HostTimeout}
+		buckets: buckets, client: client, timeout: c.Provision.HostTimeout, knownHosts: filepath.Join(stateDir, c.Deployment+".known_hosts")}
 	deps.Health = &httpsHealth{domain: c.Domain, port: c.Provision.HTTPSPort, roots: roots, timeout: c.Provision.HostTimeout}
 	if _, warnings := hostConfigFor(c); len(warnings) > 0 {
 		for _, w := range warnings {

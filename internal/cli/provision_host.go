@@ -128,6 +128,8 @@ type hostDelivery struct {
 	buckets *tencent.Buckets
 	client  *tencent.Client
 	timeout time.Duration
+	// knownHosts pins the instance's SSH host key (SSH delivery only).
+	knownHosts string
 }
 
 func upstream(listen string) string {
@@ -285,6 +287,15 @@ func (h *hostDelivery) Apply(ctx context.Context, in provision.Instance) (string
 	if err := f.Close(); err != nil {
 		return "", "", err
 	}
+	if h.cfg.Provision.SSHUser != "" {
+		out, err := h.applyOverSSH(ctx, in, f.Name())
+		out = strings.TrimSpace(out)
+		if err != nil {
+			return "", "", fmt.Errorf("the host step on %s over SSH: %w\n%s", in.ID, err, tail(out, 20))
+		}
+		lines := strings.Split(out, "\n")
+		return digest, lines[len(lines)-1], nil
+	}
 	key := "applet-deploy/" + h.cfg.Deployment + "/" + digest[:16] + ".tar.gz"
 	if err := h.buckets.PutPrivate(ctx, key, f.Name()); err != nil {
 		return "", "", fmt.Errorf("uploading the bundle: %w", err)
@@ -314,22 +325,59 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+const scriptHead = `set -eu
+root="${` + EnvHostRoot + `:-}"
+dir="$root/var/lib/applet/deploy"
+umask 077
+mkdir -p "$dir"
+`
+
+// scriptApply unpacks the bundle's binary and lets it converge the host.
+const scriptApply = `tar -xzf "$dir/bundle.tar.gz" -C "$dir" root` + hostBinary + `
+"$dir/root` + hostBinary + `" host apply --bundle "$dir/bundle.tar.gz"
+rm -rf "$dir/bundle.tar.gz" "$dir/root"
+`
+
 // hostScript fetches and applies the bundle. It holds no secret: only a presigned URL that expires.
 func hostScript(link, cosEndpoint string) string {
 	connect := ""
 	if cosEndpoint != "" { // a stand-in: dial it for the bucket's host name, as the SDK does
 		connect = " --connect-to ::" + cosEndpoint
 	}
-	return `set -eu
-root="${` + EnvHostRoot + `:-}"
-dir="$root/var/lib/applet/deploy"
-mkdir -p "$dir"
-chmod 700 "$dir"
-curl -fsS --retry 3 --max-time 600` + connect + ` -o "$dir/bundle.tar.gz" '` + strings.ReplaceAll(link, "'", "%27") + `'
-tar -xzf "$dir/bundle.tar.gz" -C "$dir" root` + hostBinary + `
-"$dir/root` + hostBinary + `" host apply --bundle "$dir/bundle.tar.gz"
-rm -rf "$dir/bundle.tar.gz" "$dir/root"
-`
+	return scriptHead + `curl -fsS --retry 3 --max-time 600` + connect + ` -o "$dir/bundle.tar.gz" '` + strings.ReplaceAll(link, "'", "%27") + `'
+` + scriptApply
+}
+
+// applyOverSSH sends the bundle on the SSH session's standard input, then applies it.
+func (h *hostDelivery) applyOverSSH(ctx context.Context, in provision.Instance, bundle string) (string, error) {
+	sudo := ""
+	if h.cfg.Provision.SSHUser != "root" {
+		sudo = "sudo -n "
+	}
+	s := &host.SSH{Addr: net.JoinHostPort(in.PublicIP, strconv.Itoa(h.cfg.Provision.SSHPort)), User: h.cfg.Provision.SSHUser,
+		KeyFile: h.cfg.Provision.SSHKeyFile, KnownHosts: h.knownHosts}
+	defer s.Close()
+	// The instance may still be starting sshd right after it runs.
+	var err error
+	for deadline := time.Now().Add(h.timeout); ; {
+		if _, err = s.Run(ctx, "true", nil); err == nil || time.Now().After(deadline) || strings.Contains(err.Error(), "host key") {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	if err != nil {
+		return "", err
+	}
+	f, err := os.Open(bundle)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	quote := func(script string) string { return sudo + "sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'" }
+	if out, err := s.Run(ctx, quote(scriptHead+`cat > "$dir/bundle.tar.gz"`), f); err != nil {
+		return out, fmt.Errorf("sending the bundle: %w", err)
+	}
+	return s.Run(ctx, quote(scriptHead+scriptApply), nil)
 }
 
 // hostBinaryPath is the binary installed on the instance: the configured one, or this one when it

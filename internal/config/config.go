@@ -147,6 +147,9 @@ type Provision struct {
 	DiskGB        int           `yaml:"disk_gb" help:"System disk size in GB."`
 	BandwidthMbps int           `yaml:"bandwidth_mbps" help:"Outbound bandwidth cap in Mbps (billed by traffic)."`
 	SSHCIDR       string        `yaml:"ssh_cidr" help:"Open port 22 to this CIDR block, e.g. 203.0.113.7/32 (empty: closed; the host step uses the command service)."`
+	SSHUser       string        `yaml:"ssh_user" help:"Deliver the host step over SSH as this user (root, or one with passwordless sudo) instead of the command service; needs ssh_cidr and ssh_key_file."`
+	SSHKeyFile    string        `yaml:"ssh_key_file" secret:"true" help:"Private key file for ssh_user (no passphrase); the host key is pinned on first use in <state_dir>/<deployment>.known_hosts."`
+	SSHPort       int           `yaml:"ssh_port" help:"SSH port of the instance."`
 	KeyIDs        string        `yaml:"key_ids" help:"Comma-separated SSH key pair ids to install on the instance (empty: none)."`
 	DNSZone       string        `yaml:"dns_zone" help:"The domain DNSPod holds for domain (empty: its last two labels, e.g. example.com)."`
 	StateDir      string        `yaml:"state_dir" help:"Directory of the local journal and lock (empty: <data_dir>/provision)."`
@@ -182,6 +185,6 @@ func Default() *Config {
 		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
 			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
-			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, HostTimeout: 10 * time.Minute},
+			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute},
 	}
 }

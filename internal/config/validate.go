@@ -215,6 +215,17 @@ func (l *Loaded) Validate() error {
 			bad("provision.dns_zone", "domain "+c.Domain+" is not inside it", "set it to the domain DNSPod holds for "+c.Domain)
 		}
 	}
+	if p.SSHUser != "" {
+		if p.SSHKeyFile == "" {
+			bad("provision.ssh_key_file", "required when provision.ssh_user is set", "name the private key file of "+p.SSHUser+", e.g. ~/.ssh/id_ed25519")
+		}
+		if p.SSHCIDR == "" {
+			bad("provision.ssh_cidr", "port 22 stays closed while it is empty, and provision.ssh_user needs it", "set it to your address, e.g. 203.0.113.7/32")
+		}
+	}
+	if p.SSHPort < 1 || p.SSHPort > 65535 {
+		bad("provision.ssh_port", "must be 1 to 65535", "use 22")
+	}
 	if p.DNSResolver != "" && checkHostPort(p.DNSResolver) != "" {
 		bad("provision.dns_resolver", "not a host:port address", "use the resolver's address with its port, e.g. 119.29.29.29:53")
 	}
