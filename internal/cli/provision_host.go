@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -158,6 +159,9 @@ func hostConfigFor(c *config.Config) (*config.Config, []string) {
 		warnings = append(warnings, "the album on the host uses the Tencent Cloud key for COS: set cos.secret_id and cos.secret_key to a key limited to the bucket")
 	}
 	h.TencentCloud.SecretID, h.TencentCloud.SecretKey = "", ""
+	if slices.Contains(selfHosted(c), "mariadb-server") {
+		h.Video.Migrate = true // the host's own MariaDB starts empty: serve applies the schema and seed
+	}
 	h.Provision = config.Default().Provision
 	return &h, warnings
 }
@@ -191,6 +195,15 @@ func (h *hostDelivery) build() (*host.Builder, error) {
 		User: hostUser, Binary: hostBinary, TLSDir: hostTLS, Webroot: hostWebroot, ACMEDir: c.Provision.ACMEDirectory, Packages: selfHosted(c)}
 	if c.Provision.ACMERoots != "" {
 		m.ACMERoots = hostTLS + "/acme-roots.pem"
+	}
+	if slices.Contains(m.Packages, "redis-server") {
+		m.Redis = &host.Redis{Addr: c.Redis.Addr, Password: c.Redis.Password}
+	}
+	if slices.Contains(m.Packages, "mariadb-server") {
+		mc, _ := drv.ParseDSN(c.MySQL.DSN)
+		h, p, _ := net.SplitHostPort(mc.Addr)
+		port, _ := strconv.Atoi(p)
+		m.Database = &host.Database{Name: mc.DBName, User: mc.User, Password: mc.Passwd, Host: h, Port: port}
 	}
 	b := host.NewBuilder(m)
 	if err := b.AddFile(host.File{Path: hostBinary, Mode: 0o755, Trigger: host.TriggerBackend}, h.binary); err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,6 +31,10 @@ type Options struct {
 	NginxReload []string // default: systemctl reload nginx (or nginx -s reload without systemd)
 	// Run runs a command; default exec with the combined output.
 	Run func(ctx context.Context, name string, args ...string) ([]byte, error)
+	// RunWith runs a command with extra environment and standard input; default exec.
+	RunWith func(ctx context.Context, env []string, stdin io.Reader, name string, args ...string) ([]byte, error)
+	// MariaDBAdmin is the command that administers the host's MariaDB (default: mariadb as root over its socket).
+	MariaDBAdmin []string
 	// ReadyTimeout bounds the wait for a restarted backend's readyz.
 	ReadyTimeout time.Duration
 	Log          io.Writer
@@ -52,6 +57,16 @@ func (o *Options) defaults() {
 		o.Run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
 			return exec.CommandContext(ctx, name, args...).CombinedOutput()
 		}
+	}
+	if o.RunWith == nil {
+		o.RunWith = func(ctx context.Context, env []string, stdin io.Reader, name string, args ...string) ([]byte, error) {
+			c := exec.CommandContext(ctx, name, args...)
+			c.Env, c.Stdin = append(os.Environ(), env...), stdin
+			return c.CombinedOutput()
+		}
+	}
+	if len(o.MariaDBAdmin) == 0 {
+		o.MariaDBAdmin = []string{"mariadb", "--no-defaults"}
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = time.Minute
@@ -101,6 +116,26 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 			return rep, err
 		}
 		if err := ensureUser(ctx, &o, rep, m.User); err != nil {
+			return rep, err
+		}
+	}
+	if m.Database != nil {
+		if o.Systemd {
+			if err := o.run(ctx, rep, []string{"systemctl", "enable", "--now", "mariadb"}); err != nil {
+				return rep, err
+			}
+		}
+		if err := ensureDatabase(ctx, &o, rep, m.Database); err != nil {
+			return rep, err
+		}
+	}
+	if m.Redis != nil {
+		if o.Systemd {
+			if err := o.run(ctx, rep, []string{"systemctl", "enable", "--now", "redis-server"}); err != nil {
+				return rep, err
+			}
+		}
+		if err := ensureRedis(ctx, &o, rep, m.Redis); err != nil {
 			return rep, err
 		}
 	}
@@ -405,4 +440,55 @@ func Rollback(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// ensureDatabase makes the database and its user when the backends' own login does not work yet. The
+// password travels on standard input and in the environment, never in an argument (ps shows those).
+func ensureDatabase(ctx context.Context, o *Options, rep *Report, db *Database) error {
+	if strings.ContainsAny(db.Name+db.User, "`'\\") {
+		return fmt.Errorf("database %q or user %q has a quote in it", db.Name, db.User)
+	}
+	login := []string{"--no-defaults", "-h", db.Host, "-P", strconv.Itoa(db.Port), "-u", db.User, "-D", db.Name, "-e", "SELECT 1"}
+	if _, err := o.RunWith(ctx, []string{"MYSQL_PWD=" + db.Password}, nil, "mariadb", login...); err == nil {
+		return nil
+	}
+	pw := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(db.Password)
+	var sql strings.Builder
+	fmt.Fprintf(&sql, "CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n", db.Name)
+	for _, h := range []string{"localhost", "127.0.0.1"} {
+		fmt.Fprintf(&sql, "CREATE USER IF NOT EXISTS '%s'@'%s' IDENTIFIED BY '%s';\n", db.User, h, pw)
+		fmt.Fprintf(&sql, "ALTER USER '%s'@'%s' IDENTIFIED BY '%s';\n", db.User, h, pw)
+		fmt.Fprintf(&sql, "GRANT ALL PRIVILEGES ON `%s`.* TO '%s'@'%s';\n", db.Name, db.User, h)
+	}
+	if out, err := o.RunWith(ctx, nil, strings.NewReader(sql.String()), o.MariaDBAdmin[0], o.MariaDBAdmin[1:]...); err != nil {
+		return fmt.Errorf("creating database %s and user %s: %w\n%s", db.Name, db.User, err, bytes.TrimSpace(out))
+	}
+	if out, err := o.RunWith(ctx, []string{"MYSQL_PWD=" + db.Password}, nil, "mariadb", login...); err != nil {
+		return fmt.Errorf("user %s still cannot log in to %s: %w\n%s", db.User, db.Name, err, bytes.TrimSpace(out))
+	}
+	rep.Actions = append(rep.Actions, "mariadb: made database "+db.Name+" and user "+db.User)
+	return nil
+}
+
+// ensureRedis sets the host's Redis password when the backends' login does not work yet; the password
+// goes through the environment and standard input, and CONFIG REWRITE keeps it across restarts.
+func ensureRedis(ctx context.Context, o *Options, rep *Report, r *Redis) error {
+	if r.Password == "" {
+		return nil
+	}
+	h, p, err := net.SplitHostPort(r.Addr)
+	if err != nil {
+		return fmt.Errorf("redis address %q: %w", r.Addr, err)
+	}
+	cli := []string{"-h", h, "-p", p}
+	out, err := o.RunWith(ctx, []string{"REDISCLI_AUTH=" + r.Password}, nil, "redis-cli", append(cli, "PING")...)
+	if err == nil && strings.TrimSpace(string(out)) == "PONG" {
+		return nil
+	}
+	script := "CONFIG SET requirepass \"" + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(r.Password) + "\"\nCONFIG REWRITE\n"
+	if out, err := o.RunWith(ctx, nil, strings.NewReader(script), "redis-cli", cli...); err != nil || strings.Contains(string(out), "ERR") {
+		return fmt.Errorf("setting the Redis password: %v\n%s", err, bytes.TrimSpace(out))
+	}
+	rep.Actions = append(rep.Actions, "redis: set the password")
+	return nil
 }

@@ -42,19 +42,33 @@ type File struct {
 
 // Manifest describes a bundle and, installed on the host, what renewal and rollback need.
 type Manifest struct {
-	Deployment string   `json:"deployment"`
-	Domain     string   `json:"domain"`
-	Names      []string `json:"names"`      // the certificate's names
-	Apps       []string `json:"apps"`       // systemd instances applet@<app>
-	Health     []string `json:"health"`     // loopback readyz URLs, one per app, in Apps order
-	User       string   `json:"user"`       // the service user
-	Binary     string   `json:"binary"`     // where the applet binary goes
-	TLSDir     string   `json:"tls_dir"`    // fullchain.pem, privkey.pem and the ACME account
-	Webroot    string   `json:"webroot"`    // served at /.well-known/acme-challenge/
-	ACMEDir    string   `json:"acme_dir"`   // ACME directory URL
-	ACMERoots  string   `json:"acme_roots"` // PEM file of extra roots for the ACME server (private CAs)
-	Packages   []string `json:"packages"`   // Debian packages to install when missing (self-hosted Redis, MariaDB)
-	Files      []File   `json:"files"`
+	Deployment string    `json:"deployment"`
+	Domain     string    `json:"domain"`
+	Names      []string  `json:"names"`              // the certificate's names
+	Apps       []string  `json:"apps"`               // systemd instances applet@<app>
+	Health     []string  `json:"health"`             // loopback readyz URLs, one per app, in Apps order
+	User       string    `json:"user"`               // the service user
+	Binary     string    `json:"binary"`             // where the applet binary goes
+	TLSDir     string    `json:"tls_dir"`            // fullchain.pem, privkey.pem and the ACME account
+	Webroot    string    `json:"webroot"`            // served at /.well-known/acme-challenge/
+	ACMEDir    string    `json:"acme_dir"`           // ACME directory URL
+	ACMERoots  string    `json:"acme_roots"`         // PEM file of extra roots for the ACME server (private CAs)
+	Packages   []string  `json:"packages"`           // Debian packages to install when missing (self-hosted Redis, MariaDB)
+	Database   *Database `json:"database,omitempty"` // a MariaDB on the host to set up
+	Redis      *Redis    `json:"redis,omitempty"`    // a Redis on the host to set up
+	Files      []File    `json:"files"`
+}
+
+// Redis is the host's Redis: its password is set when the config asks for one.
+type Redis struct {
+	Addr, Password string
+}
+
+// Database is the MariaDB database and user the backends log in with, made on the host when missing.
+type Database struct {
+	Name, User, Password string
+	Host                 string // 127.0.0.1
+	Port                 int
 }
 
 // ManifestPath is where apply keeps the manifest on the host, for renew and rollback.

@@ -8,14 +8,21 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"database/sql"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
+
+	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/provision/host"
 )
 
@@ -163,5 +170,93 @@ func TestRenewedCertificateIsKept(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(r.root, "etc/applet/tls/fullchain.pem")); !bytes.Equal(b, renewed) {
 		t.Fatal("the renewed certificate was replaced by an older one")
+	}
+}
+
+// A MariaDB on the host gets its database and user once; the second apply finds the login working.
+func TestDatabaseMadeOnce(t *testing.T) {
+	dsn := testenv.MySQLDSN(t)
+	cfg, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, p, _ := net.SplitHostPort(cfg.Addr)
+	port, _ := strconv.Atoi(p)
+	name := testenv.Unique("hostdb_")
+	user := testenv.Unique("u")[:12]
+	db := &host.Database{Name: name, User: user, Password: "pa'ss\\word", Host: h, Port: port}
+	admin := []string{"mariadb", "--no-defaults", "-h", h, "-P", p, "-u", cfg.User, "-p" + cfg.Passwd}
+	t.Cleanup(func() {
+		exec.Command(admin[0], append(admin[1:], "-e", "DROP DATABASE IF EXISTS `"+name+"`; DROP USER IF EXISTS '"+user+"'@'localhost'; DROP USER IF EXISTS '"+user+"'@'127.0.0.1'")...).Run()
+	})
+	r := &rig{t: t, root: t.TempDir()}
+	c := cert(t, time.Now().Add(90*24*time.Hour))
+	dir, m := r.bundle("v1", "server {}\n", c)
+	m.Database = db
+	o := r.options()
+	o.MariaDBAdmin = admin
+	o.RunWith = nil // real commands
+	rep, err := host.Apply(context.Background(), dir, m, o)
+	if err != nil || !strings.Contains(strings.Join(rep.Actions, ","), "mariadb: made database "+name) {
+		t.Fatalf("first apply: %v %v", rep, err)
+	}
+	r.ran = nil
+	rep, err = host.Apply(context.Background(), dir, m, o)
+	if err != nil || len(rep.Actions) != 0 || len(rep.Changed) != 0 {
+		t.Fatalf("second apply: %v %v", rep, err)
+	}
+	// The backends' DSN works.
+	conn, err := sql.Open("mysql", (&mysqldrv.Config{User: user, Passwd: db.Password, Net: "tcp", Addr: cfg.Addr, DBName: name, AllowNativePasswords: true}).FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Ping(); err != nil {
+		t.Fatalf("the new user cannot log in: %v", err)
+	}
+}
+
+// A Redis on the host gets the configured password once, kept in its config file.
+func TestRedisPasswordSetOnce(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if testenv.CI() {
+			t.Fatal("redis-server is not installed (scripts/test.sh installs it)")
+		}
+		t.Skip("redis-server is not installed: scripts/test.sh installs it")
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "redis.conf")
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	os.WriteFile(conf, []byte("port "+port+"\nbind 127.0.0.1\nsave \"\"\ndir "+dir+"\n"), 0o644)
+	srv := exec.Command(bin, conf)
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := &rig{t: t, root: t.TempDir()}
+	bdir, m := r.bundle("v1", "server {}\n", cert(t, time.Now().Add(90*24*time.Hour)))
+	m.Redis = &host.Redis{Addr: "127.0.0.1:" + port, Password: `s3cr"et`}
+	o := r.options()
+	o.RunWith = nil
+	rep, err := host.Apply(context.Background(), bdir, m, o)
+	if err != nil || !strings.Contains(strings.Join(rep.Actions, ","), "redis: set the password") {
+		t.Fatalf("first apply: %v %v", rep, err)
+	}
+	rep, err = host.Apply(context.Background(), bdir, m, o)
+	if err != nil || len(rep.Actions) != 0 {
+		t.Fatalf("second apply: %v %v", rep, err)
+	}
+	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "requirepass") {
+		t.Fatalf("password not kept in %s:\n%s", conf, b)
 	}
 }
