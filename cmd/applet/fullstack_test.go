@@ -423,6 +423,32 @@ http {
 	if !strings.Contains(out, "certificate     ok       the host serves one valid until") {
 		t.Fatalf("a second certificate was issued while the first is valid:\n%s", out)
 	}
+	if !viaSSH { // rollback goes through the command service
+		upgradeAndRollBack(t, provision, h.root)
+	}
+}
+
+// upgradeAndRollBack installs a newer binary through provision, then rolls back to the previous one.
+func upgradeAndRollBack(t *testing.T, provision func(args ...string) string, root string) {
+	t.Helper()
+	next := filepath.Join(t.TempDir(), "applet-next")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X github.com/qcloud-applet/applet/internal/buildinfo.Version=v-next", "-o", next, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	installed := filepath.Join(root, "usr/local/bin/applet")
+	version := func() string {
+		out, _ := exec.Command(installed, "version").CombinedOutput()
+		return string(out)
+	}
+	before := version()
+	out := provision("--host-binary", next)
+	if !strings.Contains(out, "host            updated") || !strings.Contains(version(), "v-next") {
+		t.Fatalf("upgrade: %s\ninstalled: %s", out, version())
+	}
+	out = provision("rollback")
+	if version() != before {
+		t.Fatalf("rollback: %s\ninstalled: %s, want %s", out, version(), before)
+	}
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }

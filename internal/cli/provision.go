@@ -503,7 +503,7 @@ func nonEmpty(s ...string) []string {
 
 func newCmdProvisionRollback(f *Factory) *cobra.Command {
 	opts := &provisionOptions{IO: f.IO, Config: f.Config, LookupEnv: f.LookupEnv}
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "rollback",
 		Short: "Put the previous applet binary back on the instance and restart the backends one by one",
 		Args:  noArgs,
@@ -522,6 +522,10 @@ func newCmdProvisionRollback(f *Factory) *cobra.Command {
 			if len(insts) != 1 {
 				return fmt.Errorf("found %d instances of deployment %s; rollback needs exactly one", len(insts), env.cfg.Deployment)
 			}
+			fmt.Fprintf(opts.IO.Out, "Rolling %s on %s back to its previous applet binary, restarting the backends one by one.\n", env.cfg.Deployment, insts[0].ID)
+			if err := confirm(opts, "Roll back?"); err != nil {
+				return err
+			}
 			script := "set -eu\n\"${" + EnvHostRoot + ":-}" + hostBinary + "\" host rollback\n"
 			res, err := env.client.RunCommand(ctx, insts[0].ID, script, env.cfg.Provision.HostTimeout)
 			if err != nil {
@@ -534,4 +538,6 @@ func newCmdProvisionRollback(f *Factory) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "roll back without asking")
+	return cmd
 }
