@@ -34,15 +34,32 @@ type HintError struct {
 func (e *HintError) Error() string { return e.Err.Error() }
 func (e *HintError) Unwrap() error { return e.Err }
 
+// CodeError ends a command with an exit code; its Err, when set, is printed.
+type CodeError struct {
+	Code int
+	Err  error
+}
+
+func (e *CodeError) Error() string {
+	if e.Err == nil {
+		return ""
+	}
+	return e.Err.Error()
+}
+func (e *CodeError) Unwrap() error { return e.Err }
+
 // exitCode maps an error to the process exit code and the hint printed below it.
 func exitCode(err error) (int, string) {
 	var fe *FlagError
 	var ce config.Errors
 	var cfe *config.Error
 	var he *HintError
+	var code *CodeError
 	switch {
 	case err == nil:
 		return ExitOK, ""
+	case errors.As(err, &code):
+		return code.Code, ""
 	case errors.As(err, &fe):
 		return ExitUsage, fmt.Sprintf("%s --help", fe.Command)
 	case errors.As(err, &ce), errors.As(err, &cfe):

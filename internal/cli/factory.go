@@ -18,6 +18,8 @@ type IOStreams struct {
 	ErrIsTerminal bool
 	// InIsTerminal says whether a person can answer a prompt.
 	InIsTerminal bool
+	// OutIsTerminal says whether Out is a terminal (colour in tables).
+	OutIsTerminal bool
 }
 
 // Factory creates what commands need, lazily: `--help`, `version` and `init` never read the
@@ -40,6 +42,7 @@ func newFactory() *Factory {
 			In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr,
 			ErrIsTerminal: isTerminal(os.Stderr),
 			InIsTerminal:  isTerminal(os.Stdin),
+			OutIsTerminal: isTerminal(os.Stdout),
 		},
 		LookupEnv: os.LookupEnv,
 	}

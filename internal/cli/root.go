@@ -26,7 +26,7 @@ func run(ctx context.Context, f *Factory, args []string) int {
 	root.SetErr(f.IO.ErrOut)
 	err := root.ExecuteContext(ctx)
 	code, hint := exitCode(err)
-	if err != nil {
+	if err != nil && err.Error() != "" {
 		fmt.Fprintf(f.IO.ErrOut, "Error: %s\n", err)
 		if hint != "" {
 			fmt.Fprintf(f.IO.ErrOut, "Try: %s\n", hint)
@@ -62,5 +62,6 @@ defaults (local disk, in-process stores).`),
 	root.AddCommand(newCmdSeedMySQL(f, nil))
 	root.AddCommand(newCmdProvision(f, nil))
 	root.AddCommand(newCmdHost(f))
+	root.AddCommand(newCmdDoctor(f, nil))
 	return root
 }

@@ -133,3 +133,10 @@ func (d *Drawings) Close() error {
 	defer cancel()
 	return d.client.Disconnect(ctx)
 }
+
+// Ping asks the server for an answer within the timeout.
+func (d *Drawings) Ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return d.client.Ping(ctx, nil)
+}
