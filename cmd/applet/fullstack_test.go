@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/gorilla/websocket"
 
 	"github.com/qcloud-applet/applet/internal/cosfake"
@@ -38,21 +39,22 @@ const (
 // hostSim plays the instance: TAT commands run here with the host's root in a directory, and the
 // backends are started once the host step has installed them, as systemd would.
 type hostSim struct {
-	t          *testing.T
-	root       string
-	nginxConf  string
-	nginxPfx   string
-	mu         sync.Mutex
-	serve      *exec.Cmd
-	serveLog   bytes.Buffer
-	outputs    []string
-	nginxTest  string
-	nginxRelod string
+	t            *testing.T
+	root         string
+	nginxConf    string
+	nginxPfx     string
+	mu           sync.Mutex
+	serve        *exec.Cmd
+	serveLog     bytes.Buffer
+	outputs      []string
+	nginxTest    string
+	nginxRelod   string
+	mariadbAdmin string // the test server's administrator, standing in for root over the socket
 }
 
 func (h *hostSim) env() []string {
 	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.root, "APPLET_HOST_ROOT=" + h.root, "APPLET_HOST_NO_SYSTEMD=1",
-		"APPLET_HOST_NGINX_TEST=" + h.nginxTest, "APPLET_HOST_NGINX_RELOAD=" + h.nginxRelod}
+		"APPLET_HOST_NGINX_TEST=" + h.nginxTest, "APPLET_HOST_NGINX_RELOAD=" + h.nginxRelod, "APPLET_HOST_MARIADB_ADMIN=" + h.mariadbAdmin}
 }
 
 func (h *hostSim) run(instanceID, workDir, script string) (int, string) {
@@ -182,7 +184,15 @@ http {
 	rooted := strings.NewReplacer("{{.CertFile}}", h.root+"{{.CertFile}}", "{{.KeyFile}}", h.root+"{{.KeyFile}}", "{{.Webroot}}", h.root+"{{.Webroot}}").Replace(string(site))
 	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(rooted), 0o644)
 
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work,
+	// The stores listen on loopback, as a self-hosted Redis and MariaDB on the instance would.
+	mysqlDSN := testenv.MySQLFreshDSN(t)
+	redisAddr := testenv.RedisAddr(t)
+	if mc, err := mysqldrv.ParseDSN(testenv.MySQLDSN(t)); err == nil {
+		host, port, _ := net.SplitHostPort(mc.Addr)
+		h.mariadbAdmin = "mariadb --no-defaults -h " + host + " -P " + port + " -u " + mc.User + " -p" + mc.Passwd
+	}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mysqlDSN, "APPLET_REDIS_ADDR=" + redisAddr,
+		"APPLET_MONGO_URI=" + testenv.MongoURI(t), "APPLET_MONGO_DATABASE=" + testenv.Unique("fullstack_"),
 		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
 		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
 		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
@@ -263,6 +273,10 @@ http {
 	}
 	if b, _ := os.ReadFile(filepath.Join(h.root, "etc/applet/applet.yaml")); bytes.Contains(b, []byte("secret_key: "+e2eKey)) && strings.Contains(string(b), "tencentcloud:\n") && strings.Contains(between(string(b), "tencentcloud:", "provision:"), e2eKey) {
 		t.Fatal("the account key was installed on the host")
+	}
+
+	if !viaSSH {
+		doctorScenarios(t, bin, env, work, h, tc, cs, p443)
 	}
 
 	// HTTPS through nginx, verified against pebble's root.

@@ -14,10 +14,11 @@ import (
 
 // Environment of the host commands, for machines (and tests) that are not a plain systemd host.
 const (
-	EnvHostRoot        = "APPLET_HOST_ROOT"         // converge this directory instead of /
-	EnvHostNoSystemd   = "APPLET_HOST_NO_SYSTEMD"   // "1": write units but run no systemctl
-	EnvHostNginxTest   = "APPLET_HOST_NGINX_TEST"   // command that tests nginx's configuration
-	EnvHostNginxReload = "APPLET_HOST_NGINX_RELOAD" // command that reloads nginx
+	EnvHostRoot        = "APPLET_HOST_ROOT"          // converge this directory instead of /
+	EnvHostNoSystemd   = "APPLET_HOST_NO_SYSTEMD"    // "1": write units but run no systemctl
+	EnvHostNginxTest   = "APPLET_HOST_NGINX_TEST"    // command that tests nginx's configuration
+	EnvHostNginxReload = "APPLET_HOST_NGINX_RELOAD"  // command that reloads nginx
+	EnvHostMariaDB     = "APPLET_HOST_MARIADB_ADMIN" // command that administers the host's MariaDB
 )
 
 type hostOptions struct {
@@ -54,6 +55,9 @@ func (o *hostOptions) options() host.Options {
 	}
 	if v := o.env(EnvHostNginxReload); v != "" {
 		ho.NginxReload = strings.Fields(v)
+	}
+	if v := o.env(EnvHostMariaDB); v != "" {
+		ho.MariaDBAdmin = strings.Fields(v)
 	}
 	return ho
 }

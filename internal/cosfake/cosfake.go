@@ -120,6 +120,15 @@ func (s *Server) Heal() {
 	s.faults = nil
 }
 
+// SetACL changes a bucket's canned ACL, as the console would.
+func (s *Server) SetACL(name, acl string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.buckets[name]; b != nil {
+		b.acl = acl
+	}
+}
+
 // Writes returns how many requests changed state (PUT, POST, DELETE answered 2xx).
 func (s *Server) Writes() int {
 	s.mu.Lock()
