@@ -6,12 +6,16 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/hex"
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -259,4 +263,56 @@ func TestRedisPasswordSetOnce(t *testing.T) {
 	if b, _ := os.ReadFile(conf); !strings.Contains(string(b), "requirepass") {
 		t.Fatalf("password not kept in %s:\n%s", conf, b)
 	}
+}
+
+// With systemd, a changed binary restarts the backends one at a time, each ready before the next, after
+// the units are reloaded; a second apply runs nothing.
+func TestSystemdRestartsOneByOne(t *testing.T) {
+	ready := map[string]bool{}
+	var order []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app := strings.Trim(r.URL.Path, "/")
+		order = append(order, "ready? "+app)
+		if !ready[app] {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	r := &rig{t: t, root: t.TempDir()}
+	o := r.options()
+	o.Systemd = true
+	run := o.Run
+	o.Run = func(ctx context.Context, name string, args ...string) ([]byte, error) {
+		cmd := strings.Join(append([]string{name}, args...), " ")
+		order = append(order, cmd)
+		if strings.HasPrefix(cmd, "systemctl restart applet@") {
+			ready[strings.TrimPrefix(cmd, "systemctl restart applet@")] = true
+		}
+		return run(ctx, name, args...)
+	}
+	dir, m := r.bundle("v1", "server {}\n", cert(t, time.Now().Add(90*24*time.Hour)))
+	m.Apps = []string{"album", "game"}
+	m.Health = []string{srv.URL + "/album", srv.URL + "/game"}
+	m.Files = append(m.Files, host.File{Path: "/etc/systemd/system/applet@.service", Mode: 0o644, Trigger: host.TriggerUnits})
+	os.MkdirAll(filepath.Join(dir, "root/etc/systemd/system"), 0o755)
+	os.WriteFile(filepath.Join(dir, "root/etc/systemd/system/applet@.service"), []byte("[Service]\n"), 0o644)
+	m.Files[len(m.Files)-1].SHA256 = shaHex("[Service]\n")
+	if _, err := host.Apply(context.Background(), dir, m, o); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(order, " | ")
+	want := "nginx-test | nginx-reload | systemctl daemon-reload | systemctl enable applet@album | systemctl restart applet@album | ready? album | " +
+		"systemctl enable applet@game | systemctl restart applet@game | ready? game"
+	if got != want {
+		t.Fatalf("order:\n got %s\nwant %s", got, want)
+	}
+	order = nil
+	if _, err := host.Apply(context.Background(), dir, m, o); err != nil || len(order) != 0 {
+		t.Fatalf("second apply ran %v (%v)", order, err)
+	}
+}
+
+func shaHex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }
