@@ -171,6 +171,14 @@ http {
 		t.Fatalf("starting nginx: %v\n%s", err, out)
 	}
 	defer exec.Command(nginxBin, "-s", "stop", "-p", h.nginxPfx, "-c", h.nginxConf).Run()
+	// Everything hostSim reads is set before the runner is handed over (the stand-in's lock orders them).
+	// The stores listen on loopback, as a self-hosted Redis and MariaDB on the instance would.
+	mysqlDSN := testenv.MySQLFreshDSN(t)
+	redisAddr := testenv.RedisAddr(t)
+	if mc, err := mysqldrv.ParseDSN(testenv.MySQLDSN(t)); err == nil {
+		host, port, _ := net.SplitHostPort(mc.Addr)
+		h.mariadbAdmin = "mariadb --no-defaults -h " + host + " -P " + port + " -u " + mc.User + " -p" + mc.Passwd
+	}
 	tc.SetCommandRunner(h.run)
 
 	// The site's absolute paths point into the host's directory: the same template through the
@@ -184,13 +192,6 @@ http {
 	rooted := strings.NewReplacer("{{.CertFile}}", h.root+"{{.CertFile}}", "{{.KeyFile}}", h.root+"{{.KeyFile}}", "{{.Webroot}}", h.root+"{{.Webroot}}").Replace(string(site))
 	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(rooted), 0o644)
 
-	// The stores listen on loopback, as a self-hosted Redis and MariaDB on the instance would.
-	mysqlDSN := testenv.MySQLFreshDSN(t)
-	redisAddr := testenv.RedisAddr(t)
-	if mc, err := mysqldrv.ParseDSN(testenv.MySQLDSN(t)); err == nil {
-		host, port, _ := net.SplitHostPort(mc.Addr)
-		h.mariadbAdmin = "mariadb --no-defaults -h " + host + " -P " + port + " -u " + mc.User + " -p" + mc.Passwd
-	}
 	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mysqlDSN, "APPLET_REDIS_ADDR=" + redisAddr,
 		"APPLET_MONGO_URI=" + testenv.MongoURI(t), "APPLET_MONGO_DATABASE=" + testenv.Unique("fullstack_"),
 		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
