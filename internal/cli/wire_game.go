@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/game"
+	"github.com/qcloud-applet/applet/serve/redis"
 	"github.com/qcloud-applet/applet/serve/session"
 )
 
@@ -36,6 +38,11 @@ func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts
 	opts.Owner = func(ctx context.Context) (string, bool) {
 		s, ok := session.FromContext(ctx)
 		return s.OpenID, ok
+	}
+	if cfg.Redis.Addr != "" {
+		// Several nodes share one Redis: matchmaking, rooms across nodes and presence go through it.
+		client := redis.NewClient(redis.Config{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: cfg.Session.Timeout})
+		opts.Cluster = redis.NewGameCluster(client, cfg.Deployment, c.BotDelay+5*time.Second, log)
 	}
 	return game.New(opts), nil
 }

@@ -178,13 +178,20 @@ func (s *Server) dnspodAction(req *request) (any, *apiError) {
 
 // startDNS serves the zones' records over UDP and TCP on one loopback port.
 func (s *Server) startDNS() error {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	var pc net.PacketConn
+	var ln net.Listener
+	var err error
+	// The same port for UDP and TCP: a UDP port's TCP twin may be taken, so try a few.
+	for i := 0; i < 20; i++ {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		return err
 	}
 	s.DNSAddr = pc.LocalAddr().String()

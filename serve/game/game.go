@@ -45,6 +45,9 @@ type Options struct {
 	// Auth and Owner give a connection the session's openId as uid (the session middleware).
 	Auth  func(http.Handler) http.Handler
 	Owner func(ctx context.Context) (string, bool)
+	// Cluster, when set, makes this node one of several sharing matchmaking, rooms and presence;
+	// the App closes it on shutdown.
+	Cluster Cluster
 }
 
 func (o *Options) defaults() {
@@ -97,6 +100,12 @@ func New(opts Options) *App {
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     a.checkOrigin,
 	}
+	if opts.Cluster != nil {
+		// Subscribing fails only on a closed client; a Redis that is down is retried by the client.
+		if err := a.hub.SetCluster(opts.Cluster, opts.Logger); err != nil {
+			opts.Logger.Error("game: joining the cluster", "err", err)
+		}
+	}
 	go a.ticker()
 	return a
 }
@@ -136,11 +145,20 @@ func (a *App) Register(r *serve.Router) {
 }
 
 // Ready implements serve.App.
-func (a *App) Ready(ctx context.Context) error { return nil }
+func (a *App) Ready(ctx context.Context) error {
+	if a.opts.Cluster != nil {
+		return a.opts.Cluster.Ready(ctx)
+	}
+	return nil
+}
 
 // Describe implements serve.Describer.
 func (a *App) Describe() []any {
-	return []any{"rooms", "in process", "game_time", a.hub.rules.GameTime.String(), "bot_delay", a.hub.rules.BotDelay.String()}
+	rooms := "in process"
+	if a.opts.Cluster != nil {
+		rooms = "shared through Redis, node " + a.opts.Cluster.Node()
+	}
+	return []any{"rooms", rooms, "game_time", a.hub.rules.GameTime.String(), "bot_delay", a.hub.rules.BotDelay.String()}
 }
 
 // Shutdown implements serve.App: every client gets a close frame (going away).
@@ -160,6 +178,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	a.hub.Close()
 	for _, c := range a.snapshot() {
 		c.close(websocket.CloseGoingAway, "server shutting down")
+	}
+	if a.opts.Cluster != nil {
+		a.opts.Cluster.Close()
 	}
 	return nil
 }

@@ -59,6 +59,12 @@ type Player struct {
 	ready    bool
 	choice   int
 	standing Standing
+
+	// Across nodes (with a Cluster):
+	id     string      // this player's id, unique across nodes
+	node   string      // a proxy's home node ("" for players of this node and bots)
+	remote *remoteSeat // set while this node's player plays in a room on another node
+	ticket *Ticket     // set while this player waits in the cluster's slot
 }
 
 type roomState int
@@ -89,21 +95,25 @@ type Hub struct {
 	rng     *rand.Rand
 	closed  bool
 	drain   bool // shutting down: running rounds finish, no new one starts
+
+	cluster Cluster            // nil: one node
+	byID    map[string]*Player // this node's players and the proxies of other nodes' players, by id
 }
 
 // NewHub returns an empty hub.
 func NewHub(rules Rules) *Hub {
 	rules.defaults()
 	return &Hub{rules: rules, now: time.Now, players: map[*Player]bool{}, uids: map[string]*Player{}, rooms: map[*room]bool{},
-		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))}
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)), byID: map[string]*Player{}}
 }
 
 // Connect adds a human; forcedUID is the session's openId ("" without a session).
 func (h *Hub) Connect(out Sender, forcedUID string) *Player {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	p := &Player{out: out, forced: forcedUID}
+	p := &Player{out: out, forced: forcedUID, id: newID()}
 	h.players[p] = true
+	h.byID[p.id] = p
 	return p
 }
 
@@ -111,8 +121,12 @@ func (h *Hub) Connect(out Sender, forcedUID string) *Player {
 func (h *Hub) Disconnect(p *Player) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.cluster != nil {
+		h.clusterDisconnect(p)
+	}
 	h.leaveRoom(p)
 	delete(h.players, p)
+	delete(h.byID, p.id)
 	if h.uids[p.uid] == p {
 		delete(h.uids, p.uid)
 	}
@@ -167,6 +181,15 @@ func errorEvent(p *Player, msg string) { p.send("error", map[string]any{"message
 func (h *Hub) Handle(p *Player, event string, data json.RawMessage) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.handle(p, event, data)
+}
+
+func (h *Hub) handle(p *Player, event string, data json.RawMessage) error {
+	if p.remote != nil && event != "hello" {
+		// The room is on another node: its hub decides.
+		h.forward(p, event, data)
+		return nil
+	}
 	switch event {
 	case "hello":
 		return h.hello(p, data)
@@ -238,6 +261,10 @@ func (h *Hub) hello(p *Player, data json.RawMessage) error {
 	p.coord = nil
 	if c := in.Cordinate; c != nil && c.Lat >= -90 && c.Lat <= 90 && c.Lng >= -180 && c.Lng <= 180 {
 		p.coord = c
+	}
+	if h.cluster != nil {
+		h.clusterHello(p)
+		return nil
 	}
 	p.send("hi", map[string]any{"message": "welcome", "nearby": h.nearby(p)})
 	return nil
@@ -319,7 +346,12 @@ func (h *Hub) allReady(r *room) bool {
 }
 
 // seat puts p in the first room that waits for players, or a new one that a bot fills if nobody comes.
+// With a Cluster, the cluster's waiting slot pairs players of every node.
 func (h *Hub) seat(p *Player) {
+	if h.cluster != nil {
+		h.clusterSeat(p)
+		return
+	}
 	p.ready = true
 	for r := range h.rooms {
 		if r.state == waiting && len(r.members) < h.rules.RoomSize && !hasBot(r) {
@@ -331,8 +363,15 @@ func (h *Hub) seat(p *Player) {
 			return
 		}
 	}
+	h.waitIn(p, func(r *room, gen int) {
+		h.fillWithBots(r)
+	})
+}
+
+// waitIn seats p in a new room and, BotDelay later, calls fill if the room still waits.
+func (h *Hub) waitIn(p *Player, fill func(r *room, gen int)) *room {
 	r := &room{members: []*Player{p}}
-	p.room = r
+	p.room, p.ready = r, true
 	h.rooms[r] = true
 	gen := r.gen
 	time.AfterFunc(h.rules.BotDelay, func() {
@@ -341,13 +380,18 @@ func (h *Hub) seat(p *Player) {
 		if h.closed || r.gen != gen || !h.rooms[r] || r.state != waiting {
 			return
 		}
-		for len(r.members) < h.rules.RoomSize {
-			h.botSeq++
-			bot := &Player{uid: fmt.Sprintf("robot-%d", h.botSeq), uname: fmt.Sprintf("robot-%d", h.botSeq), ready: true, room: r}
-			r.members = append(r.members, bot)
-		}
-		h.start(r)
+		fill(r, gen)
 	})
+	return r
+}
+
+func (h *Hub) fillWithBots(r *room) {
+	for len(r.members) < h.rules.RoomSize {
+		h.botSeq++
+		bot := &Player{uid: fmt.Sprintf("robot-%d", h.botSeq), uname: fmt.Sprintf("robot-%d", h.botSeq), ready: true, room: r}
+		r.members = append(r.members, bot)
+	}
+	h.start(r)
 }
 
 func hasBot(r *room) bool {
@@ -441,6 +485,9 @@ func (h *Hub) leaveRoom(p *Player) {
 	r.gen++
 	delete(h.rooms, r)
 	for _, m := range r.members {
+		if m.node != "" {
+			delete(h.byID, m.id) // a proxy lives as long as its room
+		}
 		if m == p {
 			continue
 		}

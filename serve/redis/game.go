@@ -1,0 +1,240 @@
+package redis
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/qcloud-applet/applet/serve/game"
+)
+
+// GameCluster implements game.Cluster on Redis: a waiting slot taken or set by one Lua script, a
+// pub/sub channel per node, a heartbeat key per node (its TTL is how a dead node is noticed), and a
+// geo set per node for nearby. Keys live under applet:<namespace>:game:.
+type GameCluster struct {
+	c       *goredis.Client
+	prefix  string
+	node    string
+	waitTTL time.Duration
+	log     *slog.Logger
+
+	out    chan pub
+	done   chan struct{}
+	once   sync.Once
+	mu     sync.Mutex
+	ps     *goredis.PubSub
+	closed bool
+}
+
+type pub struct {
+	channel string
+	data    []byte
+}
+
+// Heartbeat timing: a node is dead once its key is HeartbeatTTL old.
+const (
+	HeartbeatEvery = time.Second
+	HeartbeatTTL   = 3 * time.Second
+)
+
+var _ game.Cluster = (*GameCluster)(nil)
+
+// NewGameCluster joins the cluster of namespace as a new node. waitTTL bounds how long a ticket waits
+// (the bot delay and a margin). Close closes the client.
+func NewGameCluster(c *goredis.Client, namespace string, waitTTL time.Duration, log *slog.Logger) *GameCluster {
+	b := make([]byte, 6)
+	rand.Read(b)
+	g := &GameCluster{c: c, prefix: "applet:" + namespace + ":game:", node: hex.EncodeToString(b), waitTTL: waitTTL, log: log,
+		out: make(chan pub, 4096), done: make(chan struct{})}
+	g.beat()
+	go g.heartbeat()
+	go g.publisher()
+	return g
+}
+
+func (g *GameCluster) Node() string { return g.node }
+
+func (g *GameCluster) nodeKey(n string) string { return g.prefix + "node:" + n }
+func (g *GameCluster) geoKey(n string) string  { return g.prefix + "geo:" + n }
+func (g *GameCluster) inbox(n string) string   { return g.prefix + "inbox:" + n }
+
+func (g *GameCluster) beat() {
+	ctx, cancel := context.WithTimeout(context.Background(), HeartbeatEvery)
+	defer cancel()
+	pipe := g.c.Pipeline()
+	pipe.Set(ctx, g.nodeKey(g.node), "1", HeartbeatTTL)
+	pipe.SAdd(ctx, g.prefix+"nodes", g.node)
+	pipe.Expire(ctx, g.geoKey(g.node), 2*HeartbeatTTL)
+	pipe.Exec(ctx)
+}
+
+func (g *GameCluster) heartbeat() {
+	t := time.NewTicker(HeartbeatEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-t.C:
+			g.beat()
+		}
+	}
+}
+
+func (g *GameCluster) publisher() {
+	for {
+		select {
+		case <-g.done:
+			return
+		case p := <-g.out:
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			if err := g.c.Publish(ctx, p.channel, p.data).Err(); err != nil {
+				g.log.Warn("game: a message to another node is lost", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+var matchScript = goredis.NewScript(`
+local w = redis.call('GET', KEYS[1])
+if w then
+  local t = cjson.decode(w)
+  if t.player ~= ARGV[2] and redis.call('EXISTS', ARGV[3] .. t.node) == 1 then
+    redis.call('DEL', KEYS[1])
+    return w
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[4])
+return false`)
+
+var unwaitScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0`)
+
+// Match takes the waiting ticket or leaves t waiting, in one step.
+func (g *GameCluster) Match(ctx context.Context, t game.Ticket) (game.Ticket, bool, error) {
+	b, _ := json.Marshal(t)
+	res, err := matchScript.Run(ctx, g.c, []string{g.prefix + "waiting"}, b, t.Player, g.prefix+"node:", g.waitTTL.Milliseconds()).Text()
+	if errors.Is(err, goredis.Nil) {
+		return game.Ticket{}, false, nil
+	}
+	if err != nil {
+		return game.Ticket{}, false, err
+	}
+	var opp game.Ticket
+	if err := json.Unmarshal([]byte(res), &opp); err != nil {
+		return game.Ticket{}, false, err
+	}
+	return opp, true, nil
+}
+
+// Unwait withdraws t if it still waits.
+func (g *GameCluster) Unwait(ctx context.Context, t game.Ticket) (bool, error) {
+	b, _ := json.Marshal(t)
+	n, err := unwaitScript.Run(ctx, g.c, []string{g.prefix + "waiting"}, b).Int()
+	return n == 1, err
+}
+
+// Publish queues m for node; a full queue drops it (a stuck Redis must not stall the game).
+func (g *GameCluster) Publish(node string, m game.Message) {
+	b, _ := json.Marshal(m)
+	select {
+	case g.out <- pub{g.inbox(node), b}:
+	default:
+		g.log.Warn("game: the queue to other nodes is full; a message is dropped")
+	}
+}
+
+// Subscribe delivers this node's messages to f; the client resubscribes by itself after an outage.
+func (g *GameCluster) Subscribe(f func(game.Message)) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errors.New("game cluster closed")
+	}
+	g.ps = g.c.Subscribe(context.Background(), g.inbox(g.node))
+	ch := g.ps.Channel()
+	go func() {
+		for msg := range ch {
+			var m game.Message
+			if json.Unmarshal([]byte(msg.Payload), &m) == nil {
+				f(m)
+			}
+		}
+	}()
+	return nil
+}
+
+// Alive reports whether node's heartbeat is fresh; this node always is.
+func (g *GameCluster) Alive(ctx context.Context, node string) bool {
+	if node == g.node {
+		return true
+	}
+	n, err := g.c.Exists(ctx, g.nodeKey(node)).Result()
+	if err != nil {
+		return true // Redis is down: nobody can tell, so nobody is declared dead
+	}
+	return n == 1
+}
+
+func (g *GameCluster) SetPosition(ctx context.Context, player string, lat, lng float64) error {
+	return g.c.GeoAdd(ctx, g.geoKey(g.node), &goredis.GeoLocation{Name: player, Longitude: lng, Latitude: lat}).Err()
+}
+
+func (g *GameCluster) RemovePosition(ctx context.Context, player string) error {
+	return g.c.ZRem(ctx, g.geoKey(g.node), player).Err()
+}
+
+// Nearby counts, on every live node, the players within km.
+func (g *GameCluster) Nearby(ctx context.Context, lat, lng, km float64) (int, error) {
+	nodes, err := g.c.SMembers(ctx, g.prefix+"nodes").Result()
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, n := range nodes {
+		if !g.Alive(ctx, n) {
+			g.c.SRem(ctx, g.prefix+"nodes", n)
+			continue
+		}
+		names, err := g.c.GeoSearch(ctx, g.geoKey(n), &goredis.GeoSearchQuery{Longitude: lng, Latitude: lat, Radius: km, RadiusUnit: "km"}).Result()
+		if err != nil {
+			return 0, err
+		}
+		total += len(names)
+	}
+	return total, nil
+}
+
+// Ready pings Redis.
+func (g *GameCluster) Ready(ctx context.Context) error { return g.c.Ping(ctx).Err() }
+
+// Close leaves the cluster: the heartbeat stops and the node's keys go.
+func (g *GameCluster) Close() error {
+	g.once.Do(func() {
+		close(g.done)
+		g.mu.Lock()
+		g.closed = true
+		if g.ps != nil {
+			g.ps.Close()
+		}
+		g.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		g.c.Del(ctx, g.nodeKey(g.node), g.geoKey(g.node))
+		g.c.SRem(ctx, g.prefix+"nodes", g.node)
+		g.c.Close()
+	})
+	return nil
+}
