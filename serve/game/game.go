@@ -100,11 +100,13 @@ func New(opts Options) *App {
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     a.checkOrigin,
 	}
-	if opts.Cluster != nil {
-		// Subscribing fails only on a closed client; a Redis that is down is retried by the client.
-		if err := a.hub.SetCluster(opts.Cluster, opts.Logger); err != nil {
-			opts.Logger.Error("game: joining the cluster", "err", err)
-		}
+	if opts.Cluster == nil {
+		opts.Cluster = NewLocalCluster() // one node: the same interface, in memory
+		a.opts.Cluster = opts.Cluster
+	}
+	// Subscribing fails only on a closed client; a Redis that is down is retried by the client.
+	if err := a.hub.SetCluster(opts.Cluster, opts.Logger); err != nil {
+		opts.Logger.Error("game: joining the cluster", "err", err)
 	}
 	go a.ticker()
 	return a
@@ -155,7 +157,7 @@ func (a *App) Ready(ctx context.Context) error {
 // Describe implements serve.Describer.
 func (a *App) Describe() []any {
 	rooms := "in process"
-	if a.opts.Cluster != nil {
+	if _, local := a.opts.Cluster.(*LocalCluster); !local {
 		rooms = "shared through Redis, node " + a.opts.Cluster.Node()
 	}
 	return []any{"rooms", rooms, "game_time", a.hub.rules.GameTime.String(), "bot_delay", a.hub.rules.BotDelay.String()}

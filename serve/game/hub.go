@@ -121,9 +121,7 @@ func (h *Hub) Connect(out Sender, forcedUID string) *Player {
 func (h *Hub) Disconnect(p *Player) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.cluster != nil {
-		h.clusterDisconnect(p)
-	}
+	h.clusterDisconnect(p)
 	h.leaveRoom(p)
 	delete(h.players, p)
 	delete(h.byID, p.id)
@@ -262,11 +260,7 @@ func (h *Hub) hello(p *Player, data json.RawMessage) error {
 	if c := in.Cordinate; c != nil && c.Lat >= -90 && c.Lat <= 90 && c.Lng >= -180 && c.Lng <= 180 {
 		p.coord = c
 	}
-	if h.cluster != nil {
-		h.clusterHello(p)
-		return nil
-	}
-	p.send("hi", map[string]any{"message": "welcome", "nearby": h.nearby(p)})
+	h.clusterHello(p)
 	return nil
 }
 
@@ -345,28 +339,9 @@ func (h *Hub) allReady(r *room) bool {
 	return true
 }
 
-// seat puts p in the first room that waits for players, or a new one that a bot fills if nobody comes.
-// With a Cluster, the cluster's waiting slot pairs players of every node.
-func (h *Hub) seat(p *Player) {
-	if h.cluster != nil {
-		h.clusterSeat(p)
-		return
-	}
-	p.ready = true
-	for r := range h.rooms {
-		if r.state == waiting && len(r.members) < h.rules.RoomSize && !hasBot(r) {
-			r.members = append(r.members, p)
-			p.room = r
-			if len(r.members) == h.rules.RoomSize {
-				h.start(r)
-			}
-			return
-		}
-	}
-	h.waitIn(p, func(r *room, gen int) {
-		h.fillWithBots(r)
-	})
-}
+// seat pairs p with a waiting player through the cluster's waiting slot (in memory on one node, in
+// Redis across nodes), or seats it to wait for one; a bot fills the room if nobody comes.
+func (h *Hub) seat(p *Player) { h.clusterSeat(p) }
 
 // waitIn seats p in a new room and, BotDelay later, calls fill if the room still waits.
 func (h *Hub) waitIn(p *Player, fill func(r *room, gen int)) *room {

@@ -1,0 +1,132 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/qcloud-applet/applet/serve/game"
+)
+
+// RunGameCluster checks a game.Cluster against its contract. newNode starts a node; when shared is
+// true, nodes from the same newNode see each other (a cluster of several nodes).
+func RunGameCluster(t *testing.T, newNode func(t *testing.T) game.Cluster, shared bool) {
+	ctx := context.Background()
+	ticket := func(c game.Cluster, player string) game.Ticket {
+		return game.Ticket{Node: c.Node(), Player: player, UID: "uid-" + player, Uname: player}
+	}
+
+	t.Run("MatchPairsTwoTickets", func(t *testing.T) {
+		a := newNode(t)
+		t1, t2 := ticket(a, "p1"), ticket(a, "p2")
+		if _, found, err := a.Match(ctx, t1); err != nil || found {
+			t.Fatalf("first ticket: found %v, %v", found, err)
+		}
+		if _, found, _ := a.Match(ctx, t1); found {
+			t.Fatal("a ticket was matched with itself")
+		}
+		opp, found, err := a.Match(ctx, t2)
+		if err != nil || !found || opp != t1 {
+			t.Fatalf("second ticket: %+v %v %v", opp, found, err)
+		}
+		if _, found, _ := a.Match(ctx, ticket(a, "p3")); found {
+			t.Fatal("a taken ticket was handed out twice")
+		}
+	})
+
+	t.Run("UnwaitOnlyWhileWaiting", func(t *testing.T) {
+		a := newNode(t)
+		t1 := ticket(a, "u1")
+		a.Match(ctx, t1)
+		if still, err := a.Unwait(ctx, t1); err != nil || !still {
+			t.Fatalf("unwait a waiting ticket: %v %v", still, err)
+		}
+		if still, _ := a.Unwait(ctx, t1); still {
+			t.Fatal("unwait twice")
+		}
+		a.Match(ctx, t1)
+		a.Match(ctx, ticket(a, "u2")) // takes t1
+		if still, _ := a.Unwait(ctx, t1); still {
+			t.Fatal("unwait a taken ticket says it still waited")
+		}
+	})
+
+	t.Run("PublishReachesTheNode", func(t *testing.T) {
+		a := newNode(t)
+		got := make(chan game.Message, 1)
+		if err := a.Subscribe(func(m game.Message) { got <- m }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // a subscription takes effect asynchronously
+		a.Publish(a.Node(), game.Message{Kind: game.MsgDeliver, To: "x", Event: "hi"})
+		select {
+		case m := <-got:
+			if m.To != "x" || m.Event != "hi" {
+				t.Fatalf("got %+v", m)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no message")
+		}
+	})
+
+	t.Run("AliveAndNearby", func(t *testing.T) {
+		a := newNode(t)
+		if !a.Alive(ctx, a.Node()) || a.Alive(ctx, "no-such-node") {
+			t.Fatal("alive")
+		}
+		a.SetPosition(ctx, "near1", 22.54, 114.05)
+		a.SetPosition(ctx, "near2", 22.541, 114.051)
+		a.SetPosition(ctx, "far", 39.9, 116.4)
+		if n, err := a.Nearby(ctx, 22.54, 114.05, 5); err != nil || n != 2 {
+			t.Fatalf("nearby %d %v", n, err)
+		}
+		a.RemovePosition(ctx, "near2")
+		if n, _ := a.Nearby(ctx, 22.54, 114.05, 5); n != 1 {
+			t.Fatalf("after remove: %d", n)
+		}
+		if err := a.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	if !shared {
+		return
+	}
+	t.Run("AcrossNodes", func(t *testing.T) {
+		a, b := newNode(t), newNode(t)
+		if a.Node() == b.Node() || !a.Alive(ctx, b.Node()) {
+			t.Fatal("nodes should be distinct and see each other")
+		}
+		got := make(chan game.Message, 1)
+		b.Subscribe(func(m game.Message) { got <- m })
+		time.Sleep(100 * time.Millisecond)
+		a.Match(ctx, ticket(a, "x1"))
+		opp, found, _ := b.Match(ctx, ticket(b, "x2"))
+		if !found || opp.Node != a.Node() {
+			t.Fatalf("b should take a's ticket: %+v %v", opp, found)
+		}
+		a.Publish(b.Node(), game.Message{Kind: game.MsgSeat, To: "x2"})
+		select {
+		case m := <-got:
+			if m.Kind != game.MsgSeat {
+				t.Fatalf("got %+v", m)
+			}
+		case <-time.After(3 * time.Second):
+			t.Fatal("no message across nodes")
+		}
+		a.SetPosition(ctx, "pa", 1, 1)
+		b.SetPosition(ctx, "pb", 1, 1)
+		if n, _ := b.Nearby(ctx, 1, 1, 1); n != 2 {
+			t.Fatalf("nearby across nodes: %d", n)
+		}
+		// A node that closes is gone for the others, and its waiting ticket is not handed out.
+		a.Match(ctx, ticket(a, "x3"))
+		a.Close()
+		if b.Alive(ctx, a.Node()) {
+			t.Fatal("a closed node is alive")
+		}
+		if _, found, _ := b.Match(ctx, ticket(b, "x4")); found {
+			t.Fatal("a dead node's ticket was handed out")
+		}
+	})
+}
