@@ -1,6 +1,7 @@
 package game_test
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,7 +14,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/serve/game"
+	"github.com/qcloud-applet/applet/serve/redis"
 )
 
 // echoServer is the floor: a bare gorilla/websocket echo whose handler keeps its read loop.
@@ -57,6 +60,22 @@ func runLoad(b *testing.B, bin string, args ...string) map[string]float64 {
 // measures the choice→movement latency, against a bare echo's round trip in the same run.
 // Run with: go test ./serve/game -run '^$' -bench GameLoad -benchtime 1x
 func BenchmarkGameLoad(b *testing.B) {
+	rooms, bin, opts := loadSetup(b)
+	for range b.N {
+		ts, _ := newServer(b, opts)
+		echo := echoServer(b)
+		ws := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/"
+		g := runLoad(b, bin, "-url", ws, "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		b.ReportMetric(g["rounds_per_s"], "rounds/s")
+		b.ReportMetric(g["p50_ms"], "move_p50_ms")
+		b.ReportMetric(g["p99_ms"], "move_p99_ms")
+		b.ReportMetric(e["p99_ms"], "echo_p99_ms")
+		b.ReportMetric(g["p99_ms"]/e["p99_ms"], "move/echo_p99")
+	}
+}
+
+func loadSetup(b *testing.B) (int, string, game.Options) {
 	rooms := 5000
 	if s := os.Getenv("GAMELOAD_ROOMS"); s != "" {
 		rooms, _ = strconv.Atoi(s)
@@ -68,11 +87,26 @@ func BenchmarkGameLoad(b *testing.B) {
 	opts := fastOptions()
 	opts.Rules = game.Rules{GameTime: 200 * time.Millisecond, BotDelay: 30 * time.Second, ReadyWait: 30 * time.Second}
 	opts.RateLimit = 0
+	return rooms, bin, opts
+}
+
+// BenchmarkGameLoadTwoNodes is BenchmarkGameLoad with two nodes sharing one Redis (the test services')
+// and the players split between them, so rooms form across nodes; the echo floor is measured in the
+// same run. Run with: go test ./serve/game -run '^$' -bench GameLoadTwoNodes -benchtime 1x
+func BenchmarkGameLoadTwoNodes(b *testing.B) {
+	rooms, bin, opts := loadSetup(b)
+	addr := testenv.RedisAddr(b)
 	for range b.N {
-		ts, _ := newServer(b, opts)
+		ns := testenv.Unique("bench")
+		var urls []string
+		for range 2 {
+			o := opts
+			o.Cluster = redis.NewGameCluster(redis.NewClient(redis.Config{Addr: addr, Timeout: 2 * time.Second}), ns, time.Minute, slog.New(slog.DiscardHandler))
+			ts, _ := newServer(b, o)
+			urls = append(urls, "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io/")
+		}
 		echo := echoServer(b)
-		ws := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/"
-		g := runLoad(b, bin, "-url", ws, "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		g := runLoad(b, bin, "-url", urls[0], "-url2", urls[1], "-rooms", strconv.Itoa(rooms), "-duration", "10s")
 		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s")
 		b.ReportMetric(g["rounds_per_s"], "rounds/s")
 		b.ReportMetric(g["p50_ms"], "move_p50_ms")

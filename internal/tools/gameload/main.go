@@ -38,6 +38,7 @@ func (s *stats) add(d time.Duration) {
 
 func main() {
 	url := flag.String("url", "", "ws:// URL: the game's socket.io endpoint, or an echo server with -echo")
+	url2 := flag.String("url2", "", "a second node's endpoint: every other player connects there (nodes sharing Redis)")
 	eio := flag.Int("eio", 3, "Engine.IO version the clients speak: 3 or 4")
 	rooms := flag.Int("rooms", 100, "two-player rooms (twice as many connections)")
 	duration := flag.Duration("duration", 10*time.Second, "how long to measure, after every room has started")
@@ -54,7 +55,7 @@ func main() {
 	if *echo {
 		err = runEcho(*url, 2**rooms, *interval, *duration, st)
 	} else {
-		err = runGame(*url, *eio, *rooms, *duration, st)
+		err = runGame(*url, *url2, *eio, *rooms, *duration, st)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gameload:", err)
@@ -121,16 +122,34 @@ func (p *player) send(s string) error {
 	return p.conn.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
-func runGame(url string, eio, rooms int, d time.Duration, st *stats) error {
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
+func runGame(url, url2 string, eio, rooms int, d time.Duration, st *stats) error {
+	full := func(u string) string {
+		sep := "?"
+		if strings.Contains(u, "?") {
+			sep = "&"
+		}
+		return fmt.Sprintf("%s%sEIO=%d&transport=websocket", u, sep, eio)
 	}
-	full := fmt.Sprintf("%s%sEIO=%d&transport=websocket", url, sep, eio)
 	n := 2 * rooms
-	conns, err := dialAll(full, n)
-	if err != nil {
-		return err
+	var conns []*websocket.Conn
+	if url2 == "" {
+		var err error
+		if conns, err = dialAll(full(url), n); err != nil {
+			return err
+		}
+	} else {
+		a, err := dialAll(full(url), n/2)
+		if err != nil {
+			return err
+		}
+		b, err := dialAll(full(url2), n-n/2)
+		if err != nil {
+			return err
+		}
+		for i := range a {
+			conns = append(conns, a[i], b[i])
+		}
+		conns = append(conns, b[len(a):]...)
 	}
 	players := make([]*player, n)
 	for i, c := range conns {
