@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 )
 
 // Journal is the local record of a deployment's runs. It is a cache, never the truth: what it holds is
@@ -94,16 +96,7 @@ func (j *Journal) Update(f func(*JournalData)) error {
 	if err != nil {
 		return err
 	}
-	tmp := j.path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("writing journal: %w", err)
-	}
-	f2, err := os.Open(tmp)
-	if err == nil {
-		f2.Sync()
-		f2.Close()
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
+	if err := atomicfile.Write(j.path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/spf13/cobra"
 )
@@ -71,36 +72,10 @@ func initRun(opts *initOptions) error {
 			return &HintError{Err: fmt.Errorf("cannot write %s: directory %s does not exist", opts.Path, dir), Hint: "mkdir -p " + dir}
 		}
 	}
-	if err := writeFileAtomic(opts.Path, data, 0o600); err != nil {
+	if err := atomicfile.Write(opts.Path, data, 0o600); err != nil {
 		return fmt.Errorf("writing config: %w", err)
 	}
 	fmt.Fprintf(opts.IO.Out, "Wrote %s with every key and its default.\nNext: edit it (or set the APPLET_* variables it names), then run: applet serve all\n", opts.Path)
 	fmt.Fprintf(opts.IO.Out, "Mini program: set host in miniprogram/config.js to https://<domain>, or http://127.0.0.1:<port> to try it locally with applet serve all --listen :<port> --dev\n")
 	return nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename, so a reader never sees half a file.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/go-acme/lego/v4/providers/http/webroot"
 	"github.com/go-acme/lego/v4/registration"
 
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 	"github.com/qcloud-applet/applet/provision"
 )
 
@@ -158,7 +159,7 @@ func (c *Client) account() (*lego.Client, *user, error) {
 			return nil, nil, err
 		}
 		der, _ := x509.MarshalECPrivateKey(k)
-		if err := WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 			return nil, nil, err
 		}
 		u.key = k
@@ -187,7 +188,7 @@ func (c *Client) account() (*lego.Client, *user, error) {
 		}
 		u.reg = reg
 		b, _ := json.MarshalIndent(reg, "", "  ")
-		if err := WriteFile(filepath.Join(c.cfg.Dir, AccountFile), b, 0o600); err != nil {
+		if err := atomicfile.Write(filepath.Join(c.cfg.Dir, AccountFile), b, 0o600); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -293,33 +294,8 @@ func (c *Client) obtain(client *lego.Client, names []string) error {
 		return fmt.Errorf("acme: obtaining a certificate for %s: %w", strings.Join(names, ", "), err)
 	}
 	// The key first: a certificate without its key would break nginx, the reverse only delays.
-	if err := WriteFile(filepath.Join(c.cfg.Dir, KeyFile), res.PrivateKey, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.cfg.Dir, KeyFile), res.PrivateKey, 0o600); err != nil {
 		return err
 	}
-	return WriteFile(filepath.Join(c.cfg.Dir, CertFile), res.Certificate, 0o644)
-}
-
-// WriteFile writes atomically (temp file, fsync, rename) with the mode.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(filepath.Join(c.cfg.Dir, CertFile), res.Certificate, 0o644)
 }

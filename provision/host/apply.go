@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 )
 
 // Options say how to act on the host.
@@ -170,14 +172,14 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 		}
 		if f.Path == m.Binary && exists && sha(cur) != f.SHA256 {
 			// The running binary stays as .prev for `applet provision rollback`.
-			if err := writeAtomic(target+".prev", cur, 0o755); err != nil {
+			if err := atomicfile.Write(target+".prev", cur, 0o755); err != nil {
 				return rep, err
 			}
 		}
 		if f.Trigger == TriggerNginx {
 			nginxOld = append(nginxOld, restore{target, cur, exists})
 		}
-		if err := writeAtomic(target, content, mode); err != nil {
+		if err := atomicfile.Write(target, content, mode); err != nil {
 			return rep, err
 		}
 		if realRoot && f.Owner != "" {
@@ -239,7 +241,7 @@ type restore struct {
 
 func (r restore) undo() {
 	if r.exists {
-		writeAtomic(r.path, r.data, 0o644)
+		atomicfile.Write(r.path, r.data, 0o644)
 	} else {
 		os.Remove(r.path)
 	}
@@ -289,7 +291,7 @@ func saveManifest(o *Options, m *Manifest) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return writeAtomic(p, b, 0o600)
+	return atomicfile.Write(p, b, 0o600)
 }
 
 // LoadManifest reads the manifest an apply left on the host.
@@ -385,31 +387,6 @@ func chown(path, owner string) error {
 	return os.Chown(path, uid, gid)
 }
 
-// writeAtomic writes via a temporary file in the same directory, so readers see old or new, never half.
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // Rollback puts the previous binary back and restarts the backends; running it again rolls forward.
 func Rollback(ctx context.Context, o Options) (*Report, error) {
 	o.defaults()
@@ -427,10 +404,10 @@ func Rollback(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{}
-	if err := writeAtomic(bin+".prev", cur, 0o755); err != nil {
+	if err := atomicfile.Write(bin+".prev", cur, 0o755); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(bin, prev, 0o755); err != nil {
+	if err := atomicfile.Write(bin, prev, 0o755); err != nil {
 		return nil, err
 	}
 	rep.Changed = append(rep.Changed, m.Binary)
