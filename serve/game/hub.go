@@ -343,11 +343,16 @@ func (h *Hub) allReady(r *room) bool {
 // Redis across nodes), or seats it to wait for one; a bot fills the room if nobody comes.
 func (h *Hub) seat(p *Player) { h.clusterSeat(p) }
 
-// waitIn seats p in a new room and, BotDelay later, calls fill if the room still waits.
-func (h *Hub) waitIn(p *Player, fill func(r *room, gen int)) *room {
+// waitRoom seats p alone in a new room that waits for an opponent.
+func (h *Hub) waitRoom(p *Player) *room {
 	r := &room{members: []*Player{p}}
 	p.room, p.ready = r, true
 	h.rooms[r] = true
+	return r
+}
+
+// afterBotDelay calls fill if r still waits BotDelay from now.
+func (h *Hub) afterBotDelay(r *room, fill func(gen int)) {
 	gen := r.gen
 	time.AfterFunc(h.rules.BotDelay, func() {
 		h.mu.Lock()
@@ -355,9 +360,8 @@ func (h *Hub) waitIn(p *Player, fill func(r *room, gen int)) *room {
 		if h.closed || r.gen != gen || !h.rooms[r] || r.state != waiting {
 			return
 		}
-		fill(r, gen)
+		fill(gen)
 	})
-	return r
 }
 
 func (h *Hub) fillWithBots(r *room) {

@@ -79,7 +79,8 @@ func (p *Player) ticket1(node string) Ticket {
 	return Ticket{Node: node, Player: p.id, UID: p.uid, Uname: p.uname, Uavatar: p.uavatar, Standing: p.standing}
 }
 
-// clusterSeat pairs p through the cluster's waiting slot. The Redis call runs outside the hub's lock.
+// clusterSeat pairs p through the cluster's waiting slot. p first waits in a room of its own, so
+// whoever takes its ticket finds the room; the Redis call runs outside the hub's lock.
 func (h *Hub) clusterSeat(p *Player) {
 	if p.node != "" {
 		// A proxy to seat anew: its own node does the matching.
@@ -92,6 +93,7 @@ func (h *Hub) clusterSeat(p *Player) {
 	}
 	t := p.ticket1(h.cluster.Node())
 	p.ticket = &t
+	r := h.waitRoom(p)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -99,23 +101,29 @@ func (h *Hub) clusterSeat(p *Player) {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if !h.players[p] || p.ticket != &t {
-			if !found && err == nil {
-				go h.cluster.Unwait(context.Background(), t) // the player left while asking
+			// Gone meanwhile, or someone took the ticket and is already in the room.
+			if !found && err == nil && !h.players[p] {
+				go h.cluster.Unwait(context.Background(), t)
 			}
 			return
 		}
 		p.ticket = nil
+		if found || err != nil {
+			// The ticket never entered the slot: nobody can be on the way to this room.
+			h.dissolveAlone(p, r)
+		}
 		switch {
 		case err != nil:
 			errorEvent(p, ErrMatchUnavailable)
 		case h.drain || h.closed:
 			if !found {
+				h.dissolveAlone(p, r)
 				go h.cluster.Unwait(context.Background(), t)
 			}
 			errorEvent(p, "the server is restarting: join again in a moment")
 		case !found:
 			p.ticket = &t
-			h.waitIn(p, func(r *room, gen int) { h.clusterFill(p, r, gen, t) })
+			h.afterBotDelay(r, func(gen int) { h.clusterFill(p, r, gen, t) })
 		case opp.Node == h.cluster.Node():
 			w := h.byID[opp.Player]
 			if w != nil && w.room != nil && w.room.state == waiting && len(w.room.members) < h.rules.RoomSize && !hasBot(w.room) {
@@ -129,6 +137,16 @@ func (h *Hub) clusterSeat(p *Player) {
 			h.cluster.Publish(opp.Node, Message{Kind: MsgSeat, Node: h.cluster.Node(), To: opp.Player, Ticket: &t})
 		}
 	}()
+}
+
+// dissolveAlone removes r if p still sits in it alone.
+func (h *Hub) dissolveAlone(p *Player, r *room) {
+	if p.room == r && len(r.members) == 1 && r.state == waiting {
+		r.gen++
+		delete(h.rooms, r)
+		p.room, p.ready = nil, false
+		r.members = nil
+	}
 }
 
 // join2 seats p in r and starts it when full.
