@@ -96,15 +96,17 @@ type Hub struct {
 	closed  bool
 	drain   bool // shutting down: running rounds finish, no new one starts
 
-	cluster Cluster            // nil: one node
-	byID    map[string]*Player // this node's players and the proxies of other nodes' players, by id
+	cluster  Cluster            // nil: one node
+	byID     map[string]*Player // this node's players and the proxies of other nodes' players, by id
+	matching chan struct{}      // bounds the matches under way
 }
 
 // NewHub returns an empty hub.
 func NewHub(rules Rules) *Hub {
 	rules.defaults()
 	return &Hub{rules: rules, now: time.Now, players: map[*Player]bool{}, uids: map[string]*Player{}, rooms: map[*room]bool{},
-		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)), byID: map[string]*Player{}}
+		rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1)), byID: map[string]*Player{},
+		matching: make(chan struct{}, 8)}
 }
 
 // Connect adds a human; forcedUID is the session's openId ("" without a session).

@@ -95,9 +95,13 @@ func (h *Hub) clusterSeat(p *Player) {
 	p.ticket = &t
 	r := h.waitRoom(p)
 	go func() {
+		// A few matches at a time: a crowd joining at once queues here instead of timing out in the
+		// Redis client's pool.
+		h.matching <- struct{}{}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
 		opp, found, err := h.cluster.Match(ctx, t)
+		cancel()
+		<-h.matching
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if !h.players[p] || p.ticket != &t {

@@ -52,7 +52,7 @@ func NewGameCluster(c *goredis.Client, namespace string, waitTTL time.Duration, 
 	b := make([]byte, 6)
 	rand.Read(b)
 	g := &GameCluster{c: c, prefix: "applet:" + namespace + ":game:", node: hex.EncodeToString(b), waitTTL: waitTTL, log: log,
-		out: make(chan pub, 4096), done: make(chan struct{})}
+		out: make(chan pub, 1<<16), done: make(chan struct{})}
 	g.beat()
 	go g.heartbeat()
 	go g.publisher()
@@ -88,18 +88,33 @@ func (g *GameCluster) heartbeat() {
 	}
 }
 
+// publisher sends queued messages, as many as are waiting in one pipeline: under load one round trip
+// carries hundreds of them.
 func (g *GameCluster) publisher() {
+	const batch = 1024
 	for {
+		var first pub
 		select {
 		case <-g.done:
 			return
-		case p := <-g.out:
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			if err := g.c.Publish(ctx, p.channel, p.data).Err(); err != nil {
-				g.log.Warn("game: a message to another node is lost", "err", err)
-			}
-			cancel()
+		case first = <-g.out:
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		pipe := g.c.Pipeline()
+		pipe.Publish(ctx, first.channel, first.data)
+	more:
+		for n := 1; n < batch; n++ {
+			select {
+			case p := <-g.out:
+				pipe.Publish(ctx, p.channel, p.data)
+			default:
+				break more
+			}
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			g.log.Warn("game: messages to other nodes are lost", "count", pipe.Len(), "err", err)
+		}
+		cancel()
 	}
 }
 
@@ -164,7 +179,7 @@ func (g *GameCluster) Subscribe(f func(game.Message)) error {
 		return errors.New("game cluster closed")
 	}
 	g.ps = g.c.Subscribe(context.Background(), g.inbox(g.node))
-	ch := g.ps.Channel()
+	ch := g.ps.Channel(goredis.WithChannelSize(1 << 14))
 	go func() {
 		for msg := range ch {
 			var m game.Message
