@@ -297,5 +297,5 @@ func (c *Client) obtain(client *lego.Client, names []string) error {
 	if err := atomicfile.Write(filepath.Join(c.cfg.Dir, KeyFile), res.PrivateKey, 0o600); err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(c.cfg.Dir, CertFile), res.Certificate, 0o644)
+	return atomicfile.Write(filepath.Join(c.cfg.Dir, CertFile), res.Certificate, 0o600)
 }

@@ -43,7 +43,7 @@ func verify(t *testing.T, srv *testenv.ACMEServer, dir, name string) *x509.Certi
 	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: name, Roots: pool, Intermediates: inter}); err != nil {
 		t.Fatalf("certificate does not verify: %v", err)
 	}
-	for _, f := range []string{acme.KeyFile, acme.AccountKeyFile} {
+	for _, f := range []string{acme.KeyFile, acme.AccountKeyFile, acme.CertFile} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if err != nil || st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v", f, err, st.Mode())
