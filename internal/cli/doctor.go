@@ -672,7 +672,12 @@ func (d *doctorEnv) onHost(ctx context.Context) (map[string]doctor.Result, error
 			return
 		}
 		var out struct{ Results []doctor.Result }
-		if err := json.Unmarshal([]byte(res.Output[strings.Index(res.Output, "{"):]), &out); err != nil {
+		i := strings.Index(res.Output, "{")
+		if i < 0 {
+			d.hostErr = fmt.Errorf("the host answered no results (exit %d): %s", res.ExitCode, tail(res.Output, 5))
+			return
+		}
+		if err := json.Unmarshal([]byte(res.Output[i:]), &out); err != nil {
 			d.hostErr = fmt.Errorf("the host answered no results: %s", tail(res.Output, 5))
 			return
 		}
