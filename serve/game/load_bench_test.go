@@ -57,7 +57,8 @@ func runLoad(b *testing.B, bin string, args ...string) map[string]float64 {
 }
 
 // BenchmarkGameLoad plays GAMELOAD_ROOMS (default 5,000) concurrent two-player rooms on one node and
-// measures the choice→movement latency, against a bare echo's round trip in the same run.
+// measures the choice→movement latency, against a bare echo's round trip in the same run. Rounds last
+// GAMELOAD_GAME_TIME (default 200ms: every room replays as fast as it can; 3s is the original's).
 // Run with: go test ./serve/game -run '^$' -bench GameLoad -benchtime 1x
 func BenchmarkGameLoad(b *testing.B) {
 	rooms, bin, opts := loadSetup(b)
@@ -65,8 +66,8 @@ func BenchmarkGameLoad(b *testing.B) {
 		ts, _ := newServer(b, opts)
 		echo := echoServer(b)
 		ws := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/socket.io/"
-		g := runLoad(b, bin, "-url", ws, "-rooms", strconv.Itoa(rooms), "-duration", "10s")
-		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		g := runLoad(b, bin, "-url", ws, "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-spread", opts.Rules.GameTime.String())
+		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-interval", echoInterval(opts))
 		b.ReportMetric(g["rounds_per_s"], "rounds/s")
 		b.ReportMetric(g["p50_ms"], "move_p50_ms")
 		b.ReportMetric(g["p99_ms"], "move_p99_ms")
@@ -84,8 +85,14 @@ func loadSetup(b *testing.B) (int, string, game.Options) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../../internal/tools/gameload").CombinedOutput(); err != nil {
 		b.Fatalf("building gameload: %v\n%s", err, out)
 	}
+	gameTime := 200 * time.Millisecond
+	if s := os.Getenv("GAMELOAD_GAME_TIME"); s != "" {
+		gameTime, _ = time.ParseDuration(s)
+	}
 	opts := fastOptions()
-	opts.Rules = game.Rules{GameTime: 200 * time.Millisecond, BotDelay: 30 * time.Second, ReadyWait: 30 * time.Second}
+	opts.Rules = game.Rules{GameTime: gameTime, BotDelay: 30 * time.Second, ReadyWait: 30 * time.Second}
+	// The production keepalive, not the tests' fast one: 10,000 pings a second would be load of its own.
+	opts.PingInterval, opts.PongWait = 25*time.Second, time.Minute
 	opts.RateLimit = 0
 	return rooms, bin, opts
 }
@@ -106,8 +113,8 @@ func BenchmarkGameLoadTwoNodes(b *testing.B) {
 			urls = append(urls, "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io/")
 		}
 		echo := echoServer(b)
-		g := runLoad(b, bin, "-url", urls[0], "-url2", urls[1], "-rooms", strconv.Itoa(rooms), "-duration", "10s")
-		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s")
+		g := runLoad(b, bin, "-url", urls[0], "-url2", urls[1], "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-spread", opts.Rules.GameTime.String())
+		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-interval", echoInterval(opts))
 		b.ReportMetric(g["rounds_per_s"], "rounds/s")
 		b.ReportMetric(g["p50_ms"], "move_p50_ms")
 		b.ReportMetric(g["p99_ms"], "move_p99_ms")
@@ -115,3 +122,7 @@ func BenchmarkGameLoadTwoNodes(b *testing.B) {
 		b.ReportMetric(g["p99_ms"]/e["p99_ms"], "move/echo_p99")
 	}
 }
+
+// echoInterval gives the echo's connections about the game's own frame rate: a player sends two
+// frames a round (choice, then join).
+func echoInterval(opts game.Options) string { return (opts.Rules.GameTime / 2).String() }

@@ -44,6 +44,7 @@ func main() {
 	duration := flag.Duration("duration", 10*time.Second, "how long to measure, after every room has started")
 	echo := flag.Bool("echo", false, "measure a bare echo server instead of the game")
 	interval := flag.Duration("interval", 300*time.Millisecond, "with -echo: time between one connection's frames")
+	spread := flag.Duration("spread", 0, "players arrive over this long (a random wait before the first join), so rooms' rounds do not all start at once")
 	flag.Parse()
 	if *url == "" || (*eio != 3 && *eio != 4) {
 		fmt.Fprintln(os.Stderr, "gameload: -url is required; -eio is 3 or 4")
@@ -55,7 +56,7 @@ func main() {
 	if *echo {
 		err = runEcho(*url, 2**rooms, *interval, *duration, st)
 	} else {
-		err = runGame(*url, *url2, *eio, *rooms, *duration, st)
+		err = runGame(*url, *url2, *eio, *rooms, *duration, *spread, st)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gameload:", err)
@@ -122,7 +123,7 @@ func (p *player) send(s string) error {
 	return p.conn.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
-func runGame(url, url2 string, eio, rooms int, d time.Duration, st *stats) error {
+func runGame(url, url2 string, eio, rooms int, d, spread time.Duration, st *stats) error {
 	full := func(u string) string {
 		sep := "?"
 		if strings.Contains(u, "?") {
@@ -180,7 +181,14 @@ func runGame(url, url2 string, eio, rooms int, d time.Duration, st *stats) error
 					}
 					p.send(`42["hello",{"user":{"uid":"` + p.uid + `"}}]`)
 				case strings.HasPrefix(s, `42["hi"`):
-					p.send(`42["join"]`)
+					if spread > 0 {
+						go func() {
+							time.Sleep(time.Duration(r.Int64N(int64(spread))))
+							p.send(`42["join"]`)
+						}()
+					} else {
+						p.send(`42["join"]`)
+					}
 				case strings.HasPrefix(s, `42["start"`):
 					if !startedOnce {
 						startedOnce = true
