@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,16 +17,8 @@ type DestroyOptions struct {
 // PlanDestroy reads what carries the deployment's tag and says what Destroy would remove. Read calls only.
 func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Plan, error) {
 	plan := &Plan{Destroy: true}
-	var mu sync.Mutex
-	var errs []error
-	set := func(c Change) { mu.Lock(); plan.Changes = append(plan.Changes, c); mu.Unlock() }
-	fail := func(step string, err error) {
-		mu.Lock()
-		errs = append(errs, fmt.Errorf("reading %s: %w", step, err))
-		mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	rd := &reads{plan: plan}
+	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
 	run(func() {
 		groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
 		if err != nil {
@@ -116,9 +107,8 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 			set(Change{StepDatabase, Skip, p.deps.Schema.Describe() + ": data kept (--purge drops it)"})
 		}
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := rd.wait(); err != nil {
+		return nil, err
 	}
 	sortChanges(plan.Changes)
 	return plan, nil

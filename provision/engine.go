@@ -198,20 +198,12 @@ func (p *Provisioner) wantRules() []Rule {
 // Plan reads the cloud and says what Apply would do. It makes only read calls.
 func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	plan := &Plan{}
-	var mu sync.Mutex
-	set := func(c Change) { mu.Lock(); plan.Changes = append(plan.Changes, c); mu.Unlock() }
+	rd := &reads{plan: plan}
+	mu, set, addErr, run := &rd.mu, rd.set, rd.fail, rd.run
 	warn := func(w string) { mu.Lock(); plan.Warnings = append(plan.Warnings, w); mu.Unlock() }
 	if !strings.HasSuffix(p.cfg.Domain, "."+p.cfg.DNSZone) && p.cfg.Domain != p.cfg.DNSZone {
 		return nil, fmt.Errorf("the domain %s is not inside the DNS zone %s", p.cfg.Domain, p.cfg.DNSZone)
 	}
-	var errs []error
-	addErr := func(step string, err error) {
-		mu.Lock()
-		errs = append(errs, fmt.Errorf("reading %s: %w", step, err))
-		mu.Unlock()
-	}
-	var wg sync.WaitGroup
-	run := func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
 
 	// Security group, then the instance (whose creation needs the zone checked and the price).
 	run(func() {
@@ -382,9 +374,8 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	} else {
 		set(Change{StepDatabase, Skip, "mysql.dsn is empty: the video list uses the embedded database"})
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if err := rd.wait(); err != nil {
+		return nil, err
 	}
 	// The record's change depends on the instance's address, known only now (or after apply).
 	set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
@@ -394,6 +385,26 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	sortChanges(plan.Changes)
 	return plan, nil
 }
+
+// reads runs a plan's lookups side by side and gathers their changes and errors.
+type reads struct {
+	mu   sync.Mutex
+	wg   sync.WaitGroup
+	plan *Plan
+	errs []error
+}
+
+func (r *reads) set(c Change) { r.mu.Lock(); r.plan.Changes = append(r.plan.Changes, c); r.mu.Unlock() }
+
+func (r *reads) fail(step string, err error) {
+	r.mu.Lock()
+	r.errs = append(r.errs, fmt.Errorf("reading %s: %w", step, err))
+	r.mu.Unlock()
+}
+
+func (r *reads) run(f func()) { r.wg.Add(1); go func() { defer r.wg.Done(); f() }() }
+
+func (r *reads) wait() error { r.wg.Wait(); return errors.Join(r.errs...) }
 
 func (p *Provisioner) planRecord(recs []Record, ip string, inst Action) Change {
 	host := p.cfg.Domain
