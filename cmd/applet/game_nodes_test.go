@@ -103,6 +103,12 @@ func TestGameAcrossNodes(t *testing.T) {
 	if hi := b.expect("hi", 3*time.Second); hi["nearby"] != float64(1) {
 		t.Fatalf("bob on node 2 should see alice on node 1 nearby: %v", hi)
 	}
+	// alice is connected on node 1: node 2 refuses her uid.
+	imp := n2.player(t)
+	imp.emit("hello", hello("alice", 0, 0))
+	if m := imp.expect("error", 3*time.Second); !strings.Contains(m["message"].(string), "connected already") {
+		t.Fatalf("a uid in use on another node: %v", m)
+	}
 	a.emit("join", nil)
 	time.Sleep(200 * time.Millisecond) // alice waits first
 	b.emit("join", nil)

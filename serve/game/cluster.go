@@ -30,6 +30,10 @@ type Cluster interface {
 	RemovePosition(ctx context.Context, player string) error
 	// Nearby counts players on every live node within km of the point (the asker included).
 	Nearby(ctx context.Context, lat, lng, km float64) (int, error)
+	// ClaimUID makes uid this player's on every node; false when a live player elsewhere holds it.
+	ClaimUID(ctx context.Context, uid, player string) (bool, error)
+	// ReleaseUID gives a claimed uid up.
+	ReleaseUID(ctx context.Context, uid, player string) error
 	// Ready reports whether the cluster's store answers.
 	Ready(ctx context.Context) error
 	Close() error

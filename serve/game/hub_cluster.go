@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"time"
 )
@@ -59,8 +60,28 @@ func (h *Hub) forward(p *Player, event string, data json.RawMessage) {
 // clusterHello records the player's position and answers hi with the count of players near it on
 // every node; without Redis, this node's own count.
 func (h *Hub) clusterHello(p *Player) {
-	id, coord, local := p.id, p.coord, h.nearby(p)
+	id, uid, coord, local, forced := p.id, p.uid, p.coord, h.nearby(p), p.forced != ""
 	go func() {
+		// A uid said in hello must not be in use on another node either (a session's openId may play
+		// from two devices, as on one node); without Redis, this node's check stands.
+		ok, err := true, error(nil)
+		if !forced {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ok, err = h.cluster.ClaimUID(ctx, uid, id)
+			cancel()
+		}
+		if err == nil && !ok {
+			h.mu.Lock()
+			if p.uid == uid {
+				if h.uids[uid] == p {
+					delete(h.uids, uid)
+				}
+				p.uid = ""
+			}
+			h.mu.Unlock()
+			errorEvent(p, fmt.Sprintf("uid %q is connected already", uid))
+			return
+		}
 		n := local
 		if coord != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -201,6 +222,10 @@ func (h *Hub) clusterDisconnect(p *Player) {
 	if p.coord != nil {
 		id := p.id
 		go h.cluster.RemovePosition(context.Background(), id)
+	}
+	if p.uid != "" && p.forced == "" {
+		uid, id := p.uid, p.id
+		go h.cluster.ReleaseUID(context.Background(), uid, id)
 	}
 }
 

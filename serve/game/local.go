@@ -95,6 +95,13 @@ func (l *LocalCluster) Nearby(ctx context.Context, lat, lng, km float64) (int, e
 	return n, nil
 }
 
+// ClaimUID always succeeds: on one node the hub's own map keeps uids apart.
+func (l *LocalCluster) ClaimUID(ctx context.Context, uid, player string) (bool, error) {
+	return true, nil
+}
+
+func (l *LocalCluster) ReleaseUID(ctx context.Context, uid, player string) error { return nil }
+
 func (l *LocalCluster) Ready(ctx context.Context) error { return nil }
 
 func (l *LocalCluster) Close() error {

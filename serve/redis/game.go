@@ -31,6 +31,7 @@ type GameCluster struct {
 	mu     sync.Mutex
 	ps     *goredis.PubSub
 	closed bool
+	uids   map[string]string // uid → player, claimed by this node and kept alive by the heartbeat
 }
 
 type pub struct {
@@ -52,7 +53,7 @@ func NewGameCluster(c *goredis.Client, namespace string, waitTTL time.Duration, 
 	b := make([]byte, 6)
 	rand.Read(b)
 	g := &GameCluster{c: c, prefix: "applet:" + namespace + ":game:", node: hex.EncodeToString(b), waitTTL: waitTTL, log: log,
-		out: make(chan pub, 1<<16), done: make(chan struct{})}
+		out: make(chan pub, 1<<16), done: make(chan struct{}), uids: map[string]string{}}
 	g.beat()
 	go g.heartbeat()
 	go g.publisher()
@@ -72,7 +73,53 @@ func (g *GameCluster) beat() {
 	pipe.Set(ctx, g.nodeKey(g.node), "1", HeartbeatTTL)
 	pipe.SAdd(ctx, g.prefix+"nodes", g.node)
 	pipe.Expire(ctx, g.geoKey(g.node), 2*HeartbeatTTL)
+	g.mu.Lock()
+	for uid := range g.uids {
+		pipe.PExpire(ctx, g.uidKey(uid), HeartbeatTTL)
+	}
+	g.mu.Unlock()
 	pipe.Exec(ctx)
+}
+
+func (g *GameCluster) uidKey(uid string) string { return g.prefix + "uid:" + uid }
+
+// ClaimUID takes uid for player unless a live player holds it; a claim lapses with its node.
+func (g *GameCluster) ClaimUID(ctx context.Context, uid, player string) (bool, error) {
+	v := g.node + "|" + player
+	ok, err := g.c.SetNX(ctx, g.uidKey(uid), v, HeartbeatTTL).Result()
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		cur, err := g.c.Get(ctx, g.uidKey(uid)).Result()
+		if err != nil && !errors.Is(err, goredis.Nil) {
+			return false, err
+		}
+		if cur != v && cur != "" {
+			return false, nil
+		}
+		g.c.PExpire(ctx, g.uidKey(uid), HeartbeatTTL) // already this player's
+	}
+	g.mu.Lock()
+	g.uids[uid] = player
+	g.mu.Unlock()
+	return true, nil
+}
+
+var releaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// ReleaseUID gives uid up if player still holds it.
+func (g *GameCluster) ReleaseUID(ctx context.Context, uid, player string) error {
+	g.mu.Lock()
+	if g.uids[uid] == player {
+		delete(g.uids, uid)
+	}
+	g.mu.Unlock()
+	return releaseScript.Run(ctx, g.c, []string{g.uidKey(uid)}, g.node+"|"+player).Err()
 }
 
 func (g *GameCluster) heartbeat() {

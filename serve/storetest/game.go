@@ -89,9 +89,48 @@ func RunGameCluster(t *testing.T, newNode func(t *testing.T) game.Cluster, share
 		}
 	})
 
+	t.Run("ClaimUID", func(t *testing.T) {
+		a := newNode(t)
+		if ok, err := a.ClaimUID(ctx, "u-1", "p1"); err != nil || !ok {
+			t.Fatalf("claim: %v %v", ok, err)
+		}
+		if ok, _ := a.ClaimUID(ctx, "u-1", "p1"); !ok {
+			t.Fatal("claiming again for the same player")
+		}
+		if err := a.ReleaseUID(ctx, "u-1", "p1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	if !shared {
 		return
 	}
+	t.Run("ClaimUIDAcrossNodes", func(t *testing.T) {
+		a, b := newNode(t), newNode(t)
+		a.ClaimUID(ctx, "u-2", "pa")
+		if ok, err := b.ClaimUID(ctx, "u-2", "pb"); err != nil || ok {
+			t.Fatalf("a uid held on another node was claimed: %v %v", ok, err)
+		}
+		a.ReleaseUID(ctx, "u-2", "pb") // not the holder: nothing happens
+		if ok, _ := b.ClaimUID(ctx, "u-2", "pb"); ok {
+			t.Fatal("a release by someone else freed the uid")
+		}
+		a.ReleaseUID(ctx, "u-2", "pa")
+		if ok, _ := b.ClaimUID(ctx, "u-2", "pb"); !ok {
+			t.Fatal("a released uid could not be claimed")
+		}
+		b.Close() // a closed node's claims lapse with its heartbeat
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if ok, _ := a.ClaimUID(ctx, "u-2", "pa2"); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the claim of a closed node never lapsed")
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	})
 	t.Run("AcrossNodes", func(t *testing.T) {
 		a, b := newNode(t), newNode(t)
 		if a.Node() == b.Node() || !a.Alive(ctx, b.Node()) {
