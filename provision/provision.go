@@ -104,11 +104,12 @@ type DNS interface {
 
 // BucketState is what a bucket looks like.
 type BucketState struct {
-	Exists     bool
-	PublicRead bool
-	CORS       bool // allows the mini program's methods from any origin
-	Tags       map[string]string
-	HasObjects bool
+	Exists      bool
+	PublicRead  bool // anyone may read, and only the account may write
+	PublicWrite bool // anyone may write (never what the album wants)
+	CORS        bool // allows the mini program's methods from any origin
+	Tags        map[string]string
+	HasObjects  bool
 }
 
 // Buckets manages the album's bucket.

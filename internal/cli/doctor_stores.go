@@ -4,17 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	drv "github.com/go-sql-driver/mysql"
-	sdk "github.com/tencentyun/cos-go-sdk-v5"
 
 	"github.com/qcloud-applet/applet/doctor"
+	"github.com/qcloud-applet/applet/provision/tencent"
 	"github.com/qcloud-applet/applet/serve/mongo"
 	"github.com/qcloud-applet/applet/serve/mysql"
 	"github.com/qcloud-applet/applet/serve/redis"
@@ -90,56 +88,34 @@ func (d *doctorEnv) checkBucket(ctx context.Context) doctor.Result {
 	if id == "" {
 		return doctor.Failed("no key for COS", "set cos.secret_id and cos.secret_key")
 	}
-	bu, err := sdk.NewBucketURL(c.COS.Bucket, c.COS.Region, c.COS.Endpoint == "")
+	b, err := tencent.NewBuckets(tencent.BucketConfig{Credentials: tencent.Credentials{SecretID: id, SecretKey: key},
+		Bucket: c.COS.Bucket, Region: c.COS.Region, Endpoint: c.COS.Endpoint, Timeout: 10 * time.Second})
 	if err != nil {
 		return doctor.Failed(err.Error(), "fix cos.bucket and cos.region")
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	if c.COS.Endpoint != "" {
-		ep := c.COS.Endpoint
-		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, network, ep)
-		}
-	}
-	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: 10 * time.Second, Transport: &sdk.AuthorizationTransport{SecretID: id, SecretKey: key, Transport: base}})
-	if _, err := client.Bucket.Head(ctx); err != nil {
-		if sdk.IsNotFoundError(err) {
-			return doctor.Failed("bucket "+c.COS.Bucket+" does not exist", "run applet provision, or create it public-read in the COS console")
-		}
+	st, err := b.Bucket(ctx)
+	switch {
+	case err != nil:
 		return doctor.Failed("bucket "+c.COS.Bucket+": "+err.Error(), "check the COS key's permissions on the bucket")
-	}
-	acl, _, err := client.Bucket.GetACL(ctx)
-	if err != nil {
-		return doctor.Failed("reading the bucket's ACL: "+err.Error(), "grant the key cos:GetBucketACL")
-	}
-	read, write := false, false
-	for _, g := range acl.AccessControlList {
-		if g.Grantee != nil && strings.HasSuffix(g.Grantee.URI, "/AllUsers") {
-			read = read || g.Permission == "READ" || g.Permission == "FULL_CONTROL"
-			write = write || g.Permission == "WRITE" || g.Permission == "FULL_CONTROL"
-		}
-	}
-	if write {
+	case !st.Exists:
+		return doctor.Failed("bucket "+c.COS.Bucket+" does not exist", "run applet provision, or create it public-read in the COS console")
+	case st.PublicWrite:
 		return doctor.Failed("bucket "+c.COS.Bucket+" lets anyone write", "set its ACL to public-read (applet provision does)")
-	}
-	if !read {
+	case !st.PublicRead:
 		return doctor.Failed("bucket "+c.COS.Bucket+" is private: the mini program cannot load the album's images", "set its ACL to public-read (applet provision does)")
 	}
 	obj := "applet-doctor/" + strconv.FormatInt(time.Now().UnixNano(), 36) + ".txt"
 	body := []byte("applet doctor")
-	if _, err := client.Object.Put(ctx, obj, bytes.NewReader(body), nil); err != nil {
+	if err := b.PutObject(ctx, obj, body); err != nil {
 		return doctor.Failed("writing a test object: "+err.Error(), "grant the album's key cos:PutObject on the bucket")
 	}
-	defer client.Object.Delete(context.WithoutCancel(ctx), obj)
-	req, _ := http.NewRequestWithContext(ctx, "GET", bu.String()+"/"+obj, nil)
-	resp, err := (&http.Client{Timeout: 10 * time.Second, Transport: base}).Do(req)
+	defer b.DeleteObject(context.WithoutCancel(ctx), obj)
+	code, got, err := b.GetAnonymous(ctx, obj)
 	if err != nil {
 		return doctor.Failed("reading the test object anonymously: "+err.Error(), "check the bucket's domain is reachable")
 	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, body) {
-		return doctor.Failed(fmt.Sprintf("the test object read anonymously answered %d", resp.StatusCode), "set the bucket's ACL to public-read (applet provision does)")
+	if code != http.StatusOK || !bytes.Equal(got, body) {
+		return doctor.Failed(fmt.Sprintf("the test object read anonymously answered %d", code), "set the bucket's ACL to public-read (applet provision does)")
 	}
 	return doctor.Ok("bucket " + c.COS.Bucket + " is public-read and private-write; a test object was written, read anonymously and deleted")
 }

@@ -1,6 +1,7 @@
 package tencent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -31,6 +32,9 @@ type Buckets struct {
 	cfg    BucketConfig
 	client *sdk.Client
 	url    string
+	plain  *http.Client // unsigned requests, as the mini program makes them
+	// bucketURL is where requests go (http to a stand-in, https otherwise).
+	bucketURL string
 }
 
 var _ provision.Buckets = (*Buckets)(nil)
@@ -59,7 +63,7 @@ func NewBuckets(cfg BucketConfig) (*Buckets, error) {
 			SessionToken: cfg.Credentials.Token, Transport: base}})
 	client.Conf.RetryOpt.Count = 3
 	client.Conf.RetryOpt.Interval = 300 * time.Millisecond
-	return &Buckets{cfg: cfg, client: client, url: "https://" + bu.Host}, nil
+	return &Buckets{cfg: cfg, client: client, url: "https://" + bu.Host, plain: &http.Client{Timeout: cfg.Timeout, Transport: base}, bucketURL: bu.String()}, nil
 }
 
 // Name is the bucket's name.
@@ -100,15 +104,15 @@ func (b *Buckets) Bucket(ctx context.Context) (provision.BucketState, error) {
 	if err != nil {
 		return st, cosErr("GetBucketACL", err)
 	}
+	read := false
 	for _, g := range acl.AccessControlList {
-		if g.Grantee != nil && g.Grantee.URI == AllUsers && (g.Permission == "READ" || g.Permission == "FULL_CONTROL") {
-			st.PublicRead = true
+		if g.Grantee == nil || g.Grantee.URI != AllUsers {
+			continue
 		}
-		if g.Grantee != nil && g.Grantee.URI == AllUsers && (g.Permission == "WRITE" || g.Permission == "FULL_CONTROL") {
-			st.PublicRead = false // public-read-write is not what the album wants
-			break
-		}
+		read = read || g.Permission == "READ" || g.Permission == "FULL_CONTROL"
+		st.PublicWrite = st.PublicWrite || g.Permission == "WRITE" || g.Permission == "FULL_CONTROL"
 	}
+	st.PublicRead = read && !st.PublicWrite
 	cors, _, err := b.client.Bucket.GetCORS(ctx)
 	switch {
 	case sdk.IsNotFoundError(err):
@@ -266,3 +270,26 @@ func (b *Buckets) DeleteObject(ctx context.Context, key string) error {
 
 // Endpoint is the address requests are dialled to instead of the bucket's domain ("" for the real one).
 func (b *Buckets) Endpoint() string { return b.cfg.Endpoint }
+
+// PutObject writes a small object with the bucket's ACL.
+func (b *Buckets) PutObject(ctx context.Context, key string, data []byte) error {
+	if _, err := b.client.Object.Put(ctx, key, bytes.NewReader(data), nil); err != nil {
+		return cosErr("PutObject", err)
+	}
+	return nil
+}
+
+// GetAnonymous reads an object without a signature, as the mini program does: its status and body.
+func (b *Buckets) GetAnonymous(ctx context.Context, key string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.bucketURL+"/"+key, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	resp, err := b.plain.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, err
+}
