@@ -375,11 +375,38 @@ func confirm(o *provisionOptions, q string) error {
 	return nil
 }
 
-// provisionError gives an API error's fix as the hint.
+// provisionError gives an API error's fix as the hint. Of several (steps read in parallel), a refused
+// key comes first: it explains the others.
 func provisionError(err error) error {
-	var ae *tencent.APIError
-	if errors.As(err, &ae) && ae.Fix != "" {
-		return &HintError{Err: err, Hint: ae.Fix}
+	var found []*tencent.APIError
+	var walk func(error)
+	walk = func(e error) {
+		if ae, ok := e.(*tencent.APIError); ok {
+			found = append(found, ae)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		}
+	}
+	walk(err)
+	var hint string
+	for _, ae := range found {
+		if ae.Fix != "" && strings.HasPrefix(ae.Code, "AuthFailure") {
+			hint = ae.Fix
+			break
+		}
+		if ae.Fix != "" && hint == "" {
+			hint = ae.Fix
+		}
+	}
+	if hint != "" {
+		return &HintError{Err: err, Hint: hint}
 	}
 	return err
 }

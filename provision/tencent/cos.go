@@ -78,6 +78,10 @@ func cosErr(what string, err error) error {
 		switch {
 		case e.Response != nil && e.Response.StatusCode == http.StatusForbidden && e.Code == "SignatureDoesNotMatch":
 			ae.Fix = "the SecretKey does not match the SecretId: check the COS or Tencent Cloud credentials"
+		case e.Response != nil && e.Response.StatusCode == http.StatusForbidden && e.Code == "":
+			// A HEAD answer has no body to say which.
+			ae.Code = "AccessDenied"
+			ae.Fix = "COS refused the key for " + what + ": check the SecretKey, and that the SecretId may use cos:" + what
 		case e.Response != nil && e.Response.StatusCode == http.StatusForbidden:
 			ae.Fix = "the SecretId lacks permission cos:" + what + ": grant it in CAM (e.g. the policy QcloudCOSFullAccess)"
 		case e.Code == "BucketAlreadyExists":
