@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -294,7 +295,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			addErr(StepInstance, zerr)
 			return
 		}
-		if !contains(zones, spec.Zone) {
+		if !slices.Contains(zones, spec.Zone) {
 			addErr(StepInstance, fmt.Errorf("zone %s is not in region %s (it has %s): set tencentcloud.zone to one of them", spec.Zone, p.cfg.Region, strings.Join(zones, ", ")))
 			return
 		}
@@ -476,13 +477,4 @@ func diffRules(have, want []Rule) (missing, extra []Rule) {
 		}
 	}
 	return missing, extra
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

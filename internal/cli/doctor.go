@@ -118,6 +118,9 @@ type doctorEnv struct {
 	cloudOnce sync.Once
 	client    *tencent.Client
 	cloudErr  error
+	zoneOnce  sync.Once
+	zones     []string
+	zoneErr   error
 	instOnce  sync.Once
 	inst      *provision.Instance
 	instErr   error
@@ -268,12 +271,18 @@ func (d *doctorEnv) skipCloud() (doctor.Result, bool) {
 	return doctor.Result{}, false
 }
 
+// regionZones lists the region's zones once for the checks that need them.
+func (d *doctorEnv) regionZones(ctx context.Context, cl *tencent.Client) ([]string, error) {
+	d.zoneOnce.Do(func() { d.zones, d.zoneErr = cl.Compute().Zones(ctx) })
+	return d.zones, d.zoneErr
+}
+
 func (d *doctorEnv) checkCredsRead(ctx context.Context) doctor.Result {
 	if r, skip := d.skipCloud(); skip {
 		return r
 	}
 	cl, _ := d.cloud()
-	if _, err := cl.Compute().Zones(ctx); err != nil {
+	if _, err := d.regionZones(ctx, cl); err != nil {
 		return apiFail(err)
 	}
 	if _, err := cl.Firewall().FindGroups(ctx, "applet-"+d.c.Deployment, provision.TagKey, d.c.Deployment); err != nil {
@@ -303,7 +312,7 @@ func (d *doctorEnv) checkZone(ctx context.Context) doctor.Result {
 		return r
 	}
 	cl, _ := d.cloud()
-	zones, err := cl.Compute().Zones(ctx)
+	zones, err := d.regionZones(ctx, cl)
 	if err != nil {
 		return apiFail(err)
 	}
@@ -718,10 +727,7 @@ func (d *doctorEnv) checkMySQL(ctx context.Context) doctor.Result {
 	if d.c.MySQL.DSN == "" {
 		return doctor.Skip("mysql.dsn is empty: the video list uses the embedded database")
 	}
-	addr := ""
-	if mc, err := parseDSN(d.c.MySQL.DSN); err == nil {
-		addr = mc
-	}
+	addr, _ := mysqlAddr(d.c.MySQL.DSN) // a DSN that does not parse is config.values' to report
 	return d.store(ctx, "backends.mysql", addr, func(ctx context.Context) doctor.Result { return checkSchema(ctx, d.c.MySQL.DSN) })
 }
 
@@ -810,14 +816,6 @@ func (d *doctorEnv) checkDomains(ctx context.Context) doctor.Result {
 }
 
 // --- helpers ---
-
-func parseDSN(dsn string) (string, error) {
-	mc, err := parseMySQL(dsn)
-	if err != nil {
-		return "", err
-	}
-	return mc, nil
-}
 
 func mongoHost(uri string) string {
 	rest := strings.TrimPrefix(strings.TrimPrefix(uri, "mongodb://"), "mongodb+srv://")

@@ -19,7 +19,8 @@ import (
 	"github.com/qcloud-applet/applet/sqlseed"
 )
 
-func parseMySQL(dsn string) (string, error) {
+// mysqlAddr is the host:port of a MySQL DSN.
+func mysqlAddr(dsn string) (string, error) {
 	mc, err := drv.ParseDSN(dsn)
 	if err != nil {
 		return "", err

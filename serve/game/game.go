@@ -147,12 +147,7 @@ func (a *App) Register(r *serve.Router) {
 }
 
 // Ready implements serve.App.
-func (a *App) Ready(ctx context.Context) error {
-	if a.opts.Cluster != nil {
-		return a.opts.Cluster.Ready(ctx)
-	}
-	return nil
-}
+func (a *App) Ready(ctx context.Context) error { return a.opts.Cluster.Ready(ctx) }
 
 // Describe implements serve.Describer.
 func (a *App) Describe() []any {
@@ -181,9 +176,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	for _, c := range a.snapshot() {
 		c.close(websocket.CloseGoingAway, "server shutting down")
 	}
-	if a.opts.Cluster != nil {
-		a.opts.Cluster.Close()
-	}
+	a.opts.Cluster.Close()
 	return nil
 }
 

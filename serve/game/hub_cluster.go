@@ -96,7 +96,8 @@ func (h *Hub) clusterHello(p *Player) {
 	}()
 }
 
-func (p *Player) ticket1(node string) Ticket {
+// ticketOn is p's waiting ticket, from this node.
+func (p *Player) ticketOn(node string) Ticket {
 	return Ticket{Node: node, Player: p.id, UID: p.uid, Uname: p.uname, Uavatar: p.uavatar, Standing: p.standing}
 }
 
@@ -112,7 +113,7 @@ func (h *Hub) clusterSeat(p *Player) {
 	if p.ticket != nil {
 		return // already waiting
 	}
-	t := p.ticket1(h.cluster.Node())
+	t := p.ticketOn(h.cluster.Node())
 	p.ticket = &t
 	r := h.waitRoom(p)
 	go func() {
