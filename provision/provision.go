@@ -11,6 +11,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"strings"
 )
 
 // TagKey is the tag every resource carries, with the deployment's name as value.
@@ -142,3 +143,28 @@ type Schema interface {
 
 // ErrUnreachable means a database cannot be reached from this machine (it listens on the instance).
 var ErrUnreachable = errors.New("not reachable from here")
+
+// Mainland reports whether serving a domain from region needs ICP filing.
+func Mainland(region string) bool {
+	if !strings.HasPrefix(region, "ap-") {
+		return false
+	}
+	for _, r := range []string{"ap-hongkong", "ap-taipei", "ap-singapore", "ap-bangkok", "ap-jakarta", "ap-seoul", "ap-tokyo", "ap-mumbai", "ap-manila", "ap-kualalumpur"} {
+		if region == r || strings.HasPrefix(region, r+"-") {
+			return false
+		}
+	}
+	return true
+}
+
+// Zone is the DNS zone that holds domain: zone when set, else the domain's last two labels.
+func Zone(domain, zone string) string {
+	if zone != "" {
+		return zone
+	}
+	labels := strings.Split(domain, ".")
+	if len(labels) < 2 {
+		return domain
+	}
+	return strings.Join(labels[len(labels)-2:], ".")
+}

@@ -233,3 +233,16 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("stopped")
 	return runErr
 }
+
+// Layout puts apps on listeners: all on one address when shared is set, otherwise each on its own
+// address (addrs, in the apps' order).
+func Layout(apps []App, shared string, addrs []string) []Listener {
+	if shared != "" {
+		return []Listener{{Addr: shared, Apps: apps}}
+	}
+	var ls []Listener
+	for i, a := range apps {
+		ls = append(ls, Listener{Addr: addrs[i], Apps: []App{a}})
+	}
+	return ls
+}

@@ -21,8 +21,8 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/cosfake"
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/serve/mysql"
 	"github.com/qcloud-applet/applet/sqlseed"

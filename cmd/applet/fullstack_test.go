@@ -25,10 +25,10 @@ import (
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/gorilla/websocket"
 
-	"github.com/qcloud-applet/applet/internal/cosfake"
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
-	"github.com/qcloud-applet/applet/internal/wechatfake"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
 const (

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/qcloud-applet/applet/internal/cli"
-	"github.com/qcloud-applet/applet/internal/cosfake"
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 

@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	stdio "io"
 	"strings"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/hint"
 )
 
 // Exit codes. Scripts may rely on them.
@@ -26,13 +29,7 @@ func (e *FlagError) Error() string { return e.Err.Error() }
 func (e *FlagError) Unwrap() error { return e.Err }
 
 // HintError is a failure with the one thing to try next.
-type HintError struct {
-	Err  error
-	Hint string
-}
-
-func (e *HintError) Error() string { return e.Err.Error() }
-func (e *HintError) Unwrap() error { return e.Err }
+type HintError = hint.Error
 
 // CodeError ends a command with an exit code; its Err, when set, is printed.
 type CodeError struct {
@@ -73,4 +70,24 @@ func exitCode(err error) (int, string) {
 	default:
 		return ExitError, ""
 	}
+}
+
+// confirmTyped asks the question and wants the answer typed back; yes (--yes) skips it, and without a
+// terminal nobody can answer, so it refuses with noTTY.
+func confirmTyped(io IOStreams, yes bool, question, answer, noTTY, refused string) error {
+	if yes {
+		return nil
+	}
+	if !io.InIsTerminal {
+		return &HintError{Err: errors.New(noTTY), Hint: "add --yes to confirm in scripts"}
+	}
+	fmt.Fprint(io.ErrOut, question)
+	line, err := bufio.NewReader(io.In).ReadString('\n')
+	if err != nil && !errors.Is(err, stdio.EOF) {
+		return err
+	}
+	if strings.TrimSpace(line) != answer {
+		return errors.New(refused)
+	}
+	return nil
 }

@@ -86,3 +86,14 @@ func (f *Factory) Logger(c *config.Config) *slog.Logger {
 
 // isTerminal asks the terminal driver: /dev/null is a character device but no terminal.
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// getenv reads one variable through lookup (nil: an empty environment).
+func getenv(lookup func(string) (string, bool)) func(string) string {
+	return func(k string) string {
+		if lookup == nil {
+			return ""
+		}
+		v, _ := lookup(k)
+		return v
+	}
+}

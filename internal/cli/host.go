@@ -4,21 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/qcloud-applet/applet/provision/host"
-)
-
-// Environment of the host commands, for machines (and tests) that are not a plain systemd host.
-const (
-	EnvHostRoot        = "APPLET_HOST_ROOT"          // converge this directory instead of /
-	EnvHostNoSystemd   = "APPLET_HOST_NO_SYSTEMD"    // "1": write units but run no systemctl
-	EnvHostNginxTest   = "APPLET_HOST_NGINX_TEST"    // command that tests nginx's configuration
-	EnvHostNginxReload = "APPLET_HOST_NGINX_RELOAD"  // command that reloads nginx
-	EnvHostMariaDB     = "APPLET_HOST_MARIADB_ADMIN" // command that administers the host's MariaDB
 )
 
 type hostOptions struct {
@@ -31,35 +21,8 @@ type hostOptions struct {
 	RenewBefore time.Duration
 }
 
-func (o *hostOptions) env(k string) string {
-	if o.LookupEnv == nil {
-		return ""
-	}
-	v, _ := o.LookupEnv(k)
-	return v
-}
-
 func (o *hostOptions) options() host.Options {
-	root := o.Root
-	if root == "" {
-		root = o.env(EnvHostRoot)
-	}
-	if root == "" {
-		root = "/"
-	}
-	_, err := os.Stat("/run/systemd/system")
-	systemd := err == nil && root == "/" && !o.NoSystemd && o.env(EnvHostNoSystemd) != "1"
-	ho := host.Options{Root: root, Systemd: systemd, Log: o.IO.ErrOut}
-	if v := o.env(EnvHostNginxTest); v != "" {
-		ho.NginxTest = strings.Fields(v)
-	}
-	if v := o.env(EnvHostNginxReload); v != "" {
-		ho.NginxReload = strings.Fields(v)
-	}
-	if v := o.env(EnvHostMariaDB); v != "" {
-		ho.MariaDBAdmin = strings.Fields(v)
-	}
-	return ho
+	return host.OptionsFromEnv(getenv(o.LookupEnv), o.Root, o.NoSystemd, o.IO.ErrOut)
 }
 
 func newCmdHost(f *Factory) *cobra.Command {
@@ -105,7 +68,7 @@ nothing the second time.`,
 		},
 	}
 	apply.Flags().StringVar(&ao.Bundle, "bundle", "", "the bundle (.tar.gz) provision made")
-	apply.Flags().StringVar(&ao.Root, "root", "", "converge this directory instead of / (default $"+EnvHostRoot+")")
+	apply.Flags().StringVar(&ao.Root, "root", "", "converge this directory instead of / (default $"+host.EnvRoot+")")
 	apply.Flags().BoolVar(&ao.NoSystemd, "no-systemd", false, "write the units but run no systemctl")
 
 	ro := opts()
@@ -126,7 +89,7 @@ nothing the second time.`,
 			return nil
 		},
 	}
-	renew.Flags().StringVar(&ro.Root, "root", "", "the host's root (default $"+EnvHostRoot+" or /)")
+	renew.Flags().StringVar(&ro.Root, "root", "", "the host's root (default $"+host.EnvRoot+" or /)")
 	renew.Flags().DurationVar(&ro.RenewBefore, "renew-before", 0, "renew when the certificate expires within this (default 720h)")
 
 	bo := opts()
@@ -142,7 +105,7 @@ nothing the second time.`,
 			return err
 		},
 	}
-	rollback.Flags().StringVar(&bo.Root, "root", "", "the host's root (default $"+EnvHostRoot+" or /)")
+	rollback.Flags().StringVar(&bo.Root, "root", "", "the host's root (default $"+host.EnvRoot+" or /)")
 	cmd.AddCommand(apply, renew, rollback)
 	return cmd
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/cosfake"
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/provision"
 )
 

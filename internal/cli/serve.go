@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -46,7 +47,7 @@ path, on one address. Health is at /healthz and /readyz (also under each app's b
 			if len(args) != 1 {
 				return &FlagError{Err: fmt.Errorf("serve needs one app: album, game, session, video or all"), Command: cmd.CommandPath()}
 			}
-			if args[0] != "all" && !contains(appNames, args[0]) {
+			if args[0] != "all" && !slices.Contains(appNames, args[0]) {
 				return &FlagError{Err: fmt.Errorf("unknown app %q: choose album, game, session, video or all", args[0]), Command: cmd.CommandPath()}
 			}
 			return nil
@@ -101,7 +102,8 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 			Hint: "set redis.addr, or run applet serve all"}
 	}
 	w := &wiring{cfg: cfg, log: log}
-	apps := map[string]serve.App{}
+	var apps []serve.App
+	var addrs []string
 	for _, name := range names {
 		app, err := w.app(ctx, name)
 		if err != nil {
@@ -110,26 +112,18 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 			}
 			return err
 		}
-		apps[name] = app
+		apps, addrs = append(apps, app), append(addrs, listenAddr(cfg, name))
 		attrs := []any{"app", name, "base", app.BasePath()}
 		if d, ok := app.(serve.Describer); ok {
 			attrs = append(attrs, d.Describe()...)
 		}
 		log.Info("app configured", attrs...)
 	}
-
-	var listeners []serve.Listener
-	if opts.Listen != "" && opts.App == "all" {
-		l := serve.Listener{Addr: opts.Listen}
-		for _, n := range names {
-			l.Apps = append(l.Apps, apps[n])
-		}
-		listeners = append(listeners, l)
-	} else {
-		for _, n := range names {
-			listeners = append(listeners, serve.Listener{Addr: listenAddr(cfg, n), Apps: []serve.App{apps[n]}})
-		}
+	shared := ""
+	if opts.App == "all" {
+		shared = opts.Listen
 	}
+	listeners := serve.Layout(apps, shared, addrs)
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -147,56 +141,4 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 		return err
 	}
 	return nil
-}
-
-// wiring builds the apps of one serve run; what apps share (the session store) is built once.
-type wiring struct {
-	cfg   *config.Config
-	log   *slog.Logger
-	parts *sessionParts
-}
-
-func (w *wiring) session() (*sessionParts, error) {
-	if w.parts == nil {
-		p, err := newSessionParts(w.cfg, w.log.With("app", "session"))
-		if err != nil {
-			return nil, err
-		}
-		w.parts = p
-	}
-	return w.parts, nil
-}
-
-// app wires one app to the backends its configuration chooses.
-func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
-	log := w.log.With("app", name)
-	switch name {
-	case "album":
-		return newAlbumApp(w.cfg, log, w.session)
-	case "game":
-		return newGameApp(w.cfg, log, w.session)
-	case "session":
-		parts, err := w.session()
-		if err != nil {
-			return nil, err
-		}
-		return newSessionAppWith(ctx, w.cfg, log, parts)
-	case "video":
-		return newVideoApp(ctx, w.cfg, log)
-	}
-	return nil, fmt.Errorf("unknown app %q", name)
-}
-
-func listenAddr(cfg *config.Config, app string) string {
-	f, _ := cfg.Field(app + ".listen")
-	return f.String()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

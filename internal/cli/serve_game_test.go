@@ -10,8 +10,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/qcloud-applet/applet/internal/config"
-	"github.com/qcloud-applet/applet/internal/wechatfake"
 	"github.com/qcloud-applet/applet/serve/session"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
 // A handshake that carries a session plays under the session's openId, whatever hello claims.

@@ -12,9 +12,9 @@ import (
 	"testing"
 
 	"github.com/qcloud-applet/applet/internal/config"
-	"github.com/qcloud-applet/applet/internal/wechatfake"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/session"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
 func TestAlbumOwnerChecks(t *testing.T) {

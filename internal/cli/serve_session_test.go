@@ -16,9 +16,9 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/testenv"
-	"github.com/qcloud-applet/applet/internal/wechatfake"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/session"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
 func sessionServer(t *testing.T, cfg *config.Config) *httptest.Server {

@@ -16,7 +16,7 @@ import (
 
 // newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise. With
 // album.owner_check it signs users in through the shared session parts.
-func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts, error)) (serve.App, error) {
+func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Shared, error)) (serve.App, error) {
 	opts := album.Options{
 		Logger:      log,
 		Folder:      cfg.Album.Folder,
@@ -51,7 +51,7 @@ func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionPart
 			return nil, err
 		}
 		opts.OwnerCheck = true
-		opts.Auth = parts.mw.Wrap
+		opts.Auth = parts.Middleware.Wrap
 		opts.Owner = func(ctx context.Context) (string, bool) {
 			s, ok := session.FromContext(ctx)
 			return s.OpenID, ok

@@ -14,7 +14,7 @@ import (
 )
 
 // newGameApp builds the game; a handshake that carries a session plays under the session's openId.
-func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts, error)) (serve.App, error) {
+func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Shared, error)) (serve.App, error) {
 	c := cfg.Game
 	var origins []string
 	for _, o := range strings.Split(c.AllowedOrigins, ",") {
@@ -34,7 +34,7 @@ func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*sessionParts
 	if err != nil {
 		return nil, err
 	}
-	opts.Auth = parts.mw.Wrap
+	opts.Auth = parts.Middleware.Wrap
 	opts.Owner = func(ctx context.Context) (string, bool) {
 		s, ok := session.FromContext(ctx)
 		return s.OpenID, ok

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/provision"
 	"github.com/qcloud-applet/applet/provision/acme"

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/qcloud-applet/applet/internal/config"
-	"github.com/qcloud-applet/applet/internal/cosfake"
-	"github.com/qcloud-applet/applet/internal/tcfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/provision"
 	"github.com/qcloud-applet/applet/provision/tencent"
 )

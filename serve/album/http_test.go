@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/cos"

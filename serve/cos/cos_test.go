@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/cos"
 	"github.com/qcloud-applet/applet/serve/storetest"

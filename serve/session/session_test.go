@@ -17,12 +17,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/wechatfake"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/memory"
 	"github.com/qcloud-applet/applet/serve/session"
 	"github.com/qcloud-applet/applet/serve/sqlite"
 	"github.com/qcloud-applet/applet/serve/wechat"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
 const appID = "wx0123456789abcdef"

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/provision"
+	"github.com/qcloud-applet/applet/provision/deliver"
+	"github.com/qcloud-applet/applet/provision/deploy"
+	"github.com/qcloud-applet/applet/provision/host"
+	"github.com/qcloud-applet/applet/provision/report"
+	"github.com/qcloud-applet/applet/provision/tencent"
+)
+
+// openDeployment loads the configuration and opens the deployment for command.
+func openDeployment(ctx context.Context, o *provisionOptions, command string) (*deploy.Deployment, *config.Config, error) {
+	l, err := o.Config(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := l.RequireForProvision(); err != nil {
+		return nil, nil, err
+	}
+	c, p := l.Config, l.Config.Provision
+	home, _ := os.UserHomeDir()
+	if h := getenv(o.LookupEnv)("HOME"); h != "" {
+		home = h
+	}
+	stateDir := p.StateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(c.DataDir, "provision")
+	}
+	var keyIDs []string
+	for _, k := range strings.Split(p.KeyIDs, ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			keyIDs = append(keyIDs, k)
+		}
+	}
+	hc, warnings := c.ForHost(config.HostLayout{DataDir: host.DataDir, Loopback: host.Upstream,
+		OwnMySQL: slices.Contains(deliver.SelfHosted(c.Redis.Addr, c.MySQL.DSN), "mariadb-server")})
+	bin := o.HostBinary
+	if bin == "" {
+		bin = p.HostBinary
+	}
+	do := deploy.Options{
+		Deployment: c.Deployment, Domain: c.Domain, DNSZone: provision.Zone(c.Domain, p.DNSZone), Region: c.TencentCloud.Region,
+		// The environment wins over the credentials file, which wins over the config file; the loader has
+		// already folded TENCENTCLOUD_* into the config, so a value from there counts as the environment.
+		Getenv: getenv(o.LookupEnv), Home: home, ConfigCredentials: tencent.Credentials{SecretID: c.TencentCloud.SecretID, SecretKey: c.TencentCloud.SecretKey, Source: l.Source["tencentcloud.secret_id"]},
+		Endpoint: c.TencentCloud.Endpoint, CallTimeout: p.CallTimeout, MySQLDSN: c.MySQL.DSN, StateDir: stateDir, Command: command,
+		Instance: provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
+		SSHCIDR:  p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
+		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
+			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
+			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),
+				Backends:  deliver.Backends{Album: hc.Album.Listen, Game: hc.Game.Listen, Session: hc.Session.Listen, Video: hc.Video.Listen},
+				RedisAddr: c.Redis.Addr, RedisPassword: c.Redis.Password, MySQLDSN: c.MySQL.DSN, ACMEDirectory: p.ACMEDirectory, ACMERoots: p.ACMERoots,
+				HTTPPort: p.HTTPPort, HTTPSPort: p.HTTPSPort, MaxUploadMB: c.Album.MaxUploadMB, ShutdownTimeout: c.Serve.ShutdownTimeout,
+				SSH: deliver.SSH{User: p.SSHUser, Port: p.SSHPort, KeyFile: p.SSHKeyFile}}},
+		Notes: o.IO.ErrOut, Progress: report.NewProgress(o.IO.Out, o.IO.ErrIsTerminal).Event,
+	}
+	if c.COS.Bucket != "" {
+		do.Bucket = &deploy.Bucket{Name: c.COS.Bucket, Region: c.COS.Region, Endpoint: c.COS.Endpoint}
+		if c.COS.SecretID != "" {
+			do.Bucket.Credentials = &tencent.Credentials{SecretID: c.COS.SecretID, SecretKey: c.COS.SecretKey, Source: "cos.secret_id"}
+		}
+	}
+	d, err := deploy.Open(ctx, do)
+	return d, c, err
+}

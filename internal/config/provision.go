@@ -1,0 +1,54 @@
+package config
+
+// RequireForProvision names the keys provision needs that are empty.
+func (l *Loaded) RequireForProvision() error {
+	c := l.Config
+	var errs Errors
+	need := func(key, v, fix string) {
+		if v == "" {
+			errs = append(errs, &Error{Key: key, Source: l.Source[key], Reason: "required by provision", Fix: fix})
+		}
+	}
+	need("domain", c.Domain, "set the domain the mini programs will call, e.g. applet.example.com")
+	need("tencentcloud.region", c.TencentCloud.Region, "set the region, e.g. ap-guangzhou")
+	need("tencentcloud.zone", c.TencentCloud.Zone, "set a zone of the region, e.g. ap-guangzhou-3")
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// HostLayout is how a host differs from the operator's machine.
+type HostLayout struct {
+	DataDir string
+	// Loopback turns a listen address into the host's loopback one (nginx proxies to it).
+	Loopback func(listen string) string
+	// OwnMySQL: the host runs the video database itself, empty at first.
+	OwnMySQL bool
+}
+
+// ForHost is the config the backends run with on a host: loopback listeners, the host's data
+// directory, JSON logs, and no account key (renewal needs none). The warnings say what a person
+// should change.
+func (c *Config) ForHost(h HostLayout) (*Config, []string) {
+	hc := *c
+	var warnings []string
+	hc.DataDir = h.DataDir
+	hc.Log.Format = "json"
+	hc.Album.Listen, hc.Game.Listen = h.Loopback(c.Album.Listen), h.Loopback(c.Game.Listen)
+	hc.Session.Listen, hc.Video.Listen = h.Loopback(c.Session.Listen), h.Loopback(c.Video.Listen)
+	if hc.Album.PublicURL == "" && hc.COS.Bucket == "" {
+		hc.Album.PublicURL = "https://" + c.Domain
+	}
+	hc.Session.Dev = false
+	if hc.COS.Bucket != "" && (hc.COS.SecretID == "" || hc.COS.SecretKey == "") {
+		hc.COS.SecretID, hc.COS.SecretKey = c.TencentCloud.SecretID, c.TencentCloud.SecretKey
+		warnings = append(warnings, "the album on the host uses the Tencent Cloud key for COS: set cos.secret_id and cos.secret_key to a key limited to the bucket")
+	}
+	hc.TencentCloud.SecretID, hc.TencentCloud.SecretKey = "", ""
+	if h.OwnMySQL {
+		hc.Video.Migrate = true // the host's own MariaDB starts empty: serve applies the schema and seed
+	}
+	hc.Provision = Default().Provision
+	return &hc, warnings
+}

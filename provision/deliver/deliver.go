@@ -1,0 +1,242 @@
+// Package deliver is provision.Host from the operator's machine: it builds the host bundle (the
+// binary, the host's config, the certificate, the nginx site and the systemd units) and hands it to
+// the instance, through a private COS object and the command service (TAT) or over SSH, where
+// `applet host apply` converges the host.
+package deliver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	drv "github.com/go-sql-driver/mysql"
+
+	"github.com/qcloud-applet/applet/provision"
+	"github.com/qcloud-applet/applet/provision/acme"
+	"github.com/qcloud-applet/applet/provision/host"
+	"github.com/qcloud-applet/applet/provision/tencent"
+	"github.com/qcloud-applet/applet/serve/album"
+	"github.com/qcloud-applet/applet/serve/game"
+	"github.com/qcloud-applet/applet/serve/session"
+	"github.com/qcloud-applet/applet/serve/video"
+	"github.com/qcloud-applet/applet/templates"
+)
+
+// Backends are the host's four listeners (loopback addresses, see host.Upstream).
+type Backends struct {
+	Album, Game, Session, Video string
+}
+
+// SSH delivers over SSH instead of COS and TAT when User is set.
+type SSH struct {
+	User    string
+	Port    int
+	KeyFile string
+	// KnownHosts pins the instance's host key (written on first use).
+	KnownHosts string
+}
+
+// Options describe what the host gets.
+type Options struct {
+	Deployment, Domain string
+	// Binary is the linux/amd64 applet installed on the host; TLSDir the local certificate directory.
+	Binary, TLSDir string
+	// HostConfig is the backends' config file on the host, rendered with its secrets.
+	HostConfig []byte
+	Backends   Backends
+	// RedisAddr/RedisPassword and MySQLDSN say which stores the host runs itself (loopback addresses).
+	RedisAddr, RedisPassword, MySQLDSN string
+	ACMEDirectory, ACMERoots           string
+	HTTPPort, HTTPSPort, MaxUploadMB   int
+	ShutdownTimeout                    time.Duration
+	Templates                          *templates.Set
+	// Buckets and Client carry the bundle (COS and TAT); SSH replaces both when its User is set.
+	Buckets *tencent.Buckets
+	Client  *tencent.Client
+	SSH     SSH
+	Timeout time.Duration
+}
+
+// Delivery is provision.Host.
+type Delivery struct{ o Options }
+
+var _ provision.Host = (*Delivery)(nil)
+
+// New checks that the bundle has a way to the host.
+func New(o Options) (*Delivery, error) {
+	if o.Buckets == nil && o.SSH.User == "" {
+		return nil, errors.New("the host step delivers its bundle through a private COS object, and cos.bucket is empty")
+	}
+	return &Delivery{o: o}, nil
+}
+
+// SelfHosted names the packages the host installs for stores on its own loopback.
+func SelfHosted(redisAddr, mysqlDSN string) []string {
+	loop := func(host string) bool { return host == "127.0.0.1" || host == "localhost" || host == "::1" }
+	var pkgs []string
+	if redisAddr != "" {
+		if h, _, err := net.SplitHostPort(redisAddr); err == nil && loop(h) {
+			pkgs = append(pkgs, "redis-server")
+		}
+	}
+	if mysqlDSN != "" {
+		if mc, err := drv.ParseDSN(mysqlDSN); err == nil {
+			if h, _, err := net.SplitHostPort(mc.Addr); err == nil && loop(h) {
+				pkgs = append(pkgs, "mariadb-server")
+			}
+		}
+	}
+	return pkgs
+}
+
+func (d *Delivery) build() (*host.Builder, error) {
+	o := d.o
+	var health []string
+	for _, a := range []struct{ listen, base string }{{o.Backends.Album, album.BasePath}, {o.Backends.Game, game.BasePath}, {o.Backends.Session, session.BasePath}, {o.Backends.Video, video.BasePath}} {
+		health = append(health, "http://"+a.listen+a.base+"/readyz")
+	}
+	m := host.Manifest{Deployment: o.Deployment, Domain: o.Domain, Names: []string{o.Domain}, Apps: host.Apps, Health: health,
+		User: host.User, Binary: host.BinaryPath, TLSDir: host.TLSDir, Webroot: host.Webroot, ACMEDir: o.ACMEDirectory, Packages: SelfHosted(o.RedisAddr, o.MySQLDSN)}
+	if o.ACMERoots != "" {
+		m.ACMERoots = host.TLSDir + "/acme-roots.pem"
+	}
+	if slices.Contains(m.Packages, "redis-server") {
+		m.Redis = &host.Redis{Addr: o.RedisAddr, Password: o.RedisPassword}
+	}
+	if slices.Contains(m.Packages, "mariadb-server") {
+		mc, _ := drv.ParseDSN(o.MySQLDSN)
+		h, p, _ := net.SplitHostPort(mc.Addr)
+		port, _ := strconv.Atoi(p)
+		m.Database = &host.Database{Name: mc.DBName, User: mc.User, Password: mc.Passwd, Host: h, Port: port}
+	}
+	b := host.NewBuilder(m)
+	if err := b.AddFile(host.File{Path: host.BinaryPath, Mode: 0o755, Trigger: host.TriggerBackend}, o.Binary); err != nil {
+		return nil, fmt.Errorf("host binary: %w", err)
+	}
+	b.Add(host.File{Path: host.ConfigPath, Mode: 0o600, Owner: host.User, Trigger: host.TriggerBackend}, o.HostConfig)
+	// The certificate and its key travel together or not at all: half a pair breaks nginx.
+	_, certErr := os.Stat(filepath.Join(o.TLSDir, acme.CertFile))
+	_, keyErr := os.Stat(filepath.Join(o.TLSDir, acme.KeyFile))
+	pair := certErr == nil && keyErr == nil
+	for _, f := range []struct {
+		name    string
+		mode    uint32
+		trigger string
+	}{{acme.CertFile, 0o644, host.TriggerNginx}, {acme.KeyFile, 0o600, host.TriggerNginx}, {acme.AccountKeyFile, 0o600, ""}, {acme.AccountFile, 0o600, ""}} {
+		if (f.name == acme.CertFile || f.name == acme.KeyFile) && !pair {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(o.TLSDir, f.name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // before the first issuance; the certificate step runs before delivery
+		}
+		if err != nil {
+			return nil, err
+		}
+		b.Add(host.File{Path: host.TLSDir + "/" + f.name, Mode: f.mode, Trigger: f.trigger}, data)
+	}
+	if o.ACMERoots != "" {
+		data, err := os.ReadFile(o.ACMERoots)
+		if err != nil {
+			return nil, fmt.Errorf("provision.acme_roots: %w", err)
+		}
+		b.Add(host.File{Path: m.ACMERoots, Mode: 0o644}, data)
+	}
+	tooLarge := fmt.Sprintf(`{"code":-1,"msg":"单个不超过%dMB","data":{},"error":{"field":"image","reason":"larger than the limit"}}`, o.MaxUploadMB)
+	site := templates.Site{
+		Deployment: o.Deployment, Domain: o.Domain, HTTPSPort: o.HTTPSPort,
+		HTTPListen:  []string{strconv.Itoa(o.HTTPPort), "[::]:" + strconv.Itoa(o.HTTPPort)},
+		HTTPSListen: []string{strconv.Itoa(o.HTTPSPort), "[::]:" + strconv.Itoa(o.HTTPSPort)},
+		CertFile:    host.TLSDir + "/" + acme.CertFile, KeyFile: host.TLSDir + "/" + acme.KeyFile, Webroot: host.Webroot,
+		Album: o.Backends.Album, Game: o.Backends.Game, Session: o.Backends.Session, Video: o.Backends.Video,
+		UploadMaxMB: o.MaxUploadMB + 1, TooLargeJSON: templates.NginxString(tooLarge),
+	}
+	unit := templates.Unit{Deployment: o.Deployment, User: host.User, Binary: host.BinaryPath, ConfigFile: host.ConfigPath, DataDir: host.DataDir,
+		StopTimeout: (o.ShutdownTimeout + 15*time.Second).String()}
+	for _, p := range m.Packages {
+		unit.After = append(unit.After, map[string]string{"redis-server": "redis-server.service", "mariadb-server": "mariadb.service"}[p])
+	}
+	for _, t := range []struct {
+		name, path, trigger string
+		data                any
+	}{
+		{templates.NginxSite, "/etc/nginx/sites-enabled/applet-" + o.Deployment + ".conf", host.TriggerNginx, site},
+		{templates.ServiceUnit, "/etc/systemd/system/applet@.service", host.TriggerUnits, unit},
+		{templates.RenewService, "/etc/systemd/system/applet-renew.service", host.TriggerUnits, unit},
+		{templates.RenewTimer, "/etc/systemd/system/applet-renew.timer", host.TriggerTimer, unit},
+	} {
+		data, err := o.Templates.Render(t.name, t.data)
+		if err != nil {
+			return nil, err
+		}
+		b.Add(host.File{Path: t.path, Mode: 0o644, Trigger: t.trigger}, data)
+	}
+	return b, nil
+}
+
+// Digest identifies the bundle that would be delivered now.
+func (d *Delivery) Digest() (string, error) {
+	b, err := d.build()
+	if err != nil {
+		return "", err
+	}
+	return b.Digest(), nil
+}
+
+// Apply uploads the bundle as a private object, has the instance fetch it through a presigned URL
+// that lives a few minutes (the command service records commands, so no secret goes into one), and
+// runs `applet host apply` there.
+func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, string, error) {
+	b, err := d.build()
+	if err != nil {
+		return "", "", err
+	}
+	digest := b.Digest()
+	f, err := os.CreateTemp("", "applet-bundle-*.tar.gz")
+	if err != nil {
+		return "", "", err
+	}
+	defer os.Remove(f.Name())
+	if err := b.Write(f); err != nil {
+		f.Close()
+		return "", "", fmt.Errorf("writing the bundle: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", "", err
+	}
+	if d.o.SSH.User != "" {
+		out, err := d.applyOverSSH(ctx, in, f.Name())
+		out = strings.TrimSpace(out)
+		if err != nil {
+			return "", "", fmt.Errorf("the host step on %s over SSH: %w\n%s", in.ID, err, host.Tail(out, 20))
+		}
+		lines := strings.Split(out, "\n")
+		return digest, lines[len(lines)-1], nil
+	}
+	key := "applet-deploy/" + d.o.Deployment + "/" + digest[:16] + ".tar.gz"
+	if err := d.o.Buckets.PutPrivate(ctx, key, f.Name()); err != nil {
+		return "", "", fmt.Errorf("uploading the bundle: %w", err)
+	}
+	defer d.o.Buckets.DeleteObject(context.WithoutCancel(ctx), key)
+	link, err := d.o.Buckets.PresignGet(ctx, key, 15*time.Minute)
+	if err != nil {
+		return "", "", err
+	}
+	res, err := d.o.Client.RunCommand(ctx, in.ID, hostScript(link, d.o.Buckets.Endpoint()), d.o.Timeout)
+	if err != nil {
+		return "", "", fmt.Errorf("running the host step on %s: %w", in.ID, err)
+	}
+	out := strings.TrimSpace(res.Output)
+	if res.Status != "SUCCESS" || res.ExitCode != 0 {
+		return "", "", fmt.Errorf("the host step on %s ended %s (exit %d):\n%s", in.ID, res.Status, res.ExitCode, host.Tail(out, 20))
+	}
+	lines := strings.Split(out, "\n")
+	return digest, lines[len(lines)-1], nil
+}
