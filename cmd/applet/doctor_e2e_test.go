@@ -1,16 +1,9 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io/fs"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -151,9 +144,9 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 	reloadNginx(t, h)
 
 	// Certificates: expired, for another name, self-signed; and a server that speaks only TLS 1.0.
-	ca, caKey := testCA(t)
+	ca := testenv.NewCA(t)
 	rootsFile := filepath.Join(work, "doctor-roots.pem")
-	os.WriteFile(rootsFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o644)
+	os.WriteFile(rootsFile, ca.PEM(), 0o644)
 	for _, c := range []struct {
 		name            string
 		names           []string
@@ -167,7 +160,7 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 		{"self-signed", []string{"applet.example.com"}, time.Now().Add(60 * 24 * time.Hour), true, 0, "tls.chain", "self-signed"},
 		{"TLS 1.0 only", []string{"applet.example.com"}, time.Now().Add(60 * 24 * time.Hour), false, tls.VersionTLS10, "tls.versions", "offers TLS 1.0: mini programs need TLS 1.2"},
 	} {
-		port := tlsServer(t, leafCert(t, ca, caKey, c.names, c.notAfter, c.selfSigned), c.maxVersion)
+		port := testenv.TLSServer(t, ca.Leaf(t, c.names, c.notAfter, c.selfSigned), c.maxVersion)
 		fix := "applet provision"
 		if c.check == "tls.versions" {
 			fix = "ssl_protocols TLSv1.2 TLSv1.3"
@@ -184,57 +177,4 @@ func reloadNginx(t *testing.T, h *hostSim) {
 		t.Fatalf("nginx reload: %v\n%s", err, out)
 	}
 	time.Sleep(300 * time.Millisecond) // old workers finish first
-}
-
-func testCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "doctor test CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, k
-}
-
-func leafCert(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, names []string, notAfter time.Time, selfSigned bool) tls.Certificate {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: names[0]}, DNSNames: names,
-		NotBefore: time.Now().Add(-24 * time.Hour), NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	parent, signer := ca, caKey
-	if selfSigned {
-		parent, signer = tpl, k
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tpl, parent, &k.PublicKey, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
-}
-
-// tlsServer serves cert on a loopback port (the domain resolves to 127.0.0.1) and returns the port.
-func tlsServer(t *testing.T, cert tls.Certificate, maxVersion uint16) int {
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	if maxVersion != 0 {
-		cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS10, maxVersion
-	}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				c.(*tls.Conn).Handshake()
-				c.Close()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"encoding/pem"
 	"io"
 	"log"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/letsencrypt/challtestsrv"
 	"github.com/letsencrypt/pebble/v2/ca"
@@ -55,15 +57,7 @@ func ACMEWith(t testing.TB, o ACMEOptions) *ACMEServer {
 	var dns *challtestsrv.ChallSrv
 	dnsAddr := o.DNSAddr
 	if dnsAddr == "" {
-		dnsAddr = freeUDPTCPAddr(t)
-		var err error
-		dns, err = challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{dnsAddr}, Log: quiet})
-		if err != nil {
-			t.Fatalf("starting the ACME test DNS: %v", err)
-		}
-		dns.SetDefaultDNSIPv4("127.0.0.1")
-		go dns.Run()
-		t.Cleanup(dns.Shutdown)
+		dns, dnsAddr = startDNS(t)
 	}
 	httpPort := o.HTTPPort
 	if httpPort == 0 {
@@ -110,4 +104,40 @@ func freeUDPTCPAddr(t testing.TB) string {
 	}
 	t.Fatal("no free UDP+TCP loopback port")
 	return ""
+}
+
+// DNS starts an authoritative DNS server on loopback that answers 127.0.0.1 for every name (tests
+// point a resolver setting at its address); it stops when the test ends.
+func DNS(t testing.TB) string {
+	srv, addr := startDNS(t)
+	srv.SetDefaultDNSIPv6("") // IPv4 only: the test servers listen on 127.0.0.1
+	return addr
+}
+
+func startDNS(t testing.TB) (*challtestsrv.ChallSrv, string) {
+	t.Helper()
+	addr := freeUDPTCPAddr(t)
+	srv, err := challtestsrv.New(challtestsrv.Config{DNSAddrs: []string{addr}, Log: log.New(io.Discard, "", 0)})
+	if err != nil {
+		t.Fatalf("starting the test DNS: %v", err)
+	}
+	srv.SetDefaultDNSIPv4("127.0.0.1")
+	go srv.Run()
+	t.Cleanup(srv.Shutdown)
+	// Run binds in its own goroutine: ask until it answers, so the test's first lookup is not refused.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := r.LookupHost(ctx, "ready.test")
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the test DNS at %s does not answer: %v", addr, err)
+		}
+	}
+	return srv, addr
 }
