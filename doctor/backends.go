@@ -3,6 +3,7 @@ package doctor
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -192,4 +193,48 @@ func (d *env) checkBucket(ctx context.Context) Result {
 		return Failed(fmt.Sprintf("the test object read anonymously answered %d", code), "set the bucket's ACL to public-read (applet provision does)")
 	}
 	return Ok("bucket " + c.COS.Bucket + " is public-read and private-write; a test object was written, read anonymously and deleted")
+}
+
+// checkLimits asks each backend's root /healthz for its open-file limit and what its budgets need:
+// budgets above the limit mean the process can run out of files under load (EMFILE), and every app in
+// it stops taking connections.
+func (d *env) checkLimits(ctx context.Context) Result {
+	addrs := []string{host.Upstream(d.c.Album.Listen), host.Upstream(d.c.Game.Listen), host.Upstream(d.c.Session.Listen), host.Upstream(d.c.Video.Listen)}
+	return d.store(ctx, "serve.limits", addrs[0], func(ctx context.Context) Result {
+		client := &http.Client{Timeout: 5 * time.Second}
+		var seen, low []string
+		done := map[string]bool{}
+		for _, addr := range addrs {
+			if done[addr] {
+				continue
+			}
+			done[addr] = true
+			req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/healthz", nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				return Skip(addr + " does not answer (backends.readyz says why)")
+			}
+			var out struct {
+				Limits *struct {
+					OpenFiles   int `json:"open_files"`
+					Needed      int `json:"needed"`
+					Connections int `json:"connections"`
+				} `json:"limits"`
+			}
+			err = json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&out)
+			resp.Body.Close()
+			if err != nil || out.Limits == nil {
+				return Warning(addr+" does not report its limits", "upgrade applet on the host (applet provision)")
+			}
+			l := out.Limits
+			seen = append(seen, fmt.Sprintf("%s: %d open files, budgets need %d (%d connections)", addr, l.OpenFiles, l.Needed, l.Connections))
+			if l.Needed > l.OpenFiles {
+				low = append(low, fmt.Sprintf("%s: budgets need %d open files, the limit is %d", addr, l.Needed, l.OpenFiles))
+			}
+		}
+		if len(low) > 0 {
+			return Failed(strings.Join(low, "; "), "raise the limit (LimitNOFILE= in applet@.service, which applet provision sets to 65536; ulimit -n locally), or lower serve.max_connections and serve.fd_reserve")
+		}
+		return Ok(strings.Join(seen, "; "))
+	})
 }

@@ -95,3 +95,24 @@ func TestBackendsBucket(t *testing.T) {
 		t.Fatalf("the test object was left behind: %v", objs)
 	}
 }
+
+func TestServeLimits(t *testing.T) {
+	answer := `{"status":"ok","limits":{"open_files":1024,"needed":900,"connections":200}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write([]byte(answer))
+	}))
+	defer srv.Close()
+	addr := srv.Listener.Addr().String()
+	flags := map[string]string{"album.listen": addr, "game.listen": addr, "session.listen": addr, "video.listen": addr}
+	expect(t, check(t, load(t, "", flags), "serve.limits"), doctor.OK, addr+": 1024 open files, budgets need 900 (200 connections)", "")
+	answer = `{"status":"ok","limits":{"open_files":1024,"needed":5000,"connections":1200}}`
+	expect(t, check(t, load(t, "", flags), "serve.limits"), doctor.Fail, "budgets need 5000 open files, the limit is 1024", "LimitNOFILE=")
+	answer = `{"status":"ok"}`
+	expect(t, check(t, load(t, "", flags), "serve.limits"), doctor.Warn, "does not report its limits", "upgrade applet")
+	down := closedAddr(t)
+	expect(t, check(t, load(t, "", map[string]string{"album.listen": down}), "serve.limits"), doctor.Skipped, "does not answer", "")
+}

@@ -104,6 +104,7 @@ func (d *env) checks() []Check {
 		c("backends.mysql", d.checkMySQL),
 		c("backends.mongo", d.checkMongo),
 		c("backends.bucket", d.checkBucket),
+		c("serve.limits", d.checkLimits),
 		c("icp.filing", d.checkICP),
 		c("wechat.secret", d.checkWeChat),
 		c("wechat.domains", d.checkDomains),
@@ -227,7 +228,7 @@ func (d *env) onHost(ctx context.Context) (map[string]Result, error) {
 			return
 		}
 		cl, _ := d.cloud()
-		script := host.Script("\"$root" + host.BinaryPath + "\" doctor --on-host --json --config \"$root" + host.ConfigPath + "\" --only backends.redis,backends.mysql,backends.mongo || true\n")
+		script := host.Script("\"$root" + host.BinaryPath + "\" doctor --on-host --json --config \"$root" + host.ConfigPath + "\" --only backends.redis,backends.mysql,backends.mongo,serve.limits || true\n")
 		res, err := cl.RunCommand(ctx, in.ID, script, time.Minute)
 		if err != nil {
 			d.hostErr = err

@@ -42,14 +42,23 @@ func newMetrics() *metrics {
 			Help: "HTTP requests being served.",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inflight,
+	m.reg.MustRegister(m.requests, m.duration, m.inflight, refusedTotal,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
+// refusedTotal counts what the budgets refused, in every server of the process.
+var refusedTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "applet_http_refused_total",
+	Help: "Connections and requests refused or cut to keep the process's promises to other clients, by app and reason.",
+}, []string{"app", "reason"})
+
+// CountRefused counts one refusal in applet_http_refused_total.
+func CountRefused(app, reason string) { refusedTotal.WithLabelValues(app, reason).Inc() }
+
 // instrument records metrics and an access log line for one route, and turns a panic into a logged
 // 500 so one bad request never takes the process down.
-func (s *Server) instrument(app, route string, h http.Handler, level slog.Level) http.Handler {
+func (s *Server) instrument(app, route string, bound time.Duration, h http.Handler, level slog.Level) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w}
@@ -77,7 +86,9 @@ func (s *Server) instrument(app, route string, h http.Handler, level slog.Level)
 			log.Log(r.Context(), level, "request", "app", app, "method", r.Method, "path", r.URL.Path,
 				"route", route, "status", code, "bytes", rec.bytes, "duration", d.Round(time.Microsecond).String())
 		}()
-		h.ServeHTTP(rec, r)
+		if s.guard(rec, r, bound, h.ServeHTTP) {
+			CountRefused(app, "slow body")
+		}
 	})
 }
 
@@ -169,6 +180,7 @@ func LoggerFrom(ctx context.Context, base *slog.Logger) *slog.Logger {
 // WriteJSON writes v as a JSON response with the status code.
 func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)

@@ -6,6 +6,7 @@ package serve
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // App is one backend. Its routes live under BasePath.
@@ -30,12 +31,20 @@ type Describer interface {
 
 // Router registers an app's routes under its base path with the runtime's instrumentation.
 type Router struct {
-	mux      *http.ServeMux
-	base     string
-	app      string
-	wrap     func(app, route string, h http.Handler) http.Handler
-	patterns []string
+	mux       *http.ServeMux
+	base      string
+	app       string
+	wrap      func(app, route string, bound time.Duration, h http.Handler) http.Handler
+	patterns  []string
+	bound     time.Duration
+	deadlines Deadlines
 }
+
+// Bound sets the whole-request bound of the routes registered after it (0: the runtime's default).
+func (r *Router) Bound(d time.Duration) { r.bound = d }
+
+// Deadlines are the runtime's request deadlines, for an app to size its own bounds.
+func (r *Router) Deadlines() Deadlines { return r.deadlines.withDefaults() }
 
 // Handle registers h for pattern ("[METHOD ]/path"), relative to the app's base path.
 func (r *Router) Handle(pattern string, h http.Handler) {
@@ -48,7 +57,7 @@ func (r *Router) Handle(pattern string, h http.Handler) {
 	}
 	full := method + r.base + path
 	r.patterns = append(r.patterns, full)
-	r.mux.Handle(full, r.wrap(r.app, full, h))
+	r.mux.Handle(full, r.wrap(r.app, full, r.bound, h))
 }
 
 // HandleFunc is Handle for a function.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -247,6 +248,8 @@ func TestGracefulShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 }
 
+// A request that does not end by the timeout is cut; nothing of the process's own was lost, so Run
+// ends without an error (a deploy is not a failure because one phone sat in a lift).
 func TestShutdownIsBoundedByTimeout(t *testing.T) {
 	app := newTestApp("album")
 	defer close(app.release)
@@ -257,11 +260,16 @@ func TestShutdownIsBoundedByTimeout(t *testing.T) {
 	cancel()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "shutdown took longer than 200ms") {
+		if err != nil {
 			t.Fatalf("Run = %v", err)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("shutdown not bounded by its timeout")
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if !slices.Contains(app.events, "shutdown") {
+		t.Fatalf("the app was not shut down: %v", app.events)
 	}
 }
 

@@ -30,14 +30,23 @@ type Options struct {
 	ReadyTimeout    time.Duration // bound on each app's Ready in /readyz
 	// OnListen, if set, is told each bound address (useful with port 0).
 	OnListen func(addr net.Addr, apps []string)
+	// Deadlines bound each request and its body; Budgets the open connections.
+	Deadlines Deadlines
+	Budgets   Budgets
+	// OpenFiles is the open-file limit the budgets are shared from (0: the process's).
+	OpenFiles int
 }
 
 // Server runs the listeners until its context ends, then shuts down gracefully.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	metrics  *metrics
-	draining atomic.Bool
+	opts      Options
+	log       *slog.Logger
+	metrics   *metrics
+	draining  atomic.Bool
+	deadlines Deadlines
+	budgets   Budgets
+	openFiles int
+	guards    guards
 }
 
 // New returns a Server; nothing listens until Run.
@@ -51,8 +60,19 @@ func New(opts Options) *Server {
 	if opts.ReadyTimeout <= 0 {
 		opts.ReadyTimeout = 2 * time.Second
 	}
-	return &Server{opts: opts, log: opts.Logger, metrics: newMetrics()}
+	if opts.OpenFiles <= 0 {
+		opts.OpenFiles = OpenFileLimit()
+	}
+	return &Server{opts: opts, log: opts.Logger, metrics: newMetrics(), deadlines: opts.Deadlines.withDefaults(),
+		budgets: opts.Budgets.Derive(opts.OpenFiles, len(opts.Listeners)), openFiles: opts.OpenFiles,
+		guards: guards{active: map[*guardedBody]struct{}{}}}
 }
+
+// Deadlines are the request deadlines in force (defaults filled in).
+func (s *Server) Deadlines() Deadlines { return s.deadlines }
+
+// Budgets are the connection budgets in force (derived ones filled in).
+func (s *Server) Budgets() Budgets { return s.budgets }
 
 // Registry is the Prometheus registry behind /metrics.
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
@@ -62,26 +82,39 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 func (s *Server) Handler(apps []App) http.Handler {
 	mux := http.NewServeMux()
 	quiet := func(route string, h http.HandlerFunc) {
-		mux.Handle(route, s.instrument("", route, h, slog.LevelDebug))
+		mux.Handle(route, s.instrument("", route, 0, h, slog.LevelDebug))
 	}
 	quiet("GET /healthz", s.healthz)
 	quiet("GET /readyz", func(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, apps) })
 	// Metrics only at the listener's root: the public proxy forwards base paths, never this.
-	mux.Handle("GET /metrics", s.instrument("", "GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}), slog.LevelDebug))
+	mux.Handle("GET /metrics", s.instrument("", "GET /metrics", 0, promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}), slog.LevelDebug))
 	quiet("/", notFound)
 	for _, app := range apps {
 		app := app
 		base := strings.TrimSuffix(app.BasePath(), "/")
 		quiet("GET "+base+"/healthz", s.healthz)
 		quiet("GET "+base+"/readyz", func(w http.ResponseWriter, r *http.Request) { s.readyz(w, r, []App{app}) })
-		r := &Router{mux: mux, base: base, app: app.Name(), wrap: func(a, route string, h http.Handler) http.Handler {
-			return s.instrument(a, route, h, slog.LevelInfo)
+		r := &Router{mux: mux, base: base, app: app.Name(), deadlines: s.deadlines, wrap: func(a, route string, bound time.Duration, h http.Handler) http.Handler {
+			return s.instrument(a, route, bound, h, slog.LevelInfo)
 		}}
 		app.Register(r)
 		// Unknown paths under the base answer like the apps do: JSON, not the default text page.
-		mux.Handle(base+"/", s.instrument(app.Name(), base+"/", http.HandlerFunc(notFound), slog.LevelInfo))
+		mux.Handle(base+"/", s.instrument(app.Name(), base+"/", 0, http.HandlerFunc(notFound), slog.LevelInfo))
 	}
-	return withRequestID(collapseSlashes(mux))
+	return withRequestID(collapseSlashes(s.healthOnlyPastBudget(mux)))
+}
+
+// healthOnlyPastBudget answers requests on connections past the listener's cap with a 503, but for
+// health checks, which keep answering whatever the load.
+func (s *Server) healthOnlyPastBudget(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if overBudget(r.Context()) && !strings.HasSuffix(r.URL.Path, "/healthz") && !strings.HasSuffix(r.URL.Path, "/readyz") {
+			CountRefused("", "connections")
+			Refuse(w, "connections")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // collapseSlashes routes "/a//b" as "/a/b" in place: the mux would answer such paths with a
@@ -102,7 +135,14 @@ func collapseSlashes(h http.Handler) http.Handler {
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+	if r.URL.Path != "/healthz" {
+		WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		return
+	}
+	// At the listener's root only (the public proxy forwards base paths): the budgets, so applet
+	// doctor can tell a limit too low for them.
+	WriteJSON(w, http.StatusOK, map[string]any{"status": "ok", "limits": map[string]any{
+		"open_files": s.openFiles, "needed": s.budgets.Needed(len(s.opts.Listeners)), "connections": s.budgets.Connections}})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request, apps []App) {
@@ -161,7 +201,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	var apps []App
 	for _, l := range s.opts.Listeners {
-		ln, err := net.Listen("tcp", l.Addr)
+		raw, err := net.Listen("tcp", l.Addr)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("listening on %s: %w", l.Addr, err)
@@ -171,11 +211,15 @@ func (s *Server) Run(ctx context.Context) error {
 			names[i] = a.Name()
 			apps = append(apps, a)
 		}
+		ln := &budgetListener{Listener: raw, max: s.budgets.Connections, health: s.budgets.HealthReserve, apps: strings.Join(names, ",")}
 		srv := &http.Server{
 			Handler:           s.Handler(l.Apps),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				return context.WithValue(ctx, overKey{}, c)
+			},
 		}
 		servers = append(servers, bound{srv, ln})
 		s.log.Info("listening", "addr", ln.Addr().String(), "apps", strings.Join(names, ","))
@@ -202,6 +246,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 
 	s.draining.Store(true)
+	s.guards.drain() // bodies that are not moving are cut now; the others may finish
 	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -222,10 +267,11 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	if sctx.Err() != nil {
+		// Nothing of the process's own is lost: what is cut here are requests their clients retry.
 		for _, b := range servers {
 			b.srv.Close()
 		}
-		return errors.Join(runErr, fmt.Errorf("shutdown took longer than %s: remaining connections were closed", s.opts.ShutdownTimeout))
+		s.log.Warn("shutdown took longer than its timeout: the remaining connections were closed", "timeout", s.opts.ShutdownTimeout.String())
 	}
 	if len(appErrs) > 0 {
 		return errors.Join(append([]error{runErr}, appErrs...)...)

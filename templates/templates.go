@@ -21,6 +21,7 @@ var files embed.FS
 // Names of the templates.
 const (
 	NginxSite    = "nginx-site.conf"
+	NginxMain    = "nginx.conf"
 	ServiceUnit  = "applet@.service"
 	RenewService = "applet-renew.service"
 	RenewTimer   = "applet-renew.timer"
@@ -28,7 +29,7 @@ const (
 )
 
 // Names lists every template.
-var Names = []string{NginxSite, ServiceUnit, RenewService, RenewTimer, CloudInit}
+var Names = []string{NginxMain, NginxSite, ServiceUnit, RenewService, RenewTimer, CloudInit}
 
 // Site is the data of the nginx site.
 type Site struct {
@@ -39,6 +40,23 @@ type Site struct {
 	Album, Game, Session, Video string // upstream host:port
 	UploadMaxMB                 int    // album limit + 1 MiB of multipart overhead
 	TooLargeJSON                string // the album's answer to a body over the limit
+	// BodyTimeout is the longest a client may pause while sending a body (serve.body_grace), e.g. "10s".
+	BodyTimeout string
+	// UploadsPerAddr and CommentsPerAddr cap one address's connections on those routes.
+	UploadsPerAddr, CommentsPerAddr int
+}
+
+// Main is the data of nginx.conf.
+type Main struct {
+	Deployment                      string
+	WorkerConnections, RlimitNofile int
+}
+
+// NginxMainFor sizes nginx for backends whose budgets total backendConns connections: each proxied
+// connection holds two of nginx's.
+func NginxMainFor(deployment string, backendConns int) Main {
+	wc := max(4096, 2*backendConns)
+	return Main{Deployment: deployment, WorkerConnections: wc, RlimitNofile: 2 * wc}
 }
 
 // Unit is the data of the systemd units.
@@ -46,6 +64,7 @@ type Unit struct {
 	Deployment, User, Binary, ConfigFile, DataDir string
 	After                                         []string // units to start after (redis-server.service)
 	StopTimeout                                   string   // e.g. "30s": serve's shutdown timeout plus margin
+	LimitNOFILE                                   int      // open files a backend may hold
 }
 
 // Init is the data of the cloud-init.

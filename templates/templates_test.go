@@ -27,15 +27,17 @@ func sampleSite() templates.Site {
 		HTTPListen: []string{"80", "[::]:80"}, HTTPSListen: []string{"443", "[::]:443"}, HTTPSPort: 443,
 		CertFile: "/etc/applet/tls/fullchain.pem", KeyFile: "/etc/applet/tls/privkey.pem", Webroot: "/var/lib/applet/acme",
 		Album: "127.0.0.1:9993", Game: "127.0.0.1:9595", Session: "127.0.0.1:5757", Video: "127.0.0.1:9994",
-		UploadMaxMB:  6,
+		UploadMaxMB:  6, BodyTimeout: "10s", UploadsPerAddr: 8, CommentsPerAddr: 8,
 		TooLargeJSON: templates.NginxString(`{"code":-1,"msg":"单个不超过5MB","data":{},"error":{"field":"image","reason":"larger than the limit"}}`),
 	}
 }
 
 func sampleData(name string) any {
 	unit := templates.Unit{Deployment: "prod", User: "applet", Binary: "/usr/local/bin/applet", ConfigFile: "/etc/applet/applet.yaml",
-		DataDir: "/var/lib/applet", After: []string{"redis-server.service"}, StopTimeout: "30s"}
+		DataDir: "/var/lib/applet", After: []string{"redis-server.service"}, StopTimeout: "30s", LimitNOFILE: 65536}
 	switch name {
+	case templates.NginxMain:
+		return templates.NginxMainFor("prod", 64000)
 	case templates.NginxSite:
 		return sampleSite()
 	case templates.CloudInit:
@@ -105,6 +107,18 @@ func TestNginxAcceptsSite(t *testing.T) {
 	conf := "pid nginx.pid;\nevents {}\nhttp {\n" + string(site) + "\n}\n"
 	if out, err := testenv.NginxTest(t, conf); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	// The main file, with the site in place of sites-enabled and its paths on this machine.
+	siteFile := filepath.Join(dir, "site.conf")
+	os.WriteFile(siteFile, site, 0o644)
+	main, err := templates.New("").Render(templates.NginxMain, templates.NginxMainFor("prod", 64000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainConf := strings.NewReplacer("/etc/nginx/sites-enabled/*", siteFile, "include /etc/nginx/modules-enabled/*.conf;", "", "include /etc/nginx/conf.d/*.conf;", "",
+		"/run/nginx.pid", filepath.Join(dir, "nginx.pid"), "/var/log/nginx/", dir+"/", "user www-data;", "").Replace(string(main))
+	if out, err := testenv.NginxTest(t, mainConf); err != nil {
+		t.Fatalf("nginx -t of nginx.conf: %v\n%s", err, out)
 	}
 	bad := strings.Replace(conf, "proxy_request_buffering off;", "proxy_request_buffering maybe;", 1)
 	if out, err := testenv.NginxTest(t, bad); err == nil {

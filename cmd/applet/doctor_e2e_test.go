@@ -76,7 +76,7 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 			t.Errorf("healthy setup: %s is %s: %s", name, r.Status, r.Observed)
 		}
 	}
-	for _, name := range []string{"tls.chain", "tls.versions", "nginx.websocket", "nginx.upload-limit", "backends.redis", "backends.mysql", "backends.mongo", "backends.bucket", "wechat.secret", "credentials.write", "dns.resolve"} {
+	for _, name := range []string{"tls.chain", "tls.versions", "nginx.websocket", "nginx.upload-limit", "backends.redis", "backends.mysql", "backends.mongo", "backends.bucket", "serve.limits", "wechat.secret", "credentials.write", "dns.resolve"} {
 		if res[name].Status != "ok" {
 			t.Errorf("healthy setup: %s not checked: %+v", name, res[name])
 		}

@@ -30,7 +30,7 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // and serves them on one test listener.
 func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.Server, *wiring) {
 	t.Helper()
-	w := &wiring{cfg: cfg, log: discard()}
+	w := testWiring(t, cfg)
 	var apps []serve.App
 	for _, name := range names {
 		app, err := w.app(context.Background(), name)
@@ -43,4 +43,14 @@ func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.S
 	ts := httptest.NewServer(serve.New(serve.Options{}).Handler(apps))
 	t.Cleanup(ts.Close)
 	return ts, w
+}
+
+// testWiring is the wiring of one serve run on cfg.
+func testWiring(t *testing.T, cfg *config.Config) *wiring {
+	t.Helper()
+	w, err := newWiring(cfg, discard(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
 }

@@ -4,8 +4,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/serve"
 	"golang.org/x/term"
 )
 
@@ -78,10 +80,12 @@ func (f *Factory) Logger(c *config.Config) *slog.Logger {
 	_ = level.UnmarshalText([]byte(c.Log.Level))
 	opts := &slog.HandlerOptions{Level: level}
 	text := c.Log.Format == "text" || (c.Log.Format == "auto" && f.IO.ErrIsTerminal)
+	var h slog.Handler = slog.NewJSONHandler(f.IO.ErrOut, opts)
 	if text {
-		return slog.New(slog.NewTextHandler(f.IO.ErrOut, opts))
+		h = slog.NewTextHandler(f.IO.ErrOut, opts)
 	}
-	return slog.New(slog.NewJSONHandler(f.IO.ErrOut, opts))
+	// A warning repeated by many requests (one hostile client) is one line per interval with a count.
+	return slog.New(serve.QuietRepeats(h, 10*time.Second))
 }
 
 // isTerminal asks the terminal driver: /dev/null is a character device but no terminal.

@@ -14,6 +14,7 @@ import (
 	"github.com/qcloud-applet/applet/provision/host"
 	"github.com/qcloud-applet/applet/provision/report"
 	"github.com/qcloud-applet/applet/provision/tencent"
+	"github.com/qcloud-applet/applet/serve"
 )
 
 // openDeployment loads the configuration and opens the deployment for command.
@@ -60,6 +61,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 				Backends:  deliver.Backends{Album: hc.Album.Listen, Game: hc.Game.Listen, Session: hc.Session.Listen, Video: hc.Video.Listen},
 				RedisAddr: c.Redis.Addr, RedisPassword: c.Redis.Password, MySQLDSN: c.MySQL.DSN, ACMEDirectory: p.ACMEDirectory, ACMERoots: p.ACMERoots,
 				HTTPPort: p.HTTPPort, HTTPSPort: p.HTTPSPort, MaxUploadMB: c.Album.MaxUploadMB, ShutdownTimeout: c.Serve.ShutdownTimeout,
+				BodyGrace: c.Serve.BodyGrace, BackendConnections: len(host.Apps) * serve.Budgets{Reserve: c.Serve.FDReserve, Connections: c.Serve.MaxConnections}.Derive(host.OpenFiles, 1).Connections,
 				SSH: deliver.SSH{User: p.SSHUser, Port: p.SSHPort, KeyFile: p.SSHKeyFile}}},
 		Notes: o.IO.ErrOut, Progress: report.NewProgress(o.IO.Out, o.IO.ErrIsTerminal).Event,
 	}

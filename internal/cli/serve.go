@@ -101,7 +101,14 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 		return &HintError{Err: fmt.Errorf("album.owner_check: the album alone cannot see logins made on serve session without a shared Redis"),
 			Hint: "set redis.addr, or run applet serve all"}
 	}
-	w := &wiring{cfg: cfg, log: log}
+	shared, listeners := "", len(names)
+	if opts.App == "all" && opts.Listen != "" {
+		shared, listeners = opts.Listen, 1
+	}
+	w, err := newWiring(cfg, log, listeners)
+	if err != nil {
+		return err
+	}
 	var apps []serve.App
 	var addrs []string
 	for _, name := range names {
@@ -119,20 +126,16 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 		}
 		log.Info("app configured", attrs...)
 	}
-	shared := ""
-	if opts.App == "all" {
-		shared = opts.Listen
-	}
-	listeners := serve.Layout(apps, shared, addrs)
-
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	srv := serve.New(serve.Options{
-		Listeners:       listeners,
+		Listeners:       serve.Layout(apps, shared, addrs),
 		Logger:          log,
 		ShutdownTimeout: cfg.Serve.ShutdownTimeout,
 		ReadyTimeout:    cfg.Serve.ReadyTimeout,
 		OnListen:        opts.OnListen,
+		Deadlines:       w.deadlines,
+		Budgets:         w.budgets,
 	})
 	if err := srv.Run(ctx); err != nil {
 		if strings.Contains(err.Error(), "address already in use") {

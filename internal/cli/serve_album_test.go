@@ -18,7 +18,6 @@ import (
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/serve"
-	"github.com/qcloud-applet/applet/serve/session"
 )
 
 // originalClient does what the original album mini program does: wx.uploadFile with field image,
@@ -79,7 +78,7 @@ func originalClientFlow(t *testing.T, base string, download func(string) (int, [
 
 func albumServer(t *testing.T, cfg *config.Config) *httptest.Server {
 	t.Helper()
-	app, err := newAlbumApp(cfg, discard(), func() (*session.Shared, error) { return newSessionParts(cfg, discard()) })
+	app, err := newAlbumApp(testWiring(t, cfg), discard())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -138,7 +138,8 @@ func TestSessionStoresDownAndBack(t *testing.T) {
 		t.Fatalf("the failure took %v", took)
 	}
 	status, out = sessionGet(t, base, "/user", map[string]string{session.HeaderSkey: "whatever"})
-	if status != 503 || out["error"] != session.ErrSessionStoreUnavailable {
+	// Not code -1: wafer2-client-sdk would drop the user's still-valid login on it.
+	if status != 503 || out["error"] != session.ErrSessionStoreUnavailable || out["code"] != float64(session.CodeStoreUnavailable) {
 		t.Fatalf("skey with Redis down: %d %v", status, out)
 	}
 

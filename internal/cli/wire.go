@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
@@ -19,6 +20,23 @@ type wiring struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	parts *session.Shared
+	// What the runtime and the apps share out: deadlines, budgets, the proxies whose
+	// X-Forwarded-For names the client, and one write limit per client address.
+	deadlines serve.Deadlines
+	budgets   serve.Budgets
+	proxies   []netip.Prefix
+	writes    *serve.Limiter
+}
+
+func newWiring(cfg *config.Config, log *slog.Logger, listeners int) (*wiring, error) {
+	proxies, err := cfg.Serve.Proxies()
+	if err != nil {
+		return nil, err // Validate refused it already
+	}
+	s := cfg.Serve
+	return &wiring{cfg: cfg, log: log, proxies: proxies, writes: serve.NewLimiter(s.WriteRate, s.WriteBurst),
+		deadlines: serve.Deadlines{BodyGrace: s.BodyGrace, MinBodyRate: int64(s.MinBodyRate), Request: s.RequestTimeout},
+		budgets:   serve.Budgets{Reserve: s.FDReserve, Connections: s.MaxConnections}.Derive(serve.OpenFileLimit(), listeners)}, nil
 }
 
 func (w *wiring) session() (*session.Shared, error) {
@@ -37,9 +55,9 @@ func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
 	log := w.log.With("app", name)
 	switch name {
 	case "album":
-		return newAlbumApp(w.cfg, log, w.session)
+		return newAlbumApp(w, log)
 	case "game":
-		return newGameApp(w.cfg, log, w.session)
+		return newGameApp(w, log)
 	case "session":
 		parts, err := w.session()
 		if err != nil {
@@ -47,7 +65,7 @@ func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
 		}
 		return newSessionAppWith(ctx, w.cfg, log, parts)
 	case "video":
-		return newVideoApp(ctx, w.cfg, log)
+		return newVideoApp(ctx, w, log)
 	}
 	return nil, fmt.Errorf("unknown app %q", name)
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/cos"
@@ -16,8 +15,16 @@ import (
 
 // newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise. With
 // album.owner_check it signs users in through the shared session parts.
-func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Shared, error)) (serve.App, error) {
+func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
+	cfg := w.cfg
+	maxUploads := cfg.Album.MaxUploads
+	if maxUploads == 0 {
+		maxUploads = min(max(w.budgets.Connections/8, 1), 256)
+	}
 	opts := album.Options{
+		MaxUploads:  maxUploads,
+		Writes:      w.writes,
+		Proxies:     w.proxies,
 		Logger:      log,
 		Folder:      cfg.Album.Folder,
 		MaxUploadMB: cfg.Album.MaxUploadMB,
@@ -46,7 +53,7 @@ func newAlbumApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Sha
 		opts.SpoolDir = s.SpoolDir()
 	}
 	if cfg.Album.OwnerCheck {
-		parts, err := sess()
+		parts, err := w.session()
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/game"
 	"github.com/qcloud-applet/applet/serve/redis"
@@ -14,7 +13,8 @@ import (
 )
 
 // newGameApp builds the game; a handshake that carries a session plays under the session's openId.
-func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Shared, error)) (serve.App, error) {
+func newGameApp(w *wiring, log *slog.Logger) (serve.App, error) {
+	cfg := w.cfg
 	c := cfg.Game
 	var origins []string
 	for _, o := range strings.Split(c.AllowedOrigins, ",") {
@@ -29,8 +29,10 @@ func newGameApp(cfg *config.Config, log *slog.Logger, sess func() (*session.Shar
 		MaxMessage:     c.MaxMessageBytes,
 		RateLimit:      c.RateLimit,
 		AllowedOrigins: origins,
+		MaxPerClient:   c.MaxPerClient,
+		Proxies:        w.proxies,
 	}
-	parts, err := sess()
+	parts, err := w.session()
 	if err != nil {
 		return nil, err
 	}

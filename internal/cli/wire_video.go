@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/mysql"
 	"github.com/qcloud-applet/applet/serve/sqldb"
@@ -20,8 +19,9 @@ import (
 // newVideoApp opens the video store the configuration chooses. The embedded SQLite database is
 // migrated and seeded on the spot. A MySQL database is only checked: behind, serve refuses to start
 // (unless video.migrate); unreachable, serve starts with /readyz red and recovers when it returns.
-func newVideoApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (serve.App, error) {
-	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize}
+func newVideoApp(ctx context.Context, w *wiring, log *slog.Logger) (serve.App, error) {
+	cfg := w.cfg
+	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize, Writes: w.writes, Proxies: w.proxies}
 	if cfg.MySQL.DSN == "" {
 		path := cfg.Video.SQLitePath
 		if path == "" {

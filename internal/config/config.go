@@ -51,6 +51,14 @@ type Log struct {
 type Serve struct {
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout" help:"How long a SIGTERM/SIGINT waits for in-flight requests and WebSockets before closing them."`
 	ReadyTimeout    time.Duration `yaml:"ready_timeout" help:"How long /readyz waits for each dependency check."`
+	BodyGrace       time.Duration `yaml:"body_grace" help:"How long a request body may take before min_body_rate counts, and the longest it may stall; a stalled body is cut and its connection closed."`
+	MinBodyRate     int           `yaml:"min_body_rate" help:"Slowest request body accepted after body_grace, in bytes a second (1024 is met by a 2G phone)."`
+	RequestTimeout  time.Duration `yaml:"request_timeout" help:"Bound on a whole request, from its headers to its answer's last byte (uploads and image downloads get what min_body_rate allows for their size; WebSockets have the game's own timeouts)."`
+	MaxConnections  int           `yaml:"max_connections" help:"Open connections per listener, WebSockets included; past it new ones get 503 with Retry-After (0: shared out from the open-file limit)."`
+	FDReserve       int           `yaml:"fd_reserve" help:"Open files kept back from connections for health checks, databases, spool files and logs (0: a quarter of the limit, 64 to 1024)."`
+	TrustedProxies  string        `yaml:"trusted_proxies" help:"Comma-separated addresses or CIDR blocks of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1 behind nginx (empty: the peer is the client)."`
+	WriteRate       float64       `yaml:"write_rate" help:"Unauthenticated writes (comments, uploads without album.owner_check) a minute per client address, in bursts of write_burst (0: no limit)."`
+	WriteBurst      int           `yaml:"write_burst" help:"Burst of unauthenticated writes per client address."`
 }
 
 // Album configures `applet serve album`.
@@ -61,6 +69,7 @@ type Album struct {
 	AllowGIF    bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
 	AllowWebP   bool   `yaml:"allow_webp" help:"Also accept WebP images."`
 	PublicURL   string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
+	MaxUploads  int    `yaml:"max_uploads" help:"Uploads received at once; past it an upload gets 503 with Retry-After (0: an eighth of the connections, at most 256)."`
 	OwnerCheck  bool   `yaml:"owner_check" help:"Record who uploads each image (a login is then needed) and let only them delete it. Off for old clients; needs redis.addr unless serving all apps in one process."`
 }
 
@@ -74,6 +83,7 @@ type Game struct {
 	IdleTimeout     time.Duration `yaml:"idle_timeout" help:"Close a client that sent nothing for this long (the original client never pings)."`
 	MaxMessageBytes int           `yaml:"max_message_bytes" help:"Largest WebSocket frame accepted from a client."`
 	RateLimit       float64       `yaml:"rate_limit" help:"Frames a second a client may send (bursts of twice that); past it, it is disconnected. 0: no limit."`
+	MaxPerClient    int           `yaml:"max_per_client" help:"WebSockets one client address may hold at once (mobile carriers put many phones behind one address); past it a connection is closed with a reason."`
 	AllowedOrigins  string        `yaml:"allowed_origins" help:"Comma-separated Origin values accepted (empty: any; mini programs send none)."`
 }
 
@@ -175,10 +185,11 @@ func Default() *Config {
 		Deployment: "applet",
 		DataDir:    "data",
 		Log:        Log{Level: "info", Format: "auto"},
-		Serve:      Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second},
-		Album:      Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
+		Serve: Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second, BodyGrace: 10 * time.Second, MinBodyRate: 1024,
+			RequestTimeout: time.Minute, WriteRate: 60, WriteBurst: 20},
+		Album: Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
 		Game: Game{Listen: ":9595", GameTime: 3 * time.Second, BotDelay: time.Second, ReadyWait: 10 * time.Second, NearbyRadiusKm: 5,
-			IdleTimeout: 10 * time.Minute, MaxMessageBytes: 4096, RateLimit: 20},
+			IdleTimeout: 10 * time.Minute, MaxMessageBytes: 4096, RateLimit: 20, MaxPerClient: 64},
 		Session: Session{Listen: ":5757", TTL: 7200 * time.Second, CacheMaxAge: 500 * time.Millisecond, MaxActionsBytes: 1 << 20, Timeout: 2 * time.Second},
 		Video:   Video{Listen: ":9994", PageSize: 6, QueryTimeout: 2 * time.Second},
 		Mongo:   Mongo{Database: "qcloud-applet-session"},

@@ -41,6 +41,9 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 		hc.Album.PublicURL = "https://" + c.Domain
 	}
 	hc.Session.Dev = false
+	if hc.Serve.TrustedProxies == "" {
+		hc.Serve.TrustedProxies = "127.0.0.1,::1" // nginx, on the same host, names the client
+	}
 	if hc.COS.Bucket != "" && (hc.COS.SecretID == "" || hc.COS.SecretKey == "") {
 		hc.COS.SecretID, hc.COS.SecretKey = c.TencentCloud.SecretID, c.TencentCloud.SecretKey
 		warnings = append(warnings, "the album on the host uses the Tencent Cloud key for COS: set cos.secret_id and cos.secret_key to a key limited to the bucket")

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -55,6 +57,37 @@ func (l *Loaded) Validate() error {
 	}
 	if c.Serve.ShutdownTimeout <= 0 {
 		bad("serve.shutdown_timeout", "must be positive", "use a duration such as 15s")
+	}
+	if c.Serve.BodyGrace <= 0 {
+		bad("serve.body_grace", "must be positive", "use a duration such as 10s")
+	}
+	if c.Serve.MinBodyRate <= 0 {
+		bad("serve.min_body_rate", "must be a positive number of bytes a second", "use 1024 (a 2G phone meets it)")
+	}
+	if c.Serve.RequestTimeout <= 0 {
+		bad("serve.request_timeout", "must be positive", "use a duration such as 1m")
+	}
+	if c.Serve.MaxConnections < 0 || c.Serve.FDReserve < 0 || c.Album.MaxUploads < 0 {
+		for _, k := range []struct {
+			key string
+			v   int
+		}{{"serve.max_connections", c.Serve.MaxConnections}, {"serve.fd_reserve", c.Serve.FDReserve}, {"album.max_uploads", c.Album.MaxUploads}} {
+			if k.v < 0 {
+				bad(k.key, "must not be negative", "use 0 to derive it from the open-file limit")
+			}
+		}
+	}
+	if _, err := c.Serve.Proxies(); err != nil {
+		bad("serve.trusted_proxies", err.Error(), "list addresses or CIDR blocks, e.g. 127.0.0.1,::1")
+	}
+	if c.Serve.WriteRate < 0 {
+		bad("serve.write_rate", "must not be negative", "use 0 for no limit, or writes a minute such as 30")
+	}
+	if c.Serve.WriteRate > 0 && c.Serve.WriteBurst < 1 {
+		bad("serve.write_burst", "must be at least 1 with a write_rate", "use a burst such as 10")
+	}
+	if c.Game.MaxPerClient < 1 {
+		bad("game.max_per_client", "must be at least 1", "use a number such as 64")
 	}
 	if c.Serve.ReadyTimeout <= 0 {
 		bad("serve.ready_timeout", "must be positive", "use a duration such as 2s")
@@ -276,4 +309,24 @@ func checkHostPort(s string) string {
 		return "not a host:port address"
 	}
 	return checkListen(s)
+}
+
+// Proxies reads serve.trusted_proxies: addresses and CIDR blocks, comma-separated.
+func (c Serve) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(c.TrustedProxies, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR block", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

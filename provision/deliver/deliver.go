@@ -56,7 +56,11 @@ type Options struct {
 	ACMEDirectory, ACMERoots           string
 	HTTPPort, HTTPSPort, MaxUploadMB   int
 	ShutdownTimeout                    time.Duration
-	Templates                          *templates.Set
+	// BodyGrace is the longest pause in a request body (nginx cuts such a client first);
+	// BackendConnections is what the four backends accept in all, to size nginx for.
+	BodyGrace          time.Duration
+	BackendConnections int
+	Templates          *templates.Set
 	// Buckets and Client carry the bundle (COS and TAT); SSH replaces both when its User is set.
 	Buckets *tencent.Buckets
 	Client  *tencent.Client
@@ -157,9 +161,10 @@ func (d *Delivery) build() (*host.Builder, error) {
 		CertFile:    host.TLSDir + "/" + acme.CertFile, KeyFile: host.TLSDir + "/" + acme.KeyFile, Webroot: host.Webroot,
 		Album: o.Backends.Album, Game: o.Backends.Game, Session: o.Backends.Session, Video: o.Backends.Video,
 		UploadMaxMB: o.MaxUploadMB + 1, TooLargeJSON: templates.NginxString(tooLarge),
+		BodyTimeout: fmt.Sprintf("%ds", max(int(o.BodyGrace/time.Second), 1)), UploadsPerAddr: 8, CommentsPerAddr: 8,
 	}
 	unit := templates.Unit{Deployment: o.Deployment, User: host.User, Binary: host.BinaryPath, ConfigFile: host.ConfigPath, DataDir: host.DataDir,
-		StopTimeout: (o.ShutdownTimeout + 15*time.Second).String()}
+		StopTimeout: (o.ShutdownTimeout + 15*time.Second).String(), LimitNOFILE: host.OpenFiles}
 	for _, p := range m.Packages {
 		unit.After = append(unit.After, map[string]string{"redis-server": "redis-server.service", "mariadb-server": "mariadb.service"}[p])
 	}
@@ -167,6 +172,7 @@ func (d *Delivery) build() (*host.Builder, error) {
 		name, path, trigger string
 		data                any
 	}{
+		{templates.NginxMain, "/etc/nginx/nginx.conf", host.TriggerNginx, templates.NginxMainFor(o.Deployment, o.BackendConnections)},
 		{templates.NginxSite, "/etc/nginx/sites-enabled/applet-" + o.Deployment + ".conf", host.TriggerNginx, site},
 		{templates.ServiceUnit, "/etc/systemd/system/applet@.service", host.TriggerUnits, unit},
 		{templates.RenewService, "/etc/systemd/system/applet-renew.service", host.TriggerUnits, unit},

@@ -17,6 +17,9 @@ const (
 	User       = "applet"
 )
 
+// OpenFiles is each backend service's open-file limit (LimitNOFILE); serve shares it out.
+const OpenFiles = 65536
+
 // Apps are the backends the host runs, one service each.
 var Apps = []string{"album", "game", "session", "video"}
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"regexp"
 	"strings"
@@ -90,12 +91,19 @@ type Options struct {
 	Auth func(http.Handler) http.Handler
 	// Owner returns the signed-in user's openId from a request context Auth has seen.
 	Owner func(ctx context.Context) (openID string, ok bool)
+	// MaxUploads is how many uploads are received at once (0: 64); past it one gets 503 with Retry-After.
+	MaxUploads int
+	// Writes limits uploads per client address when no login is needed (nil: no limit); Proxies are
+	// the proxies whose X-Forwarded-For names the client.
+	Writes  *serve.Limiter
+	Proxies []netip.Prefix
 }
 
 // App is the album backend.
 type App struct {
-	opts Options
-	log  *slog.Logger
+	opts    Options
+	log     *slog.Logger
+	uploads chan struct{} // one token per upload being received
 }
 
 var _ serve.App = (*App)(nil)
@@ -123,7 +131,10 @@ func New(opts Options) (*App, error) {
 	if opts.OwnerCheck && (opts.Auth == nil || opts.Owner == nil) {
 		return nil, errors.New("owner checks need the session middleware")
 	}
-	return &App{opts: opts, log: opts.Logger}, nil
+	if opts.MaxUploads <= 0 {
+		opts.MaxUploads = 64
+	}
+	return &App{opts: opts, log: opts.Logger, uploads: make(chan struct{}, opts.MaxUploads)}, nil
 }
 
 var folderRE = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)
@@ -152,12 +163,16 @@ func (a *App) BasePath() string { return BasePath }
 // Register implements serve.App.
 func (a *App) Register(r *serve.Router) {
 	r.HandleFunc("GET /list", a.list)
+	// An upload, or an image download, may take what the minimum body rate allows for its size.
+	long := r.Deadlines().BodyBound(int64(a.opts.MaxUploadMB+1) << 20)
 	if a.opts.OwnerCheck {
-		r.Handle("POST /upload", a.opts.Auth(http.HandlerFunc(a.upload)))
 		r.Handle("POST /delete", a.opts.Auth(http.HandlerFunc(a.delete)))
+		r.Bound(long)
+		r.Handle("POST /upload", a.opts.Auth(http.HandlerFunc(a.upload)))
 	} else {
-		r.HandleFunc("POST /upload", a.upload)
 		r.HandleFunc("POST /delete", a.delete)
+		r.Bound(long)
+		r.HandleFunc("POST /upload", a.upload)
 	}
 	if fs, ok := a.opts.Storage.(FileServer); ok {
 		r.HandleFunc("GET "+fs.FilesPath()+"{key...}", func(w http.ResponseWriter, r *http.Request) {

@@ -3,7 +3,6 @@ package album_test
 import (
 	"bytes"
 	"fmt"
-	"github.com/qcloud-applet/applet/internal/loadtest"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/qcloud-applet/applet/internal/loadtest"
 
 	"github.com/qcloud-applet/applet/serve/album"
 )

@@ -191,6 +191,21 @@ func (a *App) upload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !a.opts.OwnerCheck && !a.opts.Writes.Allow(serve.ClientIP(r, a.opts.Proxies)) {
+		serve.CountRefused(a.Name(), "write rate")
+		w.Header().Set("Retry-After", "60")
+		w.Header().Set("Connection", "close") // the body is not read
+		fail(w, msgStoreFailed, nil, &failure{"rate", "too many uploads from this address; try again in a minute"})
+		return
+	}
+	select {
+	case a.uploads <- struct{}{}:
+		defer func() { <-a.uploads }()
+	default:
+		serve.CountRefused(a.Name(), "uploads")
+		serve.Refuse(w, "uploads")
+		return
+	}
 	max := int64(a.opts.MaxUploadMB) << 20
 	// The whole body may carry a little multipart framing beyond the image; past that it is cut off.
 	r.Body = http.MaxBytesReader(w, r.Body, max+1<<20)
@@ -323,9 +338,13 @@ func (a *App) readFailed(w http.ResponseWriter, err error, tooBig func(), log in
 		tooBig()
 		return
 	}
-	// The client went away or sent a broken body: nothing was stored.
+	// The client went away, stalled or sent a broken body: nothing was stored.
 	log.Warn("upload not received", "err", err)
-	fail(w, msgBadParam, nil, &failure{"image", "the upload was interrupted"})
+	reason := "the upload was interrupted"
+	if errors.Is(err, serve.ErrBodyTooSlow) {
+		reason = "the upload stalled or was too slow"
+	}
+	fail(w, msgBadParam, nil, &failure{"image", reason})
 }
 
 func (a *App) delete(w http.ResponseWriter, r *http.Request) {

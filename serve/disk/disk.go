@@ -187,7 +187,7 @@ func (s *Storage) Delete(ctx context.Context, key string) error {
 	if err != nil {
 		return album.ErrNotFound
 	}
-	if err := os.Remove(p); errors.Is(err, fs.ErrNotExist) {
+	if err := s.removeImage(key); errors.Is(err, fs.ErrNotExist) || errors.Is(err, errLink) {
 		return album.ErrNotFound
 	} else if err != nil {
 		return fmt.Errorf("disk: deleting %s: %w", key, err)
@@ -216,12 +216,7 @@ var contentTypes = map[string]string{".jpg": "image/jpeg", ".png": "image/png", 
 // ServeFile implements album.FileServer: ranges, If-None-Match and If-Modified-Since come from
 // http.ServeContent; keys never change content, so clients may cache for a year.
 func (s *Storage) ServeFile(w http.ResponseWriter, r *http.Request, key string) {
-	p, err := s.file(key)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	f, err := os.Open(p)
+	f, err := s.openImage(key)
 	if err != nil {
 		http.NotFound(w, r)
 		return

@@ -101,3 +101,45 @@ func TestKeyFromPathRefusesOtherPaths(t *testing.T) {
 		}
 	}
 }
+
+// A link planted in the album folder is never followed: not for serving, not for deleting, whether
+// it is the image itself or its shard folder, and whether it points outside the folder or inside.
+func TestLinksAreNeverFollowed(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := disk.New(dir)
+	outside := filepath.Join(t.TempDir(), "secret.jpg")
+	os.WriteFile(outside, []byte("\xff\xd8\xffsecret"), 0o644)
+	outsideDir := filepath.Dir(outside)
+
+	fileKey := album.NewKey("photos/", "jpg", time.Now())
+	name := strings.TrimPrefix(fileKey, "photos/")
+	shard := filepath.Join(dir, "photos", name[:5])
+	os.MkdirAll(shard, 0o755)
+	os.Symlink(outside, filepath.Join(shard, name[5:]))
+
+	// A shard folder that is a link to a folder outside holding a file of the right name.
+	other := album.NewKey("photos/", "jpg", time.Now().Add(24*time.Hour))
+	oname := strings.TrimPrefix(other, "photos/")
+	os.WriteFile(filepath.Join(outsideDir, oname[5:]), []byte("\xff\xd8\xffsecret"), 0o644)
+	os.Symlink(outsideDir, filepath.Join(dir, "photos", oname[:5]))
+
+	for _, key := range []string{fileKey, other} {
+		rec := httptest.NewRecorder()
+		s.ServeFile(rec, httptest.NewRequest("GET", "/x", nil), key)
+		if rec.Code != http.StatusNotFound || strings.Contains(rec.Body.String(), "secret") {
+			t.Errorf("%s: served through a link: %d %q", key, rec.Code, rec.Body.String())
+		}
+		if err := s.Delete(t.Context(), key); err != album.ErrNotFound {
+			t.Errorf("%s: delete through a link: %v", key, err)
+		}
+	}
+	if _, err := os.Stat(outside); err != nil {
+		t.Fatal("the file outside was deleted")
+	}
+	if _, err := os.Lstat(filepath.Join(shard, name[5:])); err != nil {
+		t.Fatal("the planted link itself was removed instead of refused")
+	}
+	if _, err := os.Stat(filepath.Join(outsideDir, oname[5:])); err != nil {
+		t.Fatal("the file behind the linked shard was deleted")
+	}
+}

@@ -3,7 +3,6 @@ package game_test
 import (
 	"bufio"
 	"fmt"
-	"github.com/qcloud-applet/applet/internal/loadtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/qcloud-applet/applet/internal/loadtest"
 
 	"github.com/qcloud-applet/applet/serve/game"
 )

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ type conn struct {
 	sid    string
 	app    *App
 	player *Player
+	client netip.Addr // counted against Options.MaxPerClient
 
 	mu      sync.Mutex
 	queue   [][]byte

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,10 @@ type Options struct {
 	// Cluster, when set, makes this node one of several sharing matchmaking, rooms and presence;
 	// the App closes it on shutdown.
 	Cluster Cluster
+	// MaxPerClient is how many connections one client address may hold (0: 64); Proxies are the
+	// proxies whose X-Forwarded-For names the client.
+	MaxPerClient int
+	Proxies      []netip.Prefix
 }
 
 func (o *Options) defaults() {
@@ -81,10 +86,11 @@ type App struct {
 	hub      *Hub
 	upgrader websocket.Upgrader
 
-	mu    sync.Mutex
-	conns map[*conn]bool
-	stop  chan struct{}
-	once  sync.Once
+	mu       sync.Mutex
+	conns    map[*conn]bool
+	byClient map[netip.Addr]int
+	stop     chan struct{}
+	once     sync.Once
 }
 
 var _ serve.App = (*App)(nil)
@@ -92,7 +98,10 @@ var _ serve.App = (*App)(nil)
 // New returns the app and starts its keepalive ticker.
 func New(opts Options) *App {
 	opts.defaults()
-	a := &App{opts: opts, log: opts.Logger, hub: NewHub(opts.Rules), conns: map[*conn]bool{}, stop: make(chan struct{})}
+	if opts.MaxPerClient <= 0 {
+		opts.MaxPerClient = 64
+	}
+	a := &App{opts: opts, log: opts.Logger, hub: NewHub(opts.Rules), conns: map[*conn]bool{}, byClient: map[netip.Addr]int{}, stop: make(chan struct{})}
 	a.upgrader = websocket.Upgrader{
 		// Small buffers, and the write buffer only while writing: an idle connection holds little.
 		ReadBufferSize:  512,
@@ -232,11 +241,25 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 	if err != nil {
 		return // the upgrader answered already
 	}
+	client := serve.ClientIP(r, a.opts.Proxies)
+	a.mu.Lock()
+	full := a.byClient[client] >= a.opts.MaxPerClient
+	if !full {
+		a.byClient[client]++
+	}
+	a.mu.Unlock()
+	if full {
+		// Told in the close frame, so a client library can say why instead of retrying blindly.
+		serve.CountRefused(a.Name(), "connections per client")
+		ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "too many connections from your address"), time.Now().Add(time.Second))
+		ws.Close()
+		return
+	}
 	forced := ""
 	if a.opts.Owner != nil {
 		forced, _ = a.opts.Owner(r.Context())
 	}
-	c := &conn{ws: ws, proto: p, sid: newSID(), app: a, tokens: 2 * a.opts.RateLimit, tokensAt: time.Now()}
+	c := &conn{ws: ws, proto: p, sid: newSID(), app: a, client: client, tokens: 2 * a.opts.RateLimit, tokensAt: time.Now()}
 	now := time.Now().UnixNano()
 	c.lastMsg.Store(now)
 	c.lastPong.Store(now)
@@ -255,7 +278,12 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 
 func (a *App) forget(c *conn) {
 	a.mu.Lock()
-	delete(a.conns, c)
+	if a.conns[c] {
+		delete(a.conns, c)
+		if a.byClient[c.client]--; a.byClient[c.client] <= 0 {
+			delete(a.byClient, c.client)
+		}
+	}
 	a.mu.Unlock()
 }
 

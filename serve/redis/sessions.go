@@ -51,7 +51,8 @@ var _ session.Store = (*Sessions)(nil)
 
 // NewSessions returns a store on rdb.
 func NewSessions(rdb *goredis.Client) *Sessions {
-	return &Sessions{rdb: rdb, timeout: rdb.Options().ReadTimeout + rdb.Options().DialTimeout}
+	// The configured timeout bounds each call as a whole, dial and retry included.
+	return &Sessions{rdb: rdb, timeout: rdb.Options().ReadTimeout}
 }
 
 // put replaces the openId's previous session and stores the new one in one step, so two logins of

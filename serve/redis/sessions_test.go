@@ -1,6 +1,9 @@
 package redis_test
 
 import (
+	"context"
+	"errors"
+	"net"
 	"testing"
 	"time"
 
@@ -39,4 +42,36 @@ func TestCachedRedisSessions(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// A Redis that accepts and never answers fails a call within session.timeout as a whole, not once
+// per attempt (the client retries once).
+func TestHungRedisFailsWithinTheTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	const timeout = time.Second
+	s := redis.NewSessions(redis.NewClient(redis.Config{Addr: ln.Addr().String(), Timeout: timeout}))
+	defer s.Close()
+	start := time.Now()
+	_, err = s.Get(context.Background(), "whatever")
+	took := time.Since(start)
+	if err == nil || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Get on a hung Redis = %v", err)
+	}
+	// Twice the timeout is what a dial bound plus a read bound per attempt used to add up to.
+	if took >= timeout*8/5 {
+		t.Fatalf("Get took %v with a %v timeout", took, timeout)
+	}
 }

@@ -90,6 +90,17 @@ func skeyError(w http.ResponseWriter, status int, reason string) {
 	serve.WriteJSON(w, status, map[string]any{"code": -1, "error": reason})
 }
 
+// CodeStoreUnavailable is the skey protocol's code while the session store is down. It is not -1 on
+// purpose: wafer2-client-sdk drops a still-valid login on code -1, and an outage must not log every
+// user out; it hands this answer to the page, which asks the user to try again.
+const CodeStoreUnavailable = 503
+
+func storeDown(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "5")
+	serve.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"code": CodeStoreUnavailable, "error": ErrSessionStoreUnavailable,
+		"message": "the session store is unavailable: try again in a moment (your login is kept)"})
+}
+
 // Wrap runs next with the request's session in its context, or answers the protocol's error.
 func (m *Middleware) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -101,7 +112,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 				skeyError(w, http.StatusUnauthorized, ErrSkeyInvalid)
 			case err != nil:
 				log.Error("session store", "err", err)
-				skeyError(w, http.StatusServiceUnavailable, ErrSessionStoreUnavailable)
+				storeDown(w)
 			default:
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, s)))
 			}
@@ -223,7 +234,7 @@ func (m *Middleware) Login(w http.ResponseWriter, r *http.Request) {
 	s := Session{ID: newSkey(), OpenID: lg.OpenID, SessionKey: lg.SessionKey, UserInfo: userinfo, Created: now, Expires: now.Add(m.ttl)}
 	if err := m.store.Put(r.Context(), s); err != nil {
 		log.Error("session store", "err", err)
-		skeyError(w, http.StatusServiceUnavailable, ErrSessionStoreUnavailable)
+		storeDown(w)
 		return
 	}
 	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "data": map[string]any{"skey": s.ID, "userinfo": userinfo, "time": now.Unix()}})

@@ -155,6 +155,12 @@ type commentInput struct {
 }
 
 func (a *App) comment(w http.ResponseWriter, r *http.Request) {
+	if !a.writes.Allow(serve.ClientIP(r, a.proxies)) {
+		serve.CountRefused(a.Name(), "write rate")
+		w.Header().Set("Retry-After", "60")
+		failed(w, false, &fieldError{"rate", "too many comments from this address; try again in a minute"})
+		return
+	}
 	in, fe := readComment(w, r)
 	if fe != nil {
 		failed(w, false, fe)
@@ -230,13 +236,42 @@ func validate(in map[string]string) (Comment, *fieldError) {
 	if nick == "" || utf8.RuneCountInString(nick) > MaxNick || !utf8.ValidString(nick) {
 		return Comment{}, &fieldError{"nick", "must be 1 to 64 characters"}
 	}
+	if hasControl(nick, false) {
+		return Comment{}, &fieldError{"nick", "must not hold control characters"}
+	}
 	avatar := strings.TrimSpace(in["avatar"])
-	if u, err := url.Parse(avatar); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || len(avatar) > MaxAvatar {
-		return Comment{}, &fieldError{"avatar", "must be an http(s) URL of at most 1024 characters"}
+	if !avatarURL(avatar) {
+		return Comment{}, &fieldError{"avatar", "must be an http(s) URL with a host, no user part, no quotes or angle brackets, of at most 1024 characters"}
 	}
 	content := strings.TrimSpace(in["content"])
 	if n := utf8.RuneCountInString(content); n == 0 || n > MaxContent || !utf8.ValidString(content) {
 		return Comment{}, &fieldError{"content", "must be 1 to 500 characters"}
 	}
+	if hasControl(content, true) {
+		return Comment{}, &fieldError{"content", "must not hold control characters (new lines are fine)"}
+	}
 	return Comment{VID: vid, Nick: nick, Avatar: avatar, Content: content}, nil
+}
+
+// hasControl reports control characters (C0, DEL, C1, and the invisible bidirectional overrides);
+// newLines allows \n, \r and \t.
+func hasControl(s string, newLines bool) bool {
+	for _, r := range s {
+		switch {
+		case newLines && (r == '\n' || r == '\r' || r == '\t'):
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069:
+			return true
+		}
+	}
+	return false
+}
+
+// avatarURL accepts what a page may safely put in an image's src: http(s), a host, no user part
+// (https://evil.com@x/ reads as evil.com), and nothing that ends an attribute or starts a tag.
+func avatarURL(s string) bool {
+	if len(s) > MaxAvatar || strings.ContainsAny(s, "\"'<>` \\") || hasControl(s, false) {
+		return false
+	}
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil && u.Hostname() != ""
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/qcloud-applet/applet/serve"
@@ -74,6 +75,10 @@ type Options struct {
 	PageSize int // videos per list page; 6 like the original
 	// Backend describes the store for the startup log, e.g. "mysql 127.0.0.1:3306/applet".
 	Backend string
+	// Writes limits comments per client address (nil: no limit); Proxies are the proxies whose
+	// X-Forwarded-For names the client.
+	Writes  *serve.Limiter
+	Proxies []netip.Prefix
 }
 
 // App is the video backend.
@@ -82,6 +87,8 @@ type App struct {
 	log      *slog.Logger
 	pageSize int
 	backend  string
+	writes   *serve.Limiter
+	proxies  []netip.Prefix
 }
 
 var _ serve.App = (*App)(nil)
@@ -94,7 +101,7 @@ func New(opts Options) *App {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 6
 	}
-	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend}
+	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies}
 }
 
 // Name implements serve.App.
