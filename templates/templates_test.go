@@ -27,7 +27,7 @@ func sampleSite() templates.Site {
 		HTTPListen: []string{"80", "[::]:80"}, HTTPSListen: []string{"443", "[::]:443"}, HTTPSPort: 443,
 		CertFile: "/etc/applet/tls/fullchain.pem", KeyFile: "/etc/applet/tls/privkey.pem", Webroot: "/var/lib/applet/acme",
 		Album: "127.0.0.1:9993", Game: "127.0.0.1:9595", Session: "127.0.0.1:5757", Video: "127.0.0.1:9994",
-		UploadMaxMB:  6, BodyTimeout: "10s", UploadsPerAddr: 8, CommentsPerAddr: 8,
+		UploadMaxMB: 6, BodyTimeout: "10s", UploadsPerAddr: 8, CommentsPerAddr: 8,
 		TooLargeJSON: templates.NginxString(`{"code":-1,"msg":"单个不超过5MB","data":{},"error":{"field":"image","reason":"larger than the limit"}}`),
 	}
 }
