@@ -15,6 +15,19 @@ class LoginError extends Error {
   }
 }
 
+// UnavailableError is the server's answer while its session store is down (HTTP 503, code 503): the
+// login is still good, so it is kept, and the user is asked to try again.
+class UnavailableError extends Error {
+  constructor() {
+    super('服务暂时不可用，请稍后再试');
+    this.name = 'UnavailableError';
+  }
+}
+
+function unavailable(res) {
+  return res.statusCode === 503 && !!res.data && res.data.error === 'ERR_SESSION_STORE_UNAVAILABLE';
+}
+
 function current() {
   return wx.getStorageSync(KEY) || null;
 }
@@ -35,6 +48,7 @@ async function login() {
     method: 'GET',
     header: { 'X-WX-Code': code },
   });
+  if (unavailable(res)) throw new UnavailableError();
   if (res.statusCode !== 200 || !res.data || res.data.code !== 0) {
     const reason = (res.data && (res.data.error || res.data.message)) || 'HTTP ' + res.statusCode;
     throw new LoginError('登录失败：' + reason);
@@ -54,6 +68,7 @@ async function request(options) {
   for (let attempt = 0; ; attempt++) {
     const header = Object.assign({}, options.header, { 'X-WX-Skey': session.skey });
     const res = await call(wx.request, Object.assign({}, options, { header }));
+    if (unavailable(res)) throw new UnavailableError();
     if (expired(res) && attempt === 0) {
       clear();
       session = await login();
@@ -63,4 +78,4 @@ async function request(options) {
   }
 }
 
-module.exports = { login, request, current, clear, LoginError };
+module.exports = { login, request, current, clear, LoginError, UnavailableError };

@@ -4,7 +4,7 @@ const assert = require('node:assert');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startServer, loadPage, createWx, waitFor, tap } = require('./harness.js');
+const { startServer, freePort, loadPage, createWx, waitFor, tap } = require('./harness.js');
 const config = require('../config.js');
 const session = require('../lib/session.js');
 const { JSONSocket } = require('../lib/wsjson.js');
@@ -92,6 +92,35 @@ test('drawing: log in, save, list, delete; a lost session logs in again once', a
   refused.failLogin = true;
   global.wx = refused;
   await assert.rejects(session.login(), (err) => err.name === 'LoginError' && /微信登录失败/.test(err.message));
+});
+
+test('drawing: while the session store is down the login is kept and the page says try again', async () => {
+  // Sessions on a Redis that does not answer: the server says the store is down (HTTP 503, not code
+  // -1, which wafer2-client-sdk would take for a dead login).
+  const down = await startServer({ APPLET_REDIS_ADDR: '127.0.0.1:' + (await freePort()) });
+  try {
+    const answer = await fetch(down.host + '/applet/session/paints/list', { headers: { 'X-WX-Skey': 'a'.repeat(48) } });
+    const body = await answer.json();
+    assert.strictEqual(answer.status, 503);
+    assert.notStrictEqual(body.code, -1, 'wafer2-client-sdk clears a login on code -1');
+    const wx = createWx('frank');
+    const stored = { skey: 'a'.repeat(48), userinfo: {} };
+    wx.setStorageSync('applet_session', stored);
+    const page = loadPage('draw', wx);
+    await page.onLoad();
+    assert.strictEqual(page.data.error, '服务暂时不可用，请稍后再试');
+    assert.deepStrictEqual(wx.getStorageSync('applet_session'), stored, 'the login is kept');
+    page.touchStart({ touches: [{ x: 1, y: 2 }] });
+    page.touchMove({ touches: [{ x: 3, y: 4 }] });
+    await page.save();
+    assert.strictEqual(wx.toasts[wx.toasts.length - 1], '服务暂时不可用，请稍后再试');
+    assert.strictEqual(page.actions.length, 2, 'the drawing is still on the canvas to save again');
+    await page.remove(tap({ id: 'x' }));
+    assert.strictEqual(wx.toasts[wx.toasts.length - 1], '服务暂时不可用，请稍后再试');
+  } finally {
+    await down.stop();
+    config.host = server.host;
+  }
 });
 
 test('game: a round against the bot, rematch, and a round between two clients', async (t) => {

@@ -26,13 +26,14 @@ function appletBinary() {
   return bin;
 }
 
-async function startServer() {
+// startServer runs `applet serve all --dev` on a free port; extraEnv adds to its environment.
+async function startServer(extraEnv = {}) {
   const port = await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'applet-mp-'));
   const env = Object.assign({}, process.env, {
     APPLET_GAME_BOT_DELAY: '150ms', APPLET_GAME_GAME_TIME: '1s', APPLET_GAME_READY_WAIT: '2s',
     APPLET_LOG_FORMAT: 'json', APPLET_LOG_LEVEL: 'warn', APPLET_CONFIG: path.join(dataDir, 'none.yaml'),
-  });
+  }, extraEnv);
   fs.writeFileSync(env.APPLET_CONFIG, '');
   const proc = spawn(appletBinary(), ['serve', 'all', '--listen', '127.0.0.1:' + port, '--dev', '--data-dir', dataDir], { env, stdio: ['ignore', 'inherit', 'pipe'] });
   let stderr = '';
@@ -82,4 +83,4 @@ function tap(dataset) {
   return { currentTarget: { dataset } };
 }
 
-module.exports = { startServer, loadPage, createWx, waitFor, sleep, tap, root };
+module.exports = { startServer, freePort, loadPage, createWx, waitFor, sleep, tap, root };

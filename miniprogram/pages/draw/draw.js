@@ -86,7 +86,13 @@ Page({
     if (this.actions.length === 0) return;
     const id = Date.now().toString(36);
     // actions travel as a JSON string and come back exactly as sent.
-    const res = await session.request({ url: url('/save'), method: 'POST', data: { id, actions: JSON.stringify(this.actions) } });
+    let res;
+    try {
+      res = await session.request({ url: url('/save'), method: 'POST', data: { id, actions: JSON.stringify(this.actions) } });
+    } catch (err) {
+      wx.showToast({ title: err.message || '保存失败', icon: 'none' }); // the drawing stays on the canvas
+      return;
+    }
     if (res.data.code !== 0) {
       wx.showToast({ title: (res.data.error && res.data.error.reason) || '保存失败', icon: 'none' });
       return;
@@ -96,7 +102,13 @@ Page({
   },
 
   async remove(e) {
-    const res = await session.request({ url: url('/delete'), method: 'POST', data: { id: e.currentTarget.dataset.id } });
+    let res;
+    try {
+      res = await session.request({ url: url('/delete'), method: 'POST', data: { id: e.currentTarget.dataset.id } });
+    } catch (err) {
+      wx.showToast({ title: err.message || '删除失败', icon: 'none' });
+      return;
+    }
     if (res.data.code === 0) await this.list();
   },
 });
