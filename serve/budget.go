@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -105,10 +106,19 @@ var refusal = func() []byte {
 	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", RetryAfter, len(body), body))
 }()
 
+// refuseConn answers 503 before reading the request, then closes the way an HTTP server must when
+// it leaves a request unread: write side first, the rest read and dropped for a moment, so the
+// client's kernel does not turn the unread bytes into a reset that loses the answer.
 func refuseConn(c net.Conn) {
-	c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
-	c.Write(refusal)
-	c.Close()
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(refuseWriteTimeout))
+	if _, err := c.Write(refusal); err != nil {
+		return
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.CloseWrite()
+	}
+	io.CopyN(io.Discard, c, 64<<10)
 }
 
 type countedConn struct {

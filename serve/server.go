@@ -214,7 +214,7 @@ func (s *Server) Run(ctx context.Context) error {
 		ln := &budgetListener{Listener: raw, max: s.budgets.Connections, health: s.budgets.HealthReserve, apps: strings.Join(names, ",")}
 		srv := &http.Server{
 			Handler:           s.Handler(l.Apps),
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: s.deadlines.BodyGrace, // headers, too, must arrive within the grace
 			IdleTimeout:       120 * time.Second,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 			ConnContext: func(ctx context.Context, c net.Conn) context.Context {

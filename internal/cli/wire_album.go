@@ -22,15 +22,16 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		maxUploads = min(max(w.budgets.Connections/8, 1), 256)
 	}
 	opts := album.Options{
-		MaxUploads:  maxUploads,
-		Writes:      w.writes,
-		Proxies:     w.proxies,
-		Logger:      log,
-		Folder:      cfg.Album.Folder,
-		MaxUploadMB: cfg.Album.MaxUploadMB,
-		AllowGIF:    cfg.Album.AllowGIF,
-		AllowWebP:   cfg.Album.AllowWebP,
-		PublicURL:   cfg.Album.PublicURL,
+		MaxUploads:          maxUploads,
+		MaxUploadsPerClient: cfg.Album.MaxUploadsPerClient,
+		Writes:              w.writes,
+		Proxies:             w.proxies,
+		Logger:              log,
+		Folder:              cfg.Album.Folder,
+		MaxUploadMB:         cfg.Album.MaxUploadMB,
+		AllowGIF:            cfg.Album.AllowGIF,
+		AllowWebP:           cfg.Album.AllowWebP,
+		PublicURL:           cfg.Album.PublicURL,
 	}
 	if cfg.COS.Bucket != "" {
 		id, key := cfg.COS.SecretID, cfg.COS.SecretKey

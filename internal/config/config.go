@@ -63,14 +63,15 @@ type Serve struct {
 
 // Album configures `applet serve album`.
 type Album struct {
-	Listen      string `yaml:"listen" help:"Address the album backend listens on."`
-	Folder      string `yaml:"folder" help:"Key prefix of uploaded images (the original's /photos/)."`
-	MaxUploadMB int    `yaml:"max_upload_mb" help:"Size limit of one image in MiB; larger uploads are cut off and answered 单个不超过<N>MB."`
-	AllowGIF    bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
-	AllowWebP   bool   `yaml:"allow_webp" help:"Also accept WebP images."`
-	PublicURL   string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
-	MaxUploads  int    `yaml:"max_uploads" help:"Uploads received at once; past it an upload gets 503 with Retry-After (0: an eighth of the connections, at most 256)."`
-	OwnerCheck  bool   `yaml:"owner_check" help:"Record who uploads each image (a login is then needed) and let only them delete it. Off for old clients; needs redis.addr unless serving all apps in one process."`
+	Listen              string `yaml:"listen" help:"Address the album backend listens on."`
+	Folder              string `yaml:"folder" help:"Key prefix of uploaded images (the original's /photos/)."`
+	MaxUploadMB         int    `yaml:"max_upload_mb" help:"Size limit of one image in MiB; larger uploads are cut off and answered 单个不超过<N>MB."`
+	AllowGIF            bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
+	AllowWebP           bool   `yaml:"allow_webp" help:"Also accept WebP images."`
+	PublicURL           string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
+	MaxUploads          int    `yaml:"max_uploads" help:"Uploads received at once; past it an upload gets 503 with Retry-After (0: an eighth of the connections, at most 256)."`
+	MaxUploadsPerClient int    `yaml:"max_uploads_per_client" help:"Uploads one client address may send at once; past it its next upload gets 503 with Retry-After."`
+	OwnerCheck          bool   `yaml:"owner_check" help:"Record who uploads each image (a login is then needed) and let only them delete it. Off for old clients; needs redis.addr unless serving all apps in one process."`
 }
 
 // Game configures `applet serve game`.
@@ -187,7 +188,7 @@ func Default() *Config {
 		Log:        Log{Level: "info", Format: "auto"},
 		Serve: Serve{ShutdownTimeout: 15 * time.Second, ReadyTimeout: 2 * time.Second, BodyGrace: 10 * time.Second, MinBodyRate: 1024,
 			RequestTimeout: time.Minute, WriteRate: 60, WriteBurst: 20},
-		Album: Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5},
+		Album: Album{Listen: ":9993", Folder: "photos/", MaxUploadMB: 5, MaxUploadsPerClient: 8},
 		Game: Game{Listen: ":9595", GameTime: 3 * time.Second, BotDelay: time.Second, ReadyWait: 10 * time.Second, NearbyRadiusKm: 5,
 			IdleTimeout: 10 * time.Minute, MaxMessageBytes: 4096, RateLimit: 20, MaxPerClient: 64},
 		Session: Session{Listen: ":5757", TTL: 7200 * time.Second, CacheMaxAge: 500 * time.Millisecond, MaxActionsBytes: 1 << 20, Timeout: 2 * time.Second},

@@ -86,6 +86,9 @@ func (l *Loaded) Validate() error {
 	if c.Serve.WriteRate > 0 && c.Serve.WriteBurst < 1 {
 		bad("serve.write_burst", "must be at least 1 with a write_rate", "use a burst such as 10")
 	}
+	if c.Album.MaxUploadsPerClient < 1 {
+		bad("album.max_uploads_per_client", "must be at least 1", "use a number such as 8")
+	}
 	if c.Game.MaxPerClient < 1 {
 		bad("game.max_per_client", "must be at least 1", "use a number such as 64")
 	}

@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qcloud-applet/applet/serve"
@@ -91,8 +92,10 @@ type Options struct {
 	Auth func(http.Handler) http.Handler
 	// Owner returns the signed-in user's openId from a request context Auth has seen.
 	Owner func(ctx context.Context) (openID string, ok bool)
-	// MaxUploads is how many uploads are received at once (0: 64); past it one gets 503 with Retry-After.
-	MaxUploads int
+	// MaxUploads is how many uploads are received at once (0: 64), and MaxUploadsPerClient how many
+	// of them one client address may hold (0: 8); past either an upload gets 503 with Retry-After.
+	MaxUploads          int
+	MaxUploadsPerClient int
 	// Writes limits uploads per client address when no login is needed (nil: no limit); Proxies are
 	// the proxies whose X-Forwarded-For names the client.
 	Writes  *serve.Limiter
@@ -104,6 +107,9 @@ type App struct {
 	opts    Options
 	log     *slog.Logger
 	uploads chan struct{} // one token per upload being received
+
+	mu       sync.Mutex
+	byClient map[netip.Addr]int // uploads being received, by client address
 }
 
 var _ serve.App = (*App)(nil)
@@ -134,7 +140,10 @@ func New(opts Options) (*App, error) {
 	if opts.MaxUploads <= 0 {
 		opts.MaxUploads = 64
 	}
-	return &App{opts: opts, log: opts.Logger, uploads: make(chan struct{}, opts.MaxUploads)}, nil
+	if opts.MaxUploadsPerClient <= 0 {
+		opts.MaxUploadsPerClient = 8
+	}
+	return &App{opts: opts, log: opts.Logger, uploads: make(chan struct{}, opts.MaxUploads), byClient: map[netip.Addr]int{}}, nil
 }
 
 var folderRE = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)

@@ -14,6 +14,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path"
@@ -191,21 +192,20 @@ func (a *App) upload(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !a.opts.OwnerCheck && !a.opts.Writes.Allow(serve.ClientIP(r, a.opts.Proxies)) {
+	client := serve.ClientIP(r, a.opts.Proxies)
+	if !a.opts.OwnerCheck && !a.opts.Writes.Allow(client) {
 		serve.CountRefused(a.Name(), "write rate")
 		w.Header().Set("Retry-After", "60")
 		w.Header().Set("Connection", "close") // the body is not read
 		fail(w, msgStoreFailed, nil, &failure{"rate", "too many uploads from this address; try again in a minute"})
 		return
 	}
-	select {
-	case a.uploads <- struct{}{}:
-		defer func() { <-a.uploads }()
-	default:
+	if !a.takeSlot(client) {
 		serve.CountRefused(a.Name(), "uploads")
 		serve.Refuse(w, "uploads")
 		return
 	}
+	defer a.giveSlot(client)
 	max := int64(a.opts.MaxUploadMB) << 20
 	// The whole body may carry a little multipart framing beyond the image; past that it is cut off.
 	r.Body = http.MaxBytesReader(w, r.Body, max+1<<20)
@@ -435,4 +435,30 @@ func (a *App) keyFor(r *http.Request, fp string) (string, bool) {
 		return "", false
 	}
 	return key, true
+}
+
+// takeSlot reserves one of the uploads received at once, unless they are all taken or the client
+// holds its share: one client with stalled uploads never takes everyone's.
+func (a *App) takeSlot(client netip.Addr) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.byClient[client] >= a.opts.MaxUploadsPerClient {
+		return false
+	}
+	select {
+	case a.uploads <- struct{}{}:
+		a.byClient[client]++
+		return true
+	default:
+		return false
+	}
+}
+
+func (a *App) giveSlot(client netip.Addr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	<-a.uploads
+	if a.byClient[client]--; a.byClient[client] <= 0 {
+		delete(a.byClient, client)
+	}
 }
