@@ -41,8 +41,12 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 type hostileRig struct {
 	t      *testing.T
@@ -471,12 +475,12 @@ func TestHostileClients(t *testing.T) {
 			t.Fatalf("a comment from another address: %v", out)
 		}
 		for body, field := range map[string]string{
-			`{"vid":1,"nick":"a\u0000b","avatar":"https://a.example/a.png","content":"x"}`:                    "nick",
-			`{"vid":1,"nick":"n","avatar":"https://a.example/a.png","content":"bell\u0007"}`:                  "content",
-			`{"vid":1,"nick":"n","avatar":"http://a/b\"><img src=x onerror=alert(1)>","content":"x"}`:         "avatar",
-			`{"vid":1,"nick":"n","avatar":"https://evil.example@x.example/","content":"x"}`:                  "avatar",
-			`{"vid":1,"nick":"n","avatar":"javascript:alert(1)//https://a.example/","content":"x"}`:          "avatar",
-			`{"vid":1,"nick":"n","avatar":"https://a.example/a.png","content":"\u202eevil"}`:                 "content",
+			`{"vid":1,"nick":"a\u0000b","avatar":"https://a.example/a.png","content":"x"}`:            "nick",
+			`{"vid":1,"nick":"n","avatar":"https://a.example/a.png","content":"bell\u0007"}`:          "content",
+			`{"vid":1,"nick":"n","avatar":"http://a/b\"><img src=x onerror=alert(1)>","content":"x"}`: "avatar",
+			`{"vid":1,"nick":"n","avatar":"https://evil.example@x.example/","content":"x"}`:           "avatar",
+			`{"vid":1,"nick":"n","avatar":"javascript:alert(1)//https://a.example/","content":"x"}`:   "avatar",
+			`{"vid":1,"nick":"n","avatar":"https://a.example/a.png","content":"\u202eevil"}`:          "content",
 		} {
 			out := post("203.0.113.7", body)
 			if e, _ := out["error"].(map[string]any); out["code"] != float64(-1) || e["field"] != field {
