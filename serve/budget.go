@@ -28,7 +28,7 @@ func OpenFileLimit() int {
 // checks, databases, spool files and logs, and the rest for connections. Zero values are derived from
 // the open-file limit.
 type Budgets struct {
-	// Reserve is what connections never take (default: a quarter of the limit, at least 64, at most 1024).
+	// Reserve is what connections never take (default: a quarter of the limit, at least 64, at most 4096).
 	Reserve int
 	// Connections caps the open connections of each listener, WebSockets included (default: what the
 	// reserve leaves, shared out between the listeners).
@@ -43,7 +43,7 @@ func (b Budgets) Derive(limit, listeners int) Budgets {
 		limit = 1024
 	}
 	if b.Reserve <= 0 {
-		b.Reserve = min(max(limit/4, 64), 1024)
+		b.Reserve = min(max(limit/4, 64), 4096)
 	}
 	if b.HealthReserve <= 0 {
 		b.HealthReserve = 8
@@ -219,3 +219,7 @@ func (l *Limiter) Allow(a netip.Addr) bool {
 	b.tokens--
 	return true
 }
+
+// Uploads is how many uploads may be received at once: each holds a spool file besides its
+// connection, and spool files come out of the reserve, which they may take half of.
+func (b Budgets) Uploads() int { return max(min(b.Connections/8, b.Reserve/2), 1) }

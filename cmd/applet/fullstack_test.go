@@ -94,7 +94,7 @@ func (h *hostSim) startServe() {
 	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 }
 
-func freeTCP(t *testing.T) int {
+func freeTCP(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

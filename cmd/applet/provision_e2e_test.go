@@ -23,7 +23,7 @@ var (
 )
 
 // appletBinary builds the command once for the package's tests.
-func appletBinary(t *testing.T) string {
+func appletBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "applet-bin-")

@@ -19,7 +19,7 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	maxUploads := cfg.Album.MaxUploads
 	if maxUploads == 0 {
-		maxUploads = min(max(w.budgets.Connections/8, 1), 256)
+		maxUploads = w.budgets.Uploads()
 	}
 	opts := album.Options{
 		MaxUploads:          maxUploads,

@@ -55,7 +55,7 @@ type Serve struct {
 	MinBodyRate     int           `yaml:"min_body_rate" help:"Slowest request body accepted after body_grace, in bytes a second (1024 is met by a 2G phone)."`
 	RequestTimeout  time.Duration `yaml:"request_timeout" help:"Bound on a whole request, from its headers to its answer's last byte (uploads and image downloads get what min_body_rate allows for their size; WebSockets have the game's own timeouts)."`
 	MaxConnections  int           `yaml:"max_connections" help:"Open connections per listener, WebSockets included; past it new ones get 503 with Retry-After (0: shared out from the open-file limit)."`
-	FDReserve       int           `yaml:"fd_reserve" help:"Open files kept back from connections for health checks, databases, spool files and logs (0: a quarter of the limit, 64 to 1024)."`
+	FDReserve       int           `yaml:"fd_reserve" help:"Open files kept back from connections for health checks, databases, spool files and logs (0: a quarter of the limit, 64 to 4096)."`
 	TrustedProxies  string        `yaml:"trusted_proxies" help:"Comma-separated addresses or CIDR blocks of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1 behind nginx (empty: the peer is the client)."`
 	WriteRate       float64       `yaml:"write_rate" help:"Unauthenticated writes (comments, uploads without album.owner_check) a minute per client address, in bursts of write_burst (0: no limit)."`
 	WriteBurst      int           `yaml:"write_burst" help:"Burst of unauthenticated writes per client address."`
@@ -69,7 +69,7 @@ type Album struct {
 	AllowGIF            bool   `yaml:"allow_gif" help:"Also accept GIF images (JPEG and PNG always are)."`
 	AllowWebP           bool   `yaml:"allow_webp" help:"Also accept WebP images."`
 	PublicURL           string `yaml:"public_url" help:"Origin clients reach the album at, for the URLs of local-disk images, e.g. https://applet.example.com (empty: from the request)."`
-	MaxUploads          int    `yaml:"max_uploads" help:"Uploads received at once; past it an upload gets 503 with Retry-After (0: an eighth of the connections, at most 256)."`
+	MaxUploads          int    `yaml:"max_uploads" help:"Uploads received at once; past it an upload gets 503 with Retry-After (0: an eighth of the connections, at most half of serve.fd_reserve: each holds a spool file)."`
 	MaxUploadsPerClient int    `yaml:"max_uploads_per_client" help:"Uploads one client address may send at once; past it its next upload gets 503 with Retry-After."`
 	OwnerCheck          bool   `yaml:"owner_check" help:"Record who uploads each image (a login is then needed) and let only them delete it. Off for old clients; needs redis.addr unless serving all apps in one process."`
 }
