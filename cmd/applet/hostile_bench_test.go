@@ -46,7 +46,8 @@ func BenchmarkHostileLoad(b *testing.B) {
 		// Budgets sized to hold the crowd: the game listener takes the WebSockets.
 		// The write rate is off: the normal client stands for many users, and the crowd is held by the
 		// budgets alone.
-		r := startHostileBench(b, bin, "APPLET_SERVE_MAX_CONNECTIONS="+strconv.Itoa(idle+200), "APPLET_SERVE_BODY_GRACE=10s", "APPLET_SERVE_WRITE_RATE=0")
+		r := startServeRig(b, bin, []string{"APPLET_LOG_LEVEL=warn", "APPLET_SERVE_TRUSTED_PROXIES=127.0.0.1",
+			"APPLET_SERVE_MAX_CONNECTIONS=" + strconv.Itoa(idle+200), "APPLET_SERVE_WRITE_RATE=0"})
 		normal := func(rnd *rand.Rand) error {
 			if rnd.IntN(10) == 0 {
 				code, body, err := r.upload(fmt.Sprintf("203.0.113.%d", 1+rnd.IntN(250)), pngOf(32<<10))
@@ -124,30 +125,4 @@ func rssKB(pid int) int64 {
 		}
 	}
 	return 0
-}
-
-// startHostileBench is startHostile for a benchmark: production defaults but for what extra sets.
-func startHostileBench(b *testing.B, bin string, extra ...string) *hostileRig {
-	r := &hostileRig{t: b, stderr: &syncBuffer{}, data: b.TempDir(), ports: map[string]int{}, done: make(chan error, 1)}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir(), "APPLET_LOG_FORMAT=json", "APPLET_LOG_LEVEL=warn", "APPLET_DATA_DIR=" + r.data,
-		"APPLET_SERVE_TRUSTED_PROXIES=127.0.0.1", "APPLET_GAME_BOT_DELAY=1h"}
-	for name := range hostileApps {
-		r.ports[name] = freeTCP(b)
-		env = append(env, "APPLET_"+strings.ToUpper(name)+"_LISTEN=127.0.0.1:"+strconv.Itoa(r.ports[name]))
-	}
-	r.cmd = exec.Command(bin, "serve", "all")
-	r.cmd.Dir = b.TempDir()
-	r.cmd.Env = append(env, extra...)
-	r.cmd.Stderr = r.stderr
-	if err := r.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() { r.done <- r.cmd.Wait() }()
-	b.Cleanup(func() { r.cmd.Process.Kill() })
-	for name, base := range hostileApps {
-		if err := waitOK(r.url(name, base+"/readyz"), 10*time.Second); err != nil {
-			b.Fatalf("%s: %v\n%s", name, err, r.stderr.String())
-		}
-	}
-	return r
 }

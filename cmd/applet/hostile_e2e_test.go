@@ -59,31 +59,37 @@ type hostileRig struct {
 
 var hostileApps = map[string]string{"album": "/applet/album", "game": "/applet/websocket", "session": "/applet/session", "video": "/applet/video"}
 
-// startHostile runs applet serve all with small budgets and a one-second body grace.
+// hostileSettings are small budgets and a one-second body grace, so the suite runs in seconds.
+var hostileSettings = []string{"APPLET_SERVE_BODY_GRACE=1s", "APPLET_SERVE_MIN_BODY_RATE=1024", "APPLET_SERVE_TRUSTED_PROXIES=127.0.0.1",
+	"APPLET_SERVE_MAX_CONNECTIONS=400", "APPLET_GAME_MAX_PER_CLIENT=5", "APPLET_SERVE_WRITE_RATE=60", "APPLET_SERVE_WRITE_BURST=20",
+	"APPLET_SERVE_SHUTDOWN_TIMEOUT=10s"}
+
 func startHostile(t *testing.T, extra ...string) *hostileRig {
-	t.Helper()
-	bin := appletBinary(t)
-	r := &hostileRig{t: t, stderr: &syncBuffer{}, data: t.TempDir(), ports: map[string]int{}, done: make(chan error, 1)}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "APPLET_LOG_FORMAT=json", "APPLET_DATA_DIR=" + r.data,
-		"APPLET_SERVE_BODY_GRACE=1s", "APPLET_SERVE_MIN_BODY_RATE=1024", "APPLET_SERVE_TRUSTED_PROXIES=127.0.0.1",
-		"APPLET_SERVE_MAX_CONNECTIONS=400", "APPLET_GAME_MAX_PER_CLIENT=5", "APPLET_SERVE_WRITE_RATE=60", "APPLET_SERVE_WRITE_BURST=20",
-		"APPLET_SERVE_SHUTDOWN_TIMEOUT=10s", "APPLET_GAME_BOT_DELAY=1h"}
+	return startServeRig(t, appletBinary(t), append(append([]string{}, hostileSettings...), extra...))
+}
+
+// startServeRig runs applet serve all, each app on its own loopback port, with the settings (APPLET_*
+// variables) and waits until every app is ready.
+func startServeRig(tb testing.TB, bin string, settings []string) *hostileRig {
+	tb.Helper()
+	r := &hostileRig{t: tb, stderr: &syncBuffer{}, data: tb.TempDir(), ports: map[string]int{}, done: make(chan error, 1)}
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + tb.TempDir(), "APPLET_LOG_FORMAT=json", "APPLET_DATA_DIR=" + r.data, "APPLET_GAME_BOT_DELAY=1h"}
 	for name := range hostileApps {
-		r.ports[name] = freePort(t)
+		r.ports[name] = freeTCP(tb)
 		env = append(env, "APPLET_"+strings.ToUpper(name)+"_LISTEN=127.0.0.1:"+strconv.Itoa(r.ports[name]))
 	}
 	r.cmd = exec.Command(bin, "serve", "all")
-	r.cmd.Dir = t.TempDir()
-	r.cmd.Env = append(env, extra...)
+	r.cmd.Dir = tb.TempDir()
+	r.cmd.Env = append(env, settings...)
 	r.cmd.Stderr = r.stderr
 	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() { r.done <- r.cmd.Wait() }()
-	t.Cleanup(func() { r.cmd.Process.Kill() })
+	tb.Cleanup(func() { r.cmd.Process.Kill() })
 	for name, base := range hostileApps {
 		if err := waitOK(r.url(name, base+"/readyz"), 10*time.Second); err != nil {
-			t.Fatalf("%s: %v\n%s", name, err, r.stderr.String())
+			tb.Fatalf("%s: %v\n%s", name, err, r.stderr.String())
 		}
 	}
 	return r
