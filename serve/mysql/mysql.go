@@ -5,6 +5,7 @@ package mysql
 import (
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -27,8 +28,14 @@ func Open(dsn string) (*sql.DB, *mysql.Config, error) {
 		cfg.WriteTimeout = 30 * time.Second
 	}
 	cfg.ParseTime = true
-	if cfg.Collation == "" || cfg.Collation == "utf8mb4_general_ci" {
-		cfg.Collation = "utf8mb4_unicode_ci"
+	// Whatever charset an old DSN names (charset=utf8 is common), connections speak utf8mb4: a
+	// nickname with an emoji must never be refused or mangled on the way.
+	collation := cfg.Collation
+	if collation == "" || collation == "utf8mb4_general_ci" || !strings.HasPrefix(collation, "utf8mb4_") {
+		collation = "utf8mb4_unicode_ci"
+	}
+	if err := cfg.Apply(mysql.Charset("utf8mb4", collation)); err != nil {
+		return nil, nil, fmt.Errorf("mysql: %w", err)
 	}
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
