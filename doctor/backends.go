@@ -124,7 +124,8 @@ func checkSchema(ctx context.Context, dsn string) Result {
 	where := mysql.Describe(mc)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	st, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL}).Status(ctx, false)
+	m := &sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL}
+	st, err := m.Status(ctx, false)
 	if err != nil {
 		return Failed(where+": "+err.Error(), "check that MySQL runs and the user and password in mysql.dsn")
 	}
@@ -134,7 +135,14 @@ func checkSchema(ctx context.Context, dsn string) Result {
 	case st.Version > st.Latest:
 		return Failf("upgrade applet on this machine to the one the instance runs", "%s: schema version %d is newer than this applet's %d", where, st.Version, st.Latest)
 	}
-	return Ok(fmt.Sprintf("%s: schema version %d, as this applet expects", where, st.Version))
+	diffs, err := m.Verify(ctx)
+	if err != nil {
+		return Failed(where+": "+err.Error(), "check that the user in mysql.dsn may read information_schema")
+	}
+	if len(diffs) > 0 {
+		return Failf("compare the tables with sqlseed/migrations; applet seed-mysql adopts the original demo's tables", "%s: schema version %d, but the tables differ: %s", where, st.Version, strings.Join(diffs, "; "))
+	}
+	return Ok(fmt.Sprintf("%s: schema version %d, tables as this applet expects", where, st.Version))
 }
 
 func pingMongo(ctx context.Context, uri string) Result {

@@ -116,3 +116,21 @@ func TestServeLimits(t *testing.T) {
 	down := closedAddr(t)
 	expect(t, check(t, load(t, "", map[string]string{"album.listen": down}), "serve.limits"), doctor.Skipped, "does not answer", "")
 }
+
+func TestBackendsMySQLTablesThatDoNotMatch(t *testing.T) {
+	dsn := testenv.MySQLDatabase(t)
+	db, _, err := mysql.Open(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL}).Apply(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	// Recorded as current, but someone narrowed a column by hand.
+	if _, err := db.Exec("ALTER TABLE comment MODIFY nick VARCHAR(32) NOT NULL"); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, check(t, load(t, "", map[string]string{"mysql.dsn": dsn}), "backends.mysql"), doctor.Fail,
+		"schema version 2, but the tables differ: comment: column nick is varchar(32), not varchar(64)", "sqlseed/migrations")
+}

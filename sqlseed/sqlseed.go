@@ -43,6 +43,11 @@ type Step struct {
 	Version    int // migrations only
 	Name       string
 	Statements []string
+	// OnlyIntoEmpty names a table the step fills only while it is empty (a seed's
+	// "-- applet:only-into-empty <table>" line): sample rows never go beside a team's own.
+	OnlyIntoEmpty string
+	// Skipped says why an applied step ran no statement.
+	Skipped string
 }
 
 func (s Step) String() string { return s.Kind + " " + s.Name }
@@ -100,7 +105,13 @@ func load(fsys fs.FS, d Dialect, dir, kind string) ([]Step, error) {
 		if err != nil {
 			return nil, err
 		}
-		byName[name] = Step{Kind: kind, Version: v, Name: name, Statements: Split(string(body))}
+		st := Step{Kind: kind, Version: v, Name: name, Statements: Split(string(body))}
+		for _, line := range strings.Split(string(body), "\n") {
+			if t, ok := strings.CutPrefix(strings.TrimSpace(line), "-- applet:only-into-empty "); ok {
+				st.OnlyIntoEmpty = strings.TrimSpace(t)
+			}
+		}
+		byName[name] = st
 	}
 	out := make([]Step, 0, len(byName))
 	for _, s := range byName {
@@ -296,6 +307,16 @@ func (m *Migrator) Apply(ctx context.Context, withSeeds bool) ([]Step, error) {
 	var done []Step
 	for _, s := range st.Pending {
 		start := time.Now()
+		if s.OnlyIntoEmpty != "" {
+			var n int64
+			if err := conn.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+s.OnlyIntoEmpty).Scan(&n); err != nil {
+				return done, fmt.Errorf("applying %s: counting %s: %w", s, s.OnlyIntoEmpty, err)
+			}
+			if n > 0 {
+				s.Skipped = fmt.Sprintf("%s already holds %d rows", s.OnlyIntoEmpty, n)
+				s.Statements = nil // recorded, so it is not tried again
+			}
+		}
 		if err := m.applyStep(ctx, conn, s); err != nil {
 			return done, err
 		}
@@ -323,6 +344,14 @@ func (m *Migrator) applyStep(ctx context.Context, conn *sql.Conn, s Step) error 
 			if _, err := conn.ExecContext(ctx, stmt); err != nil {
 				return stmtError("applying "+s.String(), i, stmt, err)
 			}
+		}
+		// Verify, not assume: CREATE TABLE IF NOT EXISTS skips a table that exists in another shape.
+		diffs, err := Verify(ctx, conn, m.expected(s.Version))
+		if err != nil {
+			return fmt.Errorf("applying %s: checking the schema: %w", s, err)
+		}
+		if len(diffs) > 0 {
+			return &MismatchError{Step: s, Diffs: diffs}
 		}
 		if _, err := conn.ExecContext(ctx, record, args...); err != nil {
 			return fmt.Errorf("recording %s: %w", s, err)
@@ -376,4 +405,33 @@ func Abbrev(stmt string) string {
 		first += " ..."
 	}
 	return first
+}
+
+// MismatchError is a migration whose statements ran but whose tables are not what it should leave:
+// it is not recorded as applied.
+type MismatchError struct {
+	Step  Step
+	Diffs []string
+}
+
+func (e *MismatchError) Error() string {
+	return fmt.Sprintf("applying %s: the tables are not what it should leave, so it was not recorded: %s", e.Step, strings.Join(e.Diffs, "; "))
+}
+
+// Verify compares the tables with what the applied migrations should have left (MySQL only).
+func (m *Migrator) Verify(ctx context.Context) ([]string, error) {
+	st, err := m.Status(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	return Verify(ctx, m.DB, m.expected(st.Version))
+}
+
+// expected is what the embedded migrations up to version leave; other migrations (FS) bring no
+// expectations of their own.
+func (m *Migrator) expected(version int) []Table {
+	if m.FS != nil {
+		return nil
+	}
+	return Expected(version)
 }

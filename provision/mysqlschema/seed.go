@@ -138,7 +138,13 @@ func Seed(ctx context.Context, dsn string, o SeedOptions) error {
 		return err
 	}
 	defer db.Close()
+	seeded := false
 	m := &sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL, Progress: func(s sqlseed.Step, d time.Duration) {
+		if s.Skipped != "" {
+			fmt.Fprintf(out, "skipped %s: %s\n", s, s.Skipped)
+			return
+		}
+		seeded = seeded || s.Kind == sqlseed.KindSeed
 		fmt.Fprintf(out, "applied %s (%s)\n", s, d.Round(time.Millisecond))
 	}}
 	done, err := m.Apply(ctx, withSeed)
@@ -150,7 +156,7 @@ func Seed(ctx context.Context, dsn string, o SeedOptions) error {
 	} else {
 		fmt.Fprintf(out, "done: %s is at schema version %d", where, sqlseed.Latest(sqlseed.MySQL))
 	}
-	if withSeed {
+	if seeded {
 		fmt.Fprint(out, " with the sample videos seeded")
 	}
 	var videos int

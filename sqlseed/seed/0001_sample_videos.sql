@@ -1,5 +1,7 @@
 -- Sample videos written for applet: replace the titles and URLs with your own, or delete the rows;
--- the seed is recorded once applied and never brings deleted rows back.
+-- the seed is recorded once applied and never brings deleted rows back. It goes only into an empty
+-- video table, never beside a team's own videos.
+-- applet:only-into-empty video
 INSERT INTO video (video_title, video_image, video_url) VALUES ('Harbor Lights', 'https://media.example.com/applet/posters/01-harbor-lights.jpg', 'https://media.example.com/applet/videos/01-harbor-lights.mp4');
 INSERT INTO video (video_title, video_image, video_url) VALUES ('The Long Ridge', 'https://media.example.com/applet/posters/02-the-long-ridge.jpg', 'https://media.example.com/applet/videos/02-the-long-ridge.mp4');
 INSERT INTO video (video_title, video_image, video_url) VALUES ('雨夜列车', 'https://media.example.com/applet/posters/03-night-train.jpg', 'https://media.example.com/applet/videos/03-night-train.mp4');
