@@ -435,3 +435,27 @@ func (m *Migrator) expected(version int) []Table {
 	}
 	return Expected(version)
 }
+
+// Record creates the bookkeeping tables and records every migration this binary has as applied,
+// for tables that were brought to the latest schema another way (adopted); callers verify first.
+func Record(ctx context.Context, conn *sql.Conn, d Dialect) error {
+	for i, stmt := range BookkeepingSQL(d) {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return stmtError("creating bookkeeping tables", i, stmt, err)
+		}
+	}
+	migs, err := Migrations(d)
+	if err != nil {
+		return err
+	}
+	insert := "INSERT IGNORE INTO " + migrationsTable + " (version, name) VALUES (?, ?)"
+	if d == SQLite {
+		insert = "INSERT OR IGNORE INTO " + migrationsTable + " (version, name) VALUES (?, ?)"
+	}
+	for _, s := range migs {
+		if _, err := conn.ExecContext(ctx, insert, s.Version, s.Name); err != nil {
+			return fmt.Errorf("recording %s: %w", s, err)
+		}
+	}
+	return nil
+}

@@ -132,3 +132,42 @@ func TestSeedMySQLErrorsNeverShowThePassword(t *testing.T) {
 		t.Fatalf("no DSN: %d %s", code, errOut)
 	}
 }
+
+// The original demo's tables are adopted only once the plan was confirmed: without a terminal that
+// needs --yes, and --dry-run shows the plan.
+func TestSeedMySQLAdoptsTheOriginalTablesOnConfirmation(t *testing.T) {
+	dsn := testenv.MySQLDatabase(t)
+	db, _ := sql.Open("mysql", dsn)
+	defer db.Close()
+	for _, stmt := range []string{
+		"CREATE TABLE video (id INT UNSIGNED NOT NULL AUTO_INCREMENT, video_title LONGTEXT, video_image LONGTEXT, video_url LONGTEXT, PRIMARY KEY (id)) DEFAULT CHARSET=utf8",
+		"CREATE TABLE comment (id INT UNSIGNED NOT NULL AUTO_INCREMENT, vid INT UNSIGNED, nick VARCHAR(255), avatar VARCHAR(255), content TEXT, PRIMARY KEY (id)) DEFAULT CHARSET=utf8",
+		"INSERT INTO video (video_title, video_image, video_url) VALUES ('Ours', 'https://i.example/1.jpg', 'https://v.example/1.mp4')",
+		"INSERT INTO comment (vid, nick, avatar, content) VALUES (NULL, 'n', 'https://a.example/a.png', 'no video')",
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"APPLET_MYSQL_DSN": dsn + "?charset=utf8"}
+	code, out, errOut := runCLI(t, env, "", "seed-mysql")
+	if code != ExitError || !strings.Contains(errOut, "needs confirmation") || !strings.Contains(errOut, "--yes") || !strings.Contains(out, "-- video: 1 rows copied once") {
+		t.Fatalf("without --yes: %d\n%s%s", code, out, errOut)
+	}
+	var tables int
+	db.QueryRow("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()").Scan(&tables)
+	if tables != 2 {
+		t.Fatalf("%d tables after an unconfirmed run", tables)
+	}
+	code, out, _ = runCLI(t, env, "", "seed-mysql", "--dry-run")
+	if code != 0 || !strings.Contains(out, "ALTER TABLE comment") || !strings.Contains(out, "1 rows with an empty (NULL) video id") {
+		t.Fatalf("--dry-run: %d\n%s", code, out)
+	}
+	code, out, errOut = runCLI(t, env, "", "seed-mysql", "--yes")
+	if code != 0 || !strings.Contains(out, "adopted:") || !strings.Contains(out, "skipped seed 0001_sample_videos") {
+		t.Fatalf("--yes: %d\n%s%s", code, out, errOut)
+	}
+	if c := counts(t, dsn); c["video"] != 1 || c["comment"] != 1 || c["applet_schema_migrations"] != 2 {
+		t.Fatalf("after adoption: %v", c)
+	}
+}

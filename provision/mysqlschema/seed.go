@@ -22,6 +22,13 @@ type SeedOptions struct {
 	Out      io.Writer
 	// Confirm is asked before Reset drops the database name on addr; nil drops without asking.
 	Confirm func(name, addr string) error
+	// ConfirmAdopt is asked, after the plan is shown, before the original demo's tables are converted;
+	// nil converts without asking.
+	ConfirmAdopt func() error
+	// DropOrphans deletes, while adopting, comments of videos that no longer exist (kept otherwise).
+	DropOrphans bool
+	// afterStatement, in tests, is told each adoption statement that ran (to stop a run midway).
+	afterStatement func(i int)
 }
 
 var dbNameRE = regexp.MustCompile(`^[A-Za-z0-9_$-]{1,64}$`)
@@ -94,6 +101,11 @@ func Seed(ctx context.Context, dsn string, o SeedOptions) error {
 	}
 
 	withSeed := !o.NoSeed
+	if exists && !(o.Reset && o.DryRun) {
+		if done, err := adoptIfNeeded(ctx, dsn, where, o); err != nil || done {
+			return err
+		}
+	}
 	if o.DryRun {
 		var pending []sqlseed.Step
 		if exists {
@@ -166,4 +178,44 @@ func Seed(ctx context.Context, dsn string, o SeedOptions) error {
 		fmt.Fprintln(out)
 	}
 	return nil
+}
+
+// adoptIfNeeded converts the original demo's tables (or tables made by hand) that no migration record
+// covers, after showing the plan; done means a dry run printed it and nothing more is to be done.
+func adoptIfNeeded(ctx context.Context, dsn, where string, o SeedOptions) (done bool, err error) {
+	db, _, err := mysql.Open(dsn)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	need, err := needsAdoption(ctx, db)
+	if err != nil || !need {
+		return false, err
+	}
+	a, err := planAdoption(ctx, db, o.DropOrphans)
+	if err != nil {
+		return false, adoptionHint(fmt.Errorf("%s: %w", where, err))
+	}
+	out := o.Out
+	fmt.Fprintf(out, "-- %s holds tables without a migration record (the original demo's, or made by hand): they are adopted in place\n", where)
+	for _, n := range a.Notes {
+		fmt.Fprintf(out, "-- %s\n", n)
+	}
+	if o.DryRun {
+		for _, stmt := range a.Statements {
+			fmt.Fprintf(out, "%s;\n", stmt)
+		}
+		fmt.Fprintln(out, "-- then the migrations are recorded as applied; the sample videos go only into an empty video table")
+		return true, nil
+	}
+	if len(a.Statements) > 0 && o.ConfirmAdopt != nil {
+		if err := o.ConfirmAdopt(); err != nil {
+			return false, err
+		}
+	}
+	if err := adopt(ctx, db, a, out, o.afterStatement); err != nil {
+		return false, fmt.Errorf("%s: %w", where, err)
+	}
+	fmt.Fprintf(out, "adopted: %s is at schema version %d\n", where, sqlseed.Latest(sqlseed.MySQL))
+	return false, nil
 }

@@ -51,6 +51,10 @@ func OpenMySQL(ctx context.Context, dsn string, timeout time.Duration, migrate b
 	case errors.Is(err, ErrSchemaBehind) && migrate:
 		if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL, Progress: progress(log)}).Apply(ctx, false); err != nil {
 			db.Close()
+			var me *sqlseed.MismatchError
+			if errors.As(err, &me) {
+				return nil, "", hint.New(fmt.Errorf("migrating %s: %w", where, err), "applet seed-mysql --dry-run, then applet seed-mysql: it adopts the original demo's tables")
+			}
 			return nil, "", fmt.Errorf("migrating %s: %w", where, err)
 		}
 	case errors.Is(err, ErrSchemaBehind), errors.Is(err, sqlseed.ErrNewerSchema):
