@@ -111,7 +111,7 @@ func showCreate(t *testing.T, dsn string) string {
 	var out []string
 	for _, table := range []string{"video", "comment"} {
 		var name, ddl string
-		if err := db.QueryRow("SHOW CREATE TABLE " + table).Scan(&name, &ddl); err != nil {
+		if err := db.QueryRow("SHOW CREATE TABLE "+table).Scan(&name, &ddl); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, ddl)
