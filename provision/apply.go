@@ -304,6 +304,13 @@ func (p *Provisioner) applyBucket(ctx context.Context, plan *Plan) (string, stri
 			return "", "", fmt.Errorf("tagging the bucket: %w", err)
 		}
 	}
+	for _, m := range p.cfg.Media {
+		if !b.Media[m.Key] {
+			if err := bk.PutMedia(ctx, m); err != nil {
+				return "", "", fmt.Errorf("putting %s in the bucket: %w", m.Key, err)
+			}
+		}
+	}
 	if c.Action == Create {
 		return "created", bk.Name() + " " + bk.URL(), nil
 	}

@@ -167,7 +167,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 			if c.Action != Delete {
 				return "skipped", c.Detail, nil
 			}
-			if plan.seen.bucket.HasObjects {
+			if plan.seen.bucket.HasObjects || len(plan.seen.bucket.Media) > 0 {
 				if err := p.deps.Buckets.Empty(ctx); err != nil {
 					return "", "", fmt.Errorf("emptying the bucket: %w", err)
 				}

@@ -107,6 +107,9 @@ type Config struct {
 
 	PollInterval time.Duration // how often a booting instance is looked at
 	BootTimeout  time.Duration // how long an instance may take to run
+
+	// Media are the sample videos' posters and clips the bucket serves (none: no sample media).
+	Media []MediaObject
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
@@ -337,7 +340,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			}
 			var todo []string
 			if !b.Exists {
-				set(Change{StepBucket, Create, name + " public-read, private-write, with CORS for the mini program"})
+				set(Change{StepBucket, Create, name + " public-read, private-write, with CORS for the mini program" + p.mediaNote()})
 				return
 			}
 			if !b.PublicRead {
@@ -348,6 +351,9 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			}
 			if b.Tags[TagKey] != p.cfg.Deployment {
 				todo = append(todo, "tag it "+p.remark())
+			}
+			if n := p.missingMedia(b); n > 0 {
+				todo = append(todo, fmt.Sprintf("put %d sample media files", n))
 			}
 			if len(todo) == 0 {
 				set(Change{StepBucket, Keep, name})
@@ -477,4 +483,22 @@ func diffRules(have, want []Rule) (missing, extra []Rule) {
 		}
 	}
 	return missing, extra
+}
+
+// missingMedia counts the sample media files the bucket lacks.
+func (p *Provisioner) missingMedia(b BucketState) int {
+	n := 0
+	for _, m := range p.cfg.Media {
+		if !b.Media[m.Key] {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *Provisioner) mediaNote() string {
+	if len(p.cfg.Media) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", and %d sample media files", len(p.cfg.Media))
 }

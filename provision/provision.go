@@ -110,7 +110,18 @@ type BucketState struct {
 	PublicWrite bool // anyone may write (never what the album wants)
 	CORS        bool // allows the mini program's methods from any origin
 	Tags        map[string]string
-	HasObjects  bool
+	HasObjects  bool            // holds objects other than the sample media provision puts there
+	Media       map[string]bool // the sample media keys it holds
+}
+
+// MediaPrefix is where in the bucket provision puts the sample videos' posters and clips: the same
+// path the video app serves them at, so a relative URL resolves against either.
+const MediaPrefix = "applet/video/media/"
+
+// MediaObject is one sample media file for the bucket.
+type MediaObject struct {
+	Key, ContentType string
+	Data             []byte
 }
 
 // Buckets manages the album's bucket.
@@ -126,6 +137,8 @@ type Buckets interface {
 	SetTags(ctx context.Context, tags map[string]string) error
 	// Empty deletes every object.
 	Empty(ctx context.Context) error
+	// PutMedia writes a public object of the sample media.
+	PutMedia(ctx context.Context, m MediaObject) error
 	DeleteBucket(ctx context.Context) error
 }
 

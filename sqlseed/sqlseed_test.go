@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/serve/mysql"
@@ -74,7 +75,7 @@ func TestEveryVersionExistsInBothDialects(t *testing.T) {
 		t.Fatalf("mysql %v, sqlite %v", names(my), names(lite))
 	}
 	seeds, _ := sqlseed.Seeds(sqlseed.MySQL)
-	if len(seeds) != 1 || len(seeds[0].Statements) < 8 {
+	if len(seeds) != 2 || len(seeds[0].Statements) < 8 || seeds[0].OnlyIntoEmpty != "video" {
 		t.Fatalf("the sample seed must hold at least 8 videos: %v", seeds)
 	}
 }
@@ -84,14 +85,14 @@ func TestApplyTwiceChangesNothing(t *testing.T) {
 		ctx := context.Background()
 		m := &sqlseed.Migrator{DB: db, Dialect: d}
 		st, err := m.Status(ctx, true)
-		if err != nil || st.Version != 0 || len(st.Pending) != 3 {
+		if err != nil || st.Version != 0 || len(st.Pending) != 4 {
 			t.Fatalf("fresh status = %+v, %v", st, err)
 		}
 		done, err := m.Apply(ctx, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := names(done); !reflect.DeepEqual(got, []string{"migration 0001_video", "migration 0002_comment", "seed 0001_sample_videos"}) {
+		if got := names(done); !reflect.DeepEqual(got, []string{"migration 0001_video", "migration 0002_comment", "seed 0001_sample_videos", "seed 0002_sample_media"}) {
 			t.Fatalf("applied %v", got)
 		}
 		videos := count(t, db, "video")
@@ -226,4 +227,42 @@ func TestSplit(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Split = %q", got)
 	}
+}
+
+// A database seeded by an earlier version (placeholder URLs) gets the shipped media; rows a team
+// changed keep theirs; sample rows never go beside a team's own videos.
+func TestSampleMediaSeedAndEmptyTable(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d sqlseed.Dialect, db *sql.DB) {
+		ctx := context.Background()
+		m := &sqlseed.Migrator{DB: db, Dialect: d}
+		if _, err := m.Apply(ctx, false); err != nil { // the schema, no seed yet
+			t.Fatal(err)
+		}
+		for _, q := range []string{
+			"INSERT INTO video (video_title, video_image, video_url) VALUES ('Harbor Lights', 'https://media.example.com/applet/posters/01-harbor-lights.jpg', 'https://media.example.com/applet/videos/01-harbor-lights.mp4')",
+			"INSERT INTO video (video_title, video_image, video_url) VALUES ('Ours', 'https://media.example.com/applet/posters/02-the-long-ridge.jpg', 'https://ours.example/2.mp4')",
+		} {
+			if _, err := db.Exec(q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var skipped []string
+		m.Progress = func(s sqlseed.Step, _ time.Duration) {
+			if s.Skipped != "" {
+				skipped = append(skipped, s.Name+": "+s.Skipped)
+			}
+		}
+		if _, err := m.Apply(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		if count(t, db, "video") != 2 || len(skipped) != 1 || skipped[0] != "0001_sample_videos: video already holds 2 rows" {
+			t.Fatalf("%d videos, skipped %v", count(t, db, "video"), skipped)
+		}
+		var img1, img2 string
+		db.QueryRow("SELECT video_image FROM video WHERE video_title = 'Harbor Lights'").Scan(&img1)
+		db.QueryRow("SELECT video_image FROM video WHERE video_title = 'Ours'").Scan(&img2)
+		if img1 != "/applet/video/media/01-harbor-lights.jpg" || img2 != "https://media.example.com/applet/posters/02-the-long-ridge.jpg" {
+			t.Fatalf("after the media seed: %q, %q", img1, img2)
+		}
+	})
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,10 @@ func TestProvisionEndToEnd(t *testing.T) {
 	}
 	if ok, acl, cors, tagged := c.cos.Bucket(testBucket); !ok || acl != "public-read" || !cors || !tagged {
 		t.Fatalf("bucket exists %v acl %q cors %v tagged %v", ok, acl, cors, tagged)
+	}
+	// The sample videos' posters and clips, where the host's video app points the sample rows.
+	if objs := c.cos.Objects(testBucket); len(objs) != 20 || !slices.Contains(objs, "applet/video/media/01-harbor-lights.mp4") {
+		t.Fatalf("bucket objects after the first run: %v", objs)
 	}
 	for _, want := range []string{"security-group  created", "instance        created", "dns-record      created", "bucket          created",
 		"request       https://applet.example.com", "downloadFile  https://applet.example.com, https://album-1250000000.cos.ap-guangzhou.myqcloud.com", "socket        wss://applet.example.com"} {

@@ -15,6 +15,7 @@ import (
 	"github.com/qcloud-applet/applet/provision/report"
 	"github.com/qcloud-applet/applet/provision/tencent"
 	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/video"
 )
 
 // openDeployment loads the configuration and opens the deployment for command.
@@ -70,6 +71,9 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		if c.COS.SecretID != "" {
 			do.Bucket.Credentials = &tencent.Credentials{SecretID: c.COS.SecretID, SecretKey: c.COS.SecretKey, Source: "cos.secret_id"}
 		}
+	}
+	for _, m := range video.Media() {
+		do.Media = append(do.Media, provision.MediaObject{Key: strings.TrimPrefix(m.Path, "/"), ContentType: m.ContentType, Data: m.Data})
 	}
 	d, err := deploy.Open(ctx, do)
 	return d, c, err

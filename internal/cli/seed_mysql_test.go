@@ -60,13 +60,13 @@ func TestSeedMySQLTwiceChangesNothing(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("first run: %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{"created database", "applied migration 0001_video", "applied migration 0002_comment", "applied seed 0001_sample_videos", "schema version 2", "10 videos"} {
+	for _, want := range []string{"created database", "applied migration 0001_video", "applied migration 0002_comment", "applied seed 0001_sample_videos", "applied seed 0002_sample_media", "schema version 2", "10 videos"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("first run output lacks %q:\n%s", want, out)
 		}
 	}
 	first := counts(t, dsn)
-	if first["video"] != 10 || first["applet_schema_migrations"] != 2 || first["applet_seeds"] != 1 {
+	if first["video"] != 10 || first["applet_schema_migrations"] != 2 || first["applet_seeds"] != 2 {
 		t.Fatalf("after first run: %v", first)
 	}
 
@@ -74,7 +74,7 @@ func TestSeedMySQLTwiceChangesNothing(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "nothing to do") || strings.Contains(out, "applied") {
 		t.Fatalf("second run: %d\n%s%s", code, out, errOut)
 	}
-	if second := counts(t, dsn); second["video"] != first["video"] || second["applet_seeds"] != 1 || second["applet_schema_migrations"] != 2 {
+	if second := counts(t, dsn); second["video"] != first["video"] || second["applet_seeds"] != 2 || second["applet_schema_migrations"] != 2 {
 		t.Fatalf("second run changed rows: %v then %v", first, second)
 	}
 	code, out, _ = runCLI(t, env, "", "seed-mysql", "--dry-run")

@@ -16,7 +16,7 @@ import (
 // (unless video.migrate); unreachable, serve starts with /readyz red and recovers when it returns.
 func newVideoApp(ctx context.Context, w *wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
-	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize, Writes: w.writes, Proxies: w.proxies}
+	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize, Writes: w.writes, Proxies: w.proxies, MediaOrigin: cfg.Video.MediaOrigin}
 	if cfg.MySQL.DSN == "" {
 		path := cfg.Video.SQLitePath
 		if path == "" {

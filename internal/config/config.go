@@ -104,6 +104,7 @@ type Video struct {
 	PageSize     int           `yaml:"page_size" help:"Videos per page of /list (the original client expects 6)."`
 	QueryTimeout time.Duration `yaml:"query_timeout" help:"Bound on each database query; a database that is down fails requests this fast."`
 	SQLitePath   string        `yaml:"sqlite_path" help:"File of the embedded video database when mysql.dsn is empty (empty: <data_dir>/video.db)."`
+	MediaOrigin  string        `yaml:"media_origin" help:"Origin of the sample videos' posters and clips (relative URLs), e.g. the bucket's https://album-1250000000.cos.ap-guangzhou.myqcloud.com, where provision puts them (empty: this server, which serves them)."`
 	Migrate      bool          `yaml:"migrate" help:"Let serve apply pending MySQL migrations itself instead of refusing to start (applet seed-mysql does it otherwise)."`
 }
 

@@ -41,6 +41,13 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 		hc.Album.PublicURL = "https://" + c.Domain
 	}
 	hc.Session.Dev = false
+	if hc.COS.Bucket != "" && hc.Video.MediaOrigin == "" {
+		host := hc.COS.Bucket + ".cos." + hc.COS.Region + ".myqcloud.com"
+		if hc.COS.PublicDomain != "" {
+			host = hc.COS.PublicDomain
+		}
+		hc.Video.MediaOrigin = "https://" + host // provision puts the sample media there
+	}
 	if hc.Serve.TrustedProxies == "" {
 		hc.Serve.TrustedProxies = "127.0.0.1,::1" // nginx, on the same host, names the client
 	}

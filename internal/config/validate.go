@@ -89,6 +89,11 @@ func (l *Loaded) Validate() error {
 	if c.Album.MaxUploadsPerClient < 1 {
 		bad("album.max_uploads_per_client", "must be at least 1", "use a number such as 8")
 	}
+	if o := c.Video.MediaOrigin; o != "" {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("video.media_origin", "not an origin", "use scheme and host only, e.g. https://album-1250000000.cos.ap-guangzhou.myqcloud.com")
+		}
+	}
 	if c.Game.MaxPerClient < 1 {
 		bad("game.max_per_client", "must be at least 1", "use a number such as 64")
 	}

@@ -63,10 +63,11 @@ type Options struct {
 	Endpoint          string // the API's endpoint ("": Tencent Cloud's)
 	CallTimeout       time.Duration
 
-	Bucket   *Bucket // nil: no bucket
-	MySQLDSN string  // "": no schema step
-	StateDir string  // journal, lock, certificate, known hosts
-	Command  string  // "provision", "provision destroy", ... for the lock
+	Bucket   *Bucket                 // nil: no bucket
+	Media    []provision.MediaObject // the sample media the bucket serves
+	MySQLDSN string                  // "": no schema step
+	StateDir string                  // journal, lock, certificate, known hosts
+	Command  string                  // "provision", "provision destroy", ... for the lock
 
 	Instance     provision.InstanceSpec // UserData is rendered here from the cloud-init template
 	SSHCIDR      string
@@ -161,7 +162,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	spec.UserData = []byte(CloudInit(o.Host.TemplatesDir, o.Deployment))
 	pcfg := provision.Config{
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
-		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout,
+		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
 	}
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Schema: schema}
 	if !o.CloudOnly {

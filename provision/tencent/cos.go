@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	sdk "github.com/tencentyun/cos-go-sdk-v5"
@@ -136,11 +137,22 @@ func (b *Buckets) Bucket(ctx context.Context) (provision.BucketState, error) {
 			st.Tags[t.Key] = t.Value
 		}
 	}
-	list, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{MaxKeys: 1})
+	media, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{Prefix: provision.MediaPrefix, MaxKeys: 1000})
 	if err != nil {
 		return st, cosErr("GetBucket", err)
 	}
-	st.HasObjects = len(list.Contents) > 0
+	st.Media = map[string]bool{}
+	for _, o := range media.Contents {
+		st.Media[o.Key] = true
+	}
+	// Keys come in order: among the first len(media)+1, one is not media when anything else is there.
+	list, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{MaxKeys: len(st.Media) + 1})
+	if err != nil {
+		return st, cosErr("GetBucket", err)
+	}
+	for _, o := range list.Contents {
+		st.HasObjects = st.HasObjects || !strings.HasPrefix(o.Key, provision.MediaPrefix)
+	}
 	return st, nil
 }
 
@@ -278,6 +290,16 @@ func (b *Buckets) Endpoint() string { return b.cfg.Endpoint }
 // PutObject writes a small object with the bucket's ACL.
 func (b *Buckets) PutObject(ctx context.Context, key string, data []byte) error {
 	if _, err := b.client.Object.Put(ctx, key, bytes.NewReader(data), nil); err != nil {
+		return cosErr("PutObject", err)
+	}
+	return nil
+}
+
+// PutMedia writes a sample media file, readable by anyone like the bucket, with its type and a long
+// cache life (the files never change under a name).
+func (b *Buckets) PutMedia(ctx context.Context, m provision.MediaObject) error {
+	opt := &sdk.ObjectPutOptions{ObjectPutHeaderOptions: &sdk.ObjectPutHeaderOptions{ContentType: m.ContentType, CacheControl: "public, max-age=31536000"}}
+	if _, err := b.client.Object.Put(ctx, m.Key, bytes.NewReader(m.Data), opt); err != nil {
 		return cosErr("PutObject", err)
 	}
 	return nil

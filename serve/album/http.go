@@ -95,29 +95,10 @@ func fail(w http.ResponseWriter, msg string, data any, f *failure) {
 	serve.WriteJSON(w, http.StatusOK, body)
 }
 
-// origin is where clients reach this app: configured, or what the proxy says, or the Host.
-func (a *App) origin(r *http.Request) string {
-	if a.opts.PublicURL != "" {
-		return a.opts.PublicURL
-	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	host := r.Host
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" && !strings.ContainsAny(h, "/ ,") {
-		host = h
-	}
-	return scheme + "://" + host
-}
-
 func (a *App) url(r *http.Request, key string) string {
 	u := a.opts.Storage.URL(key)
 	if strings.HasPrefix(u, "/") {
-		return a.origin(r) + u
+		return serve.Origin(r, a.opts.PublicURL) + u
 	}
 	return u
 }

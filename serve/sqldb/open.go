@@ -15,12 +15,19 @@ import (
 
 func progress(log *slog.Logger) func(sqlseed.Step, time.Duration) {
 	return func(s sqlseed.Step, d time.Duration) {
+		if s.Skipped != "" {
+			log.Info("skipped", "step", s.String(), "why", s.Skipped)
+			return
+		}
 		log.Info("applied", "step", s.String(), "took", d.Round(time.Millisecond).String())
 	}
 }
 
 // OpenEmbedded opens the embedded video database at path, migrated and seeded on the spot.
 func OpenEmbedded(ctx context.Context, path string, timeout time.Duration, log *slog.Logger) (*VideoStore, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, err := sqlite.Open(path)
 	if err != nil {
 		return nil, err
@@ -37,6 +44,9 @@ func OpenEmbedded(ctx context.Context, path string, timeout time.Duration, log *
 // the store is returned and readiness reports it until it answers. It also returns the database's name
 // without its password.
 func OpenMySQL(ctx context.Context, dsn string, timeout time.Duration, migrate bool, log *slog.Logger) (*VideoStore, string, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, mcfg, err := mysql.Open(dsn)
 	if err != nil {
 		return nil, "", err

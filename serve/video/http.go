@@ -92,7 +92,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]videoJSON, len(list))
 	for i, v := range list {
-		out[i] = videoJSON{v.ID, v.Title, v.Image, v.URL}
+		out[i] = videoJSON{v.ID, v.Title, a.resolve(r, v.Image), a.resolve(r, v.URL)}
 	}
 	totalPage := (total + a.pageSize - 1) / a.pageSize
 	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "ok", "data": map[string]any{"list": out, "totalPage": totalPage}})

@@ -79,16 +79,20 @@ type Options struct {
 	// X-Forwarded-For names the client.
 	Writes  *serve.Limiter
 	Proxies []netip.Prefix
+	// MediaOrigin is the origin of relative video URLs (the sample media), e.g. the bucket's
+	// https://...; empty: where the request came to.
+	MediaOrigin string
 }
 
 // App is the video backend.
 type App struct {
-	store    Store
-	log      *slog.Logger
-	pageSize int
-	backend  string
-	writes   *serve.Limiter
-	proxies  []netip.Prefix
+	store       Store
+	log         *slog.Logger
+	pageSize    int
+	backend     string
+	writes      *serve.Limiter
+	proxies     []netip.Prefix
+	mediaOrigin string
 }
 
 var _ serve.App = (*App)(nil)
@@ -101,7 +105,7 @@ func New(opts Options) *App {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 6
 	}
-	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies}
+	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies, mediaOrigin: opts.MediaOrigin}
 }
 
 // Name implements serve.App.
@@ -115,6 +119,7 @@ func (a *App) Register(r *serve.Router) {
 	r.HandleFunc("GET /list", a.list)
 	r.HandleFunc("GET /commentList", a.commentList)
 	r.HandleFunc("POST /comment", a.comment)
+	r.HandleFunc("GET "+MediaPath+"{name}", a.serveMedia)
 }
 
 // Ready implements serve.App.
