@@ -265,8 +265,15 @@ http {
 			t.Fatalf("a secret went into a recorded command:\n%s", c)
 		}
 	}
-	if objs := cs.Objects("album-1250000000"); len(objs) != 0 {
-		t.Fatalf("the bundle was left in the bucket: %v", objs)
+	media := 0
+	for _, o := range cs.Objects("album-1250000000") {
+		if !strings.HasPrefix(o, "applet/video/media/") {
+			t.Fatalf("the bundle was left in the bucket: %s", o)
+		}
+		media++
+	}
+	if media != 20 {
+		t.Fatalf("%d sample media files in the bucket", media)
 	}
 	st, err := os.Stat(filepath.Join(h.root, "etc/applet/applet.yaml"))
 	if err != nil || st.Mode().Perm() != 0o600 {
@@ -340,7 +347,9 @@ http {
 	if m := getJSON("/applet/album/list", nil); m["code"] != float64(0) || !strings.Contains(fmt.Sprint(m["data"]), "album-1250000000") {
 		t.Fatalf("album list: %v", m)
 	}
-	if m := getJSON("/applet/video/list?pageNo=1", nil); m["code"] != float64(0) {
+	// The sample videos' posters and clips come from the bucket, where provision put them.
+	if m := getJSON("/applet/video/list?pageNo=1", nil); m["code"] != float64(0) ||
+		!strings.Contains(fmt.Sprint(m["data"]), "video_image:https://album-1250000000.cos.ap-hongkong.myqcloud.com/applet/video/media/01-harbor-lights.jpg") {
 		t.Fatalf("video list: %v", m)
 	}
 	if m := getJSON("/applet/session/login", map[string]string{"X-WX-Code": "alice:1"}); m["code"] != float64(0) {
