@@ -246,15 +246,35 @@ func retryable(code string, o op) bool {
 		}
 	}
 	switch {
-	case strings.HasPrefix(code, "ResourceInUse"):
+	case code == "ResourceUnavailable.AgentStatusNotOnline":
+		return false // RunCommand waits for the agent itself, for longer than a backoff
+	case strings.HasPrefix(code, "ResourceInUse"), code == "FailedOperation.FrequencyLimit":
 		return true
-	case code == "ClientError.NetworkError", code == "ClientError.HttpStatusCodeError", code == "Timeout":
-		// The request may have been carried out: replay only what is safe to replay.
+	case ambiguous(code):
+		// The request may have been carried out: replay only what is safe to replay; a write that
+		// is not is reconciled by reading (see Firewall.CreateGroup).
 		return !o.write || o.idempotent
 	case strings.HasPrefix(code, "InternalError"):
 		return !o.write
 	}
 	return false
+}
+
+// ambiguous says whether an answer leaves open if the request was carried out: the connection or
+// the gateway failed (an HTML error page, a body cut mid-read, a body that is not JSON), or no
+// answer came in time.
+func ambiguous(code string) bool {
+	switch code {
+	case "ClientError.NetworkError", "ClientError.HttpStatusCodeError", "ClientError.ParseJsonError", "ClientError.IOError", "Timeout":
+		return true
+	}
+	return false
+}
+
+// Ambiguous says whether err leaves open if the call was carried out.
+func Ambiguous(err error) bool {
+	var ae *APIError
+	return errors.As(err, &ae) && ambiguous(ae.Code)
 }
 
 // do runs call with a timeout per attempt, retrying what may succeed later.

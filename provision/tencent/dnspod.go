@@ -81,7 +81,7 @@ func (d *DNS) CreateRecord(ctx context.Context, zone string, r provision.Record)
 		resp, err = d.c.dnspod.CreateRecordWithContext(ctx, req)
 		return err
 	})
-	if isCode(err, "InvalidParameter.DomainRecordExist") {
+	if isCode(err, "InvalidParameter.DomainRecordExist") || Ambiguous(err) {
 		// An earlier attempt got through: use the record it made rather than failing or duplicating.
 		recs, lerr := d.Records(ctx, zone, r.Name, r.Type)
 		if lerr != nil {
@@ -90,6 +90,15 @@ func (d *DNS) CreateRecord(ctx context.Context, zone string, r provision.Record)
 		for _, x := range recs {
 			if x.Value == r.Value {
 				return x.ID, nil
+			}
+		}
+		if Ambiguous(err) { // the answer was lost before the record was made: make it now
+			err = d.c.do(ctx, d.op("CreateRecord", zone, true), func(ctx context.Context) (err error) {
+				resp, err = d.c.dnspod.CreateRecordWithContext(ctx, req)
+				return err
+			})
+			if err == nil {
+				return *resp.Response.RecordId, nil
 			}
 		}
 		return 0, err

@@ -4,11 +4,22 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 )
+
+// AgentWait bounds the wait for an instance's TAT agent to come online.
+var AgentWait = 5 * time.Minute
+
+var taskStatusMeaning = map[string]string{
+	"DELIVER_FAILED": "DELIVER_FAILED: the command could not be delivered to the agent",
+	"TASK_TIMEOUT":   "TASK_TIMEOUT: the agent stopped answering",
+}
+
+func (c *Client) agentPoll() time.Duration { return max(c.cfg.BaseDelay*4, 200*time.Millisecond) }
 
 // CommandResult is how a command ended on an instance.
 type CommandResult struct {
@@ -27,7 +38,7 @@ func (c *Client) RunCommand(ctx context.Context, instanceID, script string, time
 	var inv struct {
 		Response struct{ InvocationId string }
 	}
-	err := c.do(ctx, op{service: "tat", action: "RunCommand", write: true, where: c.cfg.Region}, func(ctx context.Context) error {
+	run := func(ctx context.Context) error {
 		req := tchttp.NewCommonRequest("tat", "2020-10-28", "RunCommand")
 		req.SetContext(ctx)
 		if err := req.SetActionParameters(map[string]any{
@@ -41,7 +52,27 @@ func (c *Client) RunCommand(ctx context.Context, instanceID, script string, time
 			return err
 		}
 		return json.Unmarshal(resp.GetBody(), &inv)
-	})
+	}
+	// Right after a first boot the agent may not be online yet: RunCommand is refused until it is.
+	agentDeadline := time.Now().Add(min(timeout, AgentWait))
+	var err error
+	for {
+		err = c.do(ctx, op{service: "tat", action: "RunCommand", write: true, where: c.cfg.Region}, run)
+		if !isCode(err, "ResourceUnavailable.AgentStatusNotOnline") || time.Now().After(agentDeadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return CommandResult{}, ctx.Err()
+		case <-time.After(c.agentPoll()):
+		}
+	}
+	if isCode(err, "ResourceUnavailable.AgentStatusNotOnline") {
+		var ae *APIError
+		errors.As(err, &ae)
+		ae.Fix = fmt.Sprintf("the TAT agent of %s did not come online within %s: check the instance in the console (its TAT agent must run), then run applet provision again", instanceID, min(timeout, AgentWait))
+		return CommandResult{}, ae
+	}
 	if err != nil {
 		return CommandResult{}, err
 	}
@@ -61,8 +92,10 @@ func (c *Client) RunCommand(ctx context.Context, instanceID, script string, time
 		err := c.do(ctx, op{service: "tat", action: "DescribeInvocationTasks", where: c.cfg.Region}, func(ctx context.Context) error {
 			req := tchttp.NewCommonRequest("tat", "2020-10-28", "DescribeInvocationTasks")
 			req.SetContext(ctx)
+			// HideOutput defaults to true: without false here every output would come back empty.
 			if err := req.SetActionParameters(map[string]any{
-				"Filters": []map[string]any{{"Name": "invocation-id", "Values": []string{inv.Response.InvocationId}}},
+				"Filters":    []map[string]any{{"Name": "invocation-id", "Values": []string{inv.Response.InvocationId}}},
+				"HideOutput": false,
 			}); err != nil {
 				return err
 			}
@@ -81,6 +114,11 @@ func (c *Client) RunCommand(ctx context.Context, instanceID, script string, time
 			case "SUCCESS", "FAILED", "TIMEOUT", "CANCELLED", "TERMINATED", "START_FAILED":
 				out, _ := base64.StdEncoding.DecodeString(t.TaskResult.Output)
 				return CommandResult{Status: t.TaskStatus, ExitCode: t.TaskResult.ExitCode, Output: string(out)}, nil
+			case "DELIVER_FAILED", "TASK_TIMEOUT":
+				// The command never ran, or its agent stopped answering: waiting longer changes nothing.
+				return CommandResult{}, &APIError{Service: "tat", Action: "RunCommand", Code: t.TaskStatus,
+					Message: fmt.Sprintf("invocation %s on %s ended %s", inv.Response.InvocationId, instanceID, taskStatusMeaning[t.TaskStatus]),
+					Fix:     "check that " + instanceID + " runs and its TAT agent is online (the console's TAT page, or DescribeAutomationAgentStatus), then run applet provision again"}
 			}
 		}
 		if time.Now().After(deadline) {

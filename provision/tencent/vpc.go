@@ -76,14 +76,34 @@ func (f *Firewall) CreateGroup(ctx context.Context, name, desc string, tags map[
 		req.Tags = append(req.Tags, &vpc.Tag{Key: common.StringPtr(k), Value: common.StringPtr(tags[k])})
 	}
 	var resp *vpc.CreateSecurityGroupResponse
-	err := f.c.do(ctx, f.op("CreateSecurityGroup", true), func(ctx context.Context) (err error) {
+	create := func(ctx context.Context) (err error) {
 		resp, err = f.c.vpc.CreateSecurityGroupWithContext(ctx, req)
 		return err
-	})
+	}
+	err := f.c.do(ctx, f.op("CreateSecurityGroup", true), create)
+	for attempt := 0; err != nil && Ambiguous(err) && attempt < 3; attempt++ {
+		// The answer was lost, maybe after the group was made: look before making another.
+		if id, ok := f.findCreated(ctx, name, tags); ok {
+			return id, nil
+		}
+		err = f.c.do(ctx, f.op("CreateSecurityGroup", true), create)
+	}
 	if err != nil {
 		return "", err
 	}
 	return str(resp.Response.SecurityGroup.SecurityGroupId), nil
+}
+
+// findCreated finds the one group of the name and tags, if a create went through.
+func (f *Firewall) findCreated(ctx context.Context, name string, tags map[string]string) (string, bool) {
+	for k, v := range tags {
+		groups, err := f.FindGroups(ctx, name, k, v)
+		if err == nil && len(groups) == 1 {
+			return groups[0].ID, true
+		}
+		return "", false
+	}
+	return "", false
 }
 
 // AddRules adds ingress rules that accept.
@@ -97,10 +117,20 @@ func (f *Firewall) AddRules(ctx context.Context, id string, rules []provision.Ru
 			Action: common.StringPtr("ACCEPT"), PolicyDescription: common.StringPtr("applet"),
 		})
 	}
-	return f.c.do(ctx, f.op("CreateSecurityGroupPolicies", true), func(ctx context.Context) error {
+	add := func(ctx context.Context) error {
 		_, err := f.c.vpc.CreateSecurityGroupPoliciesWithContext(ctx, req)
 		return err
-	})
+	}
+	err := f.c.do(ctx, f.op("CreateSecurityGroupPolicies", true), add)
+	if err != nil && Ambiguous(err) {
+		// The answer was lost: the rules may be there already; adding them twice would be refused.
+		if present, rerr := f.hasRules(ctx, id, rules); rerr == nil && present {
+			return nil
+		} else if rerr == nil {
+			return f.c.do(ctx, f.op("CreateSecurityGroupPolicies", true), add)
+		}
+	}
+	return err
 }
 
 // RemoveRules deletes ingress rules by index.
@@ -137,4 +167,29 @@ func (f *Firewall) DeleteGroup(ctx context.Context, id string) error {
 		return provision.ErrNotFound
 	}
 	return err
+}
+
+// hasRules says whether the group has every rule.
+func (f *Firewall) hasRules(ctx context.Context, id string, rules []provision.Rule) (bool, error) {
+	req := vpc.NewDescribeSecurityGroupPoliciesRequest()
+	req.SecurityGroupId = common.StringPtr(id)
+	var resp *vpc.DescribeSecurityGroupPoliciesResponse
+	if err := f.c.do(ctx, f.op("DescribeSecurityGroupPolicies", false), func(ctx context.Context) (err error) {
+		resp, err = f.c.vpc.DescribeSecurityGroupPoliciesWithContext(ctx, req)
+		return err
+	}); err != nil {
+		return false, err
+	}
+	for _, r := range rules {
+		found := false
+		if set := resp.Response.SecurityGroupPolicySet; set != nil {
+			for _, p := range set.Ingress {
+				found = found || (str(p.Protocol) == r.Protocol && str(p.Port) == r.Port && str(p.CidrBlock) == r.CIDR && str(p.Action) == "ACCEPT")
+			}
+		}
+		if !found {
+			return false, nil
+		}
+	}
+	return true, nil
 }

@@ -80,6 +80,12 @@ type fault struct {
 	code, msg string
 	hang      bool // wait without doing anything
 	after     bool // do the action, then wait without answering (the caller cannot know it happened)
+	// What a gateway in front of the API does: answer status with an HTML page (before the action,
+	// or after it with effect), cut the body mid-read, or answer 200 with a body that is not JSON.
+	gateway int
+	effect  bool
+	cut     bool
+	nonJSON bool
 }
 
 // New starts a stand-in on loopback ports that accepts the given key.
@@ -171,6 +177,18 @@ func (s *Server) Hang(action string, n int) { s.push(action, n, fault{hang: true
 // caller gives up: the case where a create went through but its answer was lost.
 func (s *Server) HangAfter(action string, n int) { s.push(action, n, fault{after: true}) }
 
+// Gateway makes the next n calls of action answer status with an HTML error page, as Tencent
+// Cloud's gateway does when a backend fails; with effect, the action is carried out first.
+func (s *Server) Gateway(action string, n, status int, effect bool) {
+	s.push(action, n, fault{gateway: status, effect: effect})
+}
+
+// CutBody makes the next n calls of action carry out the action and then cut the answer mid-body.
+func (s *Server) CutBody(action string, n int) { s.push(action, n, fault{cut: true}) }
+
+// NonJSON makes the next n calls of action answer 200 with a body that is not JSON, before acting.
+func (s *Server) NonJSON(action string, n int) { s.push(action, n, fault{nonJSON: true}) }
+
 // ThrottleEvery answers every n-th call with the product's throttling code (0: never).
 func (s *Server) ThrottleEvery(n int) { s.mu.Lock(); s.throttleN = n; s.mu.Unlock() }
 
@@ -224,8 +242,11 @@ func isWrite(action string) bool {
 	return true
 }
 
-// apiError is an error answer.
-type apiError struct{ Code, Message string }
+// apiError is an error answer; transport, when set, is a fault of the gateway instead.
+type apiError struct {
+	Code, Message string
+	transport     *fault
+}
 
 func (e *apiError) Error() string { return e.Code + ": " + e.Message }
 
@@ -259,6 +280,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req.ctx = r.Context()
 		var out any
 		out, aerr = s.dispatch(req)
+		if aerr != nil && aerr.transport != nil {
+			s.log(req, "(gateway)")
+			gatewayAnswer(w, aerr.transport)
+			return
+		}
 		if aerr == nil {
 			s.log(req, "")
 			m := map[string]any{}
@@ -278,6 +304,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]any{"Response": map[string]any{
 		"Error": map[string]string{"Code": aerr.Code, "Message": aerr.Message}, "RequestId": reqID}})
+}
+
+// gatewayAnswer answers as a failing gateway does: an HTML page, a cut body or a non-JSON 200.
+func gatewayAnswer(w http.ResponseWriter, f *fault) {
+	switch {
+	case f.cut:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "4096")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"Response":{"RequestId":"cut-`))
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
+	case f.nonJSON:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte("<html><body>Service temporarily unavailable</body></html>"))
+	default:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(f.gateway)
+		fmt.Fprintf(w, "<html><head><title>%d %s</title></head><body><center><h1>%d %s</h1></center><hr><center>stgw</center></body></html>",
+			f.gateway, http.StatusText(f.gateway), f.gateway, http.StatusText(f.gateway))
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -396,7 +447,10 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 	if f != nil && f.hang {
 		return wait()
 	}
-	if f != nil && !f.after {
+	if f != nil && (f.gateway > 0 || f.nonJSON) && !f.effect {
+		return nil, &apiError{transport: f}
+	}
+	if f != nil && !f.after && f.code != "" {
 		return nil, &apiError{Code: f.code, Message: f.msg}
 	}
 	if throttled {
@@ -412,6 +466,9 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 	out, err := s.act(req)
 	if f != nil && f.after {
 		return wait()
+	}
+	if f != nil && (f.cut || f.effect) && err == nil {
+		return nil, &apiError{transport: f}
 	}
 	return out, err
 }
