@@ -21,11 +21,11 @@ type tatState struct {
 	agentDelay time.Duration // how long after RUNNING an instance's agent comes online
 	step       time.Duration // how long a task stays PENDING and DELIVERING
 	endAs      []string      // the next tasks end this way (DELIVER_FAILED, TASK_TIMEOUT) without running
-	tasks   map[string]*task
-	order   []string
-	scripts []string
-	n       int
-	wg      sync.WaitGroup
+	tasks      map[string]*task
+	order      []string
+	scripts    []string
+	n          int
+	wg         sync.WaitGroup
 }
 
 func (t *tatState) init() { t.tasks = map[string]*task{}; t.step = 20 * time.Millisecond }
