@@ -284,10 +284,10 @@ func (p *Provisioner) applyBucket(ctx context.Context, plan *Plan) (string, stri
 	case Keep:
 		return "ok", bk.Name(), nil
 	case Create:
-		if err := bk.CreateBucket(ctx); err != nil {
+		if err := bk.CreateBucket(ctx, p.tags()); err != nil {
 			return "", "", fmt.Errorf("creating bucket: %w", err)
 		}
-		b = BucketState{Exists: true, PublicRead: true}
+		b = BucketState{Exists: true, PublicRead: true, Tags: p.tags()}
 	}
 	if !b.PublicRead {
 		if err := bk.SetPublicRead(ctx); err != nil {

@@ -130,8 +130,8 @@ type Buckets interface {
 	// URL is the bucket's public address.
 	URL() string
 	Bucket(ctx context.Context) (BucketState, error)
-	// CreateBucket makes a public-read, private-write bucket.
-	CreateBucket(ctx context.Context) error
+	// CreateBucket makes a public-read, private-write bucket carrying the tags from the start.
+	CreateBucket(ctx context.Context, tags map[string]string) error
 	SetPublicRead(ctx context.Context) error
 	SetCORS(ctx context.Context) error
 	SetTags(ctx context.Context, tags map[string]string) error

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -177,12 +178,37 @@ func corsOK(rules []sdk.BucketCORSRule) bool {
 	return false
 }
 
-// CreateBucket makes the bucket public-read (anyone may read, only the account writes).
-func (b *Buckets) CreateBucket(ctx context.Context) error {
-	if _, err := b.client.Bucket.Put(ctx, &sdk.BucketPutOptions{XCosACL: "public-read"}); err != nil {
-		return cosErr("PutBucket", err)
+// CreateBucket makes the bucket public-read (anyone may read, only the account writes), tagged in
+// the creating request: never a moment untagged. A 409 is checked before another account is blamed:
+// a create whose answer was lost (the SDK's retry then meets the bucket it made) is found by reading
+// the bucket with our key and its tags.
+func (b *Buckets) CreateBucket(ctx context.Context, tags map[string]string) error {
+	vals := url.Values{}
+	for k, v := range tags {
+		vals.Set(k, v)
 	}
-	return nil
+	_, err := b.client.Bucket.Put(ctx, &sdk.BucketPutOptions{XCosACL: "public-read", XCosTagging: vals.Encode()})
+	if err == nil {
+		return nil
+	}
+	if e, ok := err.(*sdk.ErrorResponse); ok && (e.Code == "BucketAlreadyExists" || e.Code == "BucketAlreadyOwnedByYou") {
+		if _, herr := b.client.Bucket.Head(ctx); herr == nil {
+			got, _, terr := b.client.Bucket.GetTagging(ctx)
+			mine := terr != nil && sdk.IsNotFoundError(terr) // ours, made a moment ago, tags not yet readable
+			if terr == nil {
+				mine = true
+				for _, t := range got.TagSet {
+					if want, ok := tags[t.Key]; ok && want != t.Value {
+						mine = false
+					}
+				}
+			}
+			if mine {
+				return nil
+			}
+		}
+	}
+	return cosErr("PutBucket", err)
 }
 
 // SetPublicRead sets the canned ACL public-read.
@@ -268,8 +294,9 @@ func (b *Buckets) PutPrivate(ctx context.Context, key, path string) error {
 
 // PresignGet returns a URL that reads the object until ttl passes.
 func (b *Buckets) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
-	c := b.cfg.Credentials
-	u, err := b.client.Object.GetPresignedURL(ctx, http.MethodGet, key, c.SecretID, c.SecretKey, ttl, nil)
+	// GetPresignedURL2 signs with the client's credentials and carries a temporary key's token,
+	// without which COS refuses the instance's download.
+	u, err := b.client.Object.GetPresignedURL2(ctx, http.MethodGet, key, ttl, nil)
 	if err != nil {
 		return "", fmt.Errorf("cos: presigning %s: %w", key, err)
 	}

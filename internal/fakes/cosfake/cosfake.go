@@ -48,6 +48,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	keys     map[string]string // SecretId → SecretKey
+	tokens   map[string]tempKey // temporary SecretIds: their token and expiry
+	foreign  map[string]bool    // buckets of another account: their names are taken, our keys refused
 	buckets  map[string]*bucket
 	faults   []fault
 	requests int
@@ -61,7 +63,28 @@ type fault struct {
 	status int           // answer this status
 	delay  time.Duration // or wait this long first
 	drop   bool          // or close the connection without an answer
+	lose   bool          // or carry the request out, then close without an answer
 }
+
+type tempKey struct {
+	token   string
+	expires time.Time
+}
+
+// AddTemporaryKey accepts a temporary key (STS): its requests must carry the token, in
+// x-cos-security-token (header, or query for a presigned URL), until it expires.
+func (s *Server) AddTemporaryKey(id, key, token string, expires time.Time) {
+	s.mu.Lock()
+	s.keys[id] = key
+	s.tokens[id] = tempKey{token, expires}
+	s.mu.Unlock()
+}
+
+// AddForeignBucket makes a bucket of another account: its name is taken, and our keys are refused.
+func (s *Server) AddForeignBucket(name string) { s.mu.Lock(); s.foreign[name] = true; s.mu.Unlock() }
+
+// LoseAnswerNext carries out the next n requests and closes their connections without an answer.
+func (s *Server) LoseAnswerNext(n int) { s.push(n, fault{lose: true}) }
 
 // New starts a stand-in on a loopback port that accepts the given credentials.
 func New(secretID, secretKey string) (*Server, error) {
@@ -69,7 +92,7 @@ func New(secretID, secretKey string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: ln.Addr().String(), keys: map[string]string{secretID: secretKey}, buckets: map[string]*bucket{}, ln: ln}
+	s := &Server{Addr: ln.Addr().String(), keys: map[string]string{secretID: secretKey}, tokens: map[string]tempKey{}, foreign: map[string]bool{}, buckets: map[string]*bucket{}, ln: ln}
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -238,6 +261,14 @@ func bucketOf(host string) (string, bool) {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f, ok := s.nextFault(); ok {
 		switch {
+		case f.lose:
+			if hj, ok := w.(http.Hijacker); ok {
+				rec := &discardWriter{header: http.Header{}}
+				s.serve(rec, r)
+				c, _, _ := hj.Hijack()
+				c.Close()
+				return
+			}
 		case f.drop:
 			if hj, ok := w.(http.Hijacker); ok {
 				c, _, _ := hj.Hijack()
@@ -252,9 +283,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.serve(w, r)
+}
+
+// discardWriter takes an answer nobody will read.
+type discardWriter struct{ header http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.header }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	name, ok := bucketOf(r.Host)
 	if !ok {
 		writeError(w, r, http.StatusBadRequest, "InvalidURI", "host is not <bucket>.cos.<region>.myqcloud.com")
+		return
+	}
+	s.mu.Lock()
+	foreign := s.foreign[name]
+	s.mu.Unlock()
+	if foreign {
+		if r.Method == http.MethodPut && r.URL.Path == "/" && r.URL.RawQuery == "" {
+			writeError(w, r, http.StatusConflict, "BucketAlreadyExists", "The requested bucket name is not available.")
+		} else {
+			writeError(w, r, http.StatusForbidden, "AccessDenied", "Access Denied.")
+		}
 		return
 	}
 	key := strings.TrimPrefix(r.URL.Path, "/")
@@ -330,6 +383,16 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 		}
 		s.CreateBucket(name, acl)
 		s.mu.Lock()
+		if t := r.Header.Get("X-Cos-Tagging"); t != "" { // tags in the creating request
+			vals, _ := url.ParseQuery(t)
+			var x strings.Builder
+			x.WriteString("<Tagging><TagSet>")
+			for k, vs := range vals {
+				fmt.Fprintf(&x, "<Tag><Key>%s</Key><Value>%s</Value></Tag>", k, vs[0])
+			}
+			x.WriteString("</TagSet></Tagging>")
+			s.buckets[name].tagging = []byte(x.String())
+		}
 		s.writes++
 		s.mu.Unlock()
 		w.WriteHeader(http.StatusOK)
@@ -526,9 +589,24 @@ func (s *Server) verify(r *http.Request) (code, msg string) {
 	}
 	s.mu.Lock()
 	secret, ok := s.keys[get("q-ak")]
+	temp, isTemp := s.tokens[get("q-ak")]
 	s.mu.Unlock()
 	if !ok {
 		return "InvalidAccessKeyId", "The access key Id format you provided is invalid."
+	}
+	if isTemp {
+		token := r.Header.Get("X-Cos-Security-Token")
+		if token == "" {
+			token = r.URL.Query().Get("x-cos-security-token")
+		}
+		switch {
+		case token == "":
+			return "InvalidAccessKeyId", "The access key Id format you provided is invalid: a temporary key needs x-cos-security-token."
+		case token != temp.token:
+			return "InvalidToken", "The provided token is malformed or otherwise invalid."
+		case time.Now().After(temp.expires):
+			return "ExpiredToken", "The provided token has expired."
+		}
 	}
 	signTime, keyTime := get("q-sign-time"), get("q-key-time")
 	start, end, ok := parseWindow(signTime)
