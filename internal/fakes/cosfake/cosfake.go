@@ -47,7 +47,7 @@ type Server struct {
 	Addr string
 
 	mu       sync.Mutex
-	keys     map[string]string // SecretId → SecretKey
+	keys     map[string]string  // SecretId → SecretKey
 	tokens   map[string]tempKey // temporary SecretIds: their token and expiry
 	foreign  map[string]bool    // buckets of another account: their names are taken, our keys refused
 	buckets  map[string]*bucket
