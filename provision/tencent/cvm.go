@@ -223,7 +223,7 @@ func (c *Compute) DryRunInstance(ctx context.Context, s provision.InstanceSpec) 
 		_, err := c.c.cvm.RunInstancesWithContext(ctx, req)
 		return err
 	})
-	if isCode(err, "DryRunOperation") {
+	if isCode(err, "DryRunOperation") { // some API versions answer a passing dry run so
 		return nil
 	}
 	return err

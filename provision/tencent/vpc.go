@@ -163,7 +163,7 @@ func (f *Firewall) DeleteGroup(ctx context.Context, id string) error {
 		_, err := f.c.vpc.DeleteSecurityGroupWithContext(ctx, req)
 		return err
 	})
-	if isCode(err, "ResourceNotFound") {
+	if isCode(err, "ResourceNotFound") || isCode(err, "InvalidSecurityGroupID.NotFound") {
 		return provision.ErrNotFound
 	}
 	return err

@@ -337,8 +337,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 }
 
 func (s *Server) log(req *request, code string) {
+	var dry struct{ DryRun bool }
+	json.Unmarshal(req.body, &dry) // a dry run changes nothing
 	s.mu.Lock()
-	s.calls = append(s.calls, Call{Service: req.service, Action: req.action, Region: req.region, Write: isWrite(req.action), Code: code, At: s.now()})
+	s.calls = append(s.calls, Call{Service: req.service, Action: req.action, Region: req.region, Write: isWrite(req.action) && !dry.DryRun, Code: code, At: s.now()})
 	s.mu.Unlock()
 }
 

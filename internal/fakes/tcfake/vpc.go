@@ -87,7 +87,7 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 				case "security-group-id":
 					ok = ok && contains(f.Values, g.id)
 				default:
-					return nil, errorf("InvalidParameter.Coexist", "The filter %q is not supported.", f.Name)
+					return nil, errorf("InvalidParameter.FilterInvalidKey", "The filter %q is not supported.", f.Name)
 				}
 			}
 			if ok {
@@ -135,7 +135,7 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 				np := policy{p.Protocol, p.Port, p.CidrBlock, p.Action, p.PolicyDescription}
 				for _, q := range g.ingress {
 					if q == np {
-						return nil, errorf("InvalidParameterValue.Duplicate", "The policy %s %s from %s exists.", p.Protocol, p.Port, p.CidrBlock)
+						return nil, errorf("UnsupportedOperation.DuplicatePolicy", "The policy %s %s from %s exists.", p.Protocol, p.Port, p.CidrBlock)
 					}
 				}
 				g.ingress = append(g.ingress, np)
@@ -165,7 +165,7 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.vpc.groups[in.SecurityGroupId] == nil {
-			return nil, errorf("ResourceNotFound", "The security group %s does not exist.", in.SecurityGroupId)
+			return nil, errorf("InvalidSecurityGroupID.NotFound", "The security group %s does not exist.", in.SecurityGroupId)
 		}
 		now := s.now()
 		for _, i := range s.cvm.instances {
