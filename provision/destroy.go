@@ -16,7 +16,7 @@ type DestroyOptions struct {
 
 // PlanDestroy reads what carries the deployment's tag and says what Destroy would remove. Read calls only.
 func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Plan, error) {
-	plan := &Plan{Destroy: true}
+	plan := &Plan{Destroy: true, destroyOpts: opts}
 	rd := &reads{plan: plan}
 	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
 	run(func() {
@@ -35,7 +35,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 		set(Change{StepFirewall, Delete, groups[0].ID})
 	})
 	run(func() {
-		insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
+		insts, err := p.instancesToDestroy(ctx)
 		if err != nil {
 			fail(StepInstance, err)
 			return
@@ -93,6 +93,9 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 				set(Change{StepBucket, Skip, name + " does not carry " + p.remark() + ": left alone"})
 			case b.HasObjects && !opts.Force:
 				set(Change{StepBucket, Skip, name + " has objects: kept (--force deletes them and the bucket)"})
+				mu.Lock()
+				plan.Kept = append(plan.Kept, "bucket "+name+" and its objects (--force deletes them)")
+				mu.Unlock()
 			case b.HasObjects:
 				set(Change{StepBucket, Delete, name + " and every object in it"})
 			default:
@@ -105,6 +108,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 			set(Change{StepDatabase, Delete, "drop " + p.deps.Schema.Describe()})
 		} else {
 			set(Change{StepDatabase, Skip, p.deps.Schema.Describe() + ": data kept (--purge drops it)"})
+			plan.Kept = append(plan.Kept, "database "+p.deps.Schema.Describe()+" (--purge drops it)")
 		}
 	}
 	if err := rd.wait(); err != nil {
@@ -194,13 +198,130 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 			order = append(order, s)
 		}
 	}
-	err := p.runGraph(ctx, order, needs, do)
-	if err == nil {
-		p.journal.Update(func(d *JournalData) {
-			*d = JournalData{Deployment: d.Deployment, Steps: map[string]StepEntry{}}
-		})
+	stepErr := p.runGraph(ctx, order, needs, do)
+	if ctx.Err() != nil {
+		return stepErr
 	}
-	return err
+	// What is left, whatever the steps said: destroy succeeds only when nothing is.
+	left, err := p.census(ctx, plan)
+	if err != nil {
+		return errors.Join(stepErr, fmt.Errorf("checking what is left: %w", err))
+	}
+	if len(left) > 0 {
+		return &LeftError{Left: left, Cause: stepErr}
+	}
+	if stepErr != nil {
+		return stepErr
+	}
+	p.journal.Update(func(d *JournalData) {
+		*d = JournalData{Deployment: d.Deployment, Steps: map[string]StepEntry{}}
+	})
+	return nil
+}
+
+// LeftError is a destroy that left resources of the deployment behind, and why.
+type LeftError struct {
+	Left  []string
+	Cause error
+}
+
+func (e *LeftError) Error() string {
+	s := "destroy left " + strings.Join(e.Left, "; ")
+	if e.Cause != nil {
+		s += " (" + e.Cause.Error() + ")"
+	}
+	return s
+}
+
+func (e *LeftError) Unwrap() error { return e.Cause }
+
+// Hint says how to finish.
+func (e *LeftError) Hint() string {
+	return "applet provision destroy (again; it picks up what is left), or remove them in the console"
+}
+
+// TagLag bounds how long destroy waits for an instance whose create may have taken effect (the
+// journal holds its ClientToken, not its id) to show up by tag.
+var TagLag = time.Minute
+
+// instancesToDestroy finds the deployment's instances by tag and by the journal: by the id it
+// recorded, or, when it holds only the ClientToken of a create whose answer was lost, by tag again
+// within TagLag (never by replaying RunInstances).
+func (p *Provisioner) instancesToDestroy(ctx context.Context) ([]Instance, error) {
+	insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
+	if err != nil || len(insts) > 0 {
+		return insts, err
+	}
+	d := p.journal.Data()
+	switch {
+	case d.InstanceID != "":
+		in, err := p.deps.Compute.Instance(ctx, d.InstanceID)
+		if errors.Is(err, ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []Instance{in}, nil
+	case d.ClientToken != "":
+		deadline := time.Now().Add(min(TagLag, p.cfg.BootTimeout))
+		for time.Now().Before(deadline) {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(p.cfg.PollInterval):
+			}
+			if insts, err = p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment); err != nil || len(insts) > 0 {
+				return insts, err
+			}
+		}
+	}
+	return nil, nil
+}
+
+// census lists what still carries the deployment's tag, or is named in its journal, apart from what
+// the plan keeps on purpose.
+func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) {
+	var left []string
+	groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range groups {
+		left = append(left, "security group "+g.ID)
+	}
+	insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	if id := p.journal.Data().InstanceID; id != "" && len(insts) == 0 {
+		if in, err := p.deps.Compute.Instance(ctx, id); err == nil {
+			insts = append(insts, in)
+		}
+	}
+	for _, in := range insts {
+		left = append(left, fmt.Sprintf("instance %s (%s)", in.ID, in.State))
+	}
+	recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "A")
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		if r.Remark == p.remark() {
+			left = append(left, fmt.Sprintf("DNS record %d (A %s → %s)", r.ID, p.cfg.Domain, r.Value))
+		}
+	}
+	if p.deps.Buckets != nil {
+		b, err := p.deps.Buckets.Bucket(ctx)
+		if err != nil {
+			return nil, err
+		}
+		kept := b.HasObjects && !plan.destroyOpts.Force
+		if b.Exists && b.Tags[TagKey] == p.cfg.Deployment && !kept {
+			left = append(left, "bucket "+p.deps.Buckets.Name())
+		}
+	}
+	return left, nil
 }
 
 func (p *Provisioner) waitGone(ctx context.Context, id string) error {

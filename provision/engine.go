@@ -59,10 +59,13 @@ type Change struct {
 
 // Plan is what apply or destroy would do, from what was read.
 type Plan struct {
-	Destroy  bool
-	Changes  []Change
-	Price    *Price // set when an instance will be created
-	Warnings []string
+	Destroy bool
+	// Kept is what a destroy keeps on purpose, each with the flag that would remove it.
+	Kept        []string
+	destroyOpts DestroyOptions
+	Changes     []Change
+	Price       *Price // set when an instance will be created
+	Warnings    []string
 
 	seen observed
 }

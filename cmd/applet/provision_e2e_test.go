@@ -191,3 +191,54 @@ func TestProvisionInterrupted(t *testing.T) {
 		t.Fatal("the interrupted run left its lock")
 	}
 }
+
+// TestDestroyAfterAKillDuringRunInstances: the create went through, its answer was lost and the
+// instance is not yet visible by tag when destroy runs: destroy finds it through the journal's
+// ClientToken, removes it and the group, and says "Removed." only once nothing is left.
+func TestDestroyAfterAKillDuringRunInstances(t *testing.T) {
+	r := newProvisionRig(t)
+	r.tc.SetBootDelay(200 * time.Millisecond)
+	r.tc.SetTerminateDelay(200 * time.Millisecond)
+	r.tc.SetDescribeLag(2 * time.Second)
+	r.tc.HangAfter("RunInstances", 1)
+	cmd, _ := r.start(t, "provision", "--yes")
+	r.waitFor(t, "the instance", func() bool { return len(r.tc.Instances()) == 1 })
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	cmd, out := r.start(t, "provision", "destroy", "--yes")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("destroy: %v\n%s", err, out)
+	}
+	if !strings.Contains(out.String(), "Removed.") {
+		t.Fatalf("destroy output:\n%s", out)
+	}
+	if len(r.tc.Instances()) != 0 || len(r.tc.SecurityGroups()) != 0 {
+		t.Fatalf("left behind: instances %v, groups %v\n%s", r.tc.Instances(), r.tc.SecurityGroups(), out)
+	}
+	for _, c := range r.tc.Calls() {
+		if c.Action == "RunInstances" && c.Code == "" {
+			t.Fatal("destroy replayed RunInstances")
+		}
+	}
+}
+
+// TestDestroyThatCannotFinishSaysWhatIsLeft: the security group cannot go (a delete that keeps
+// failing): destroy names it, says how to finish, and exits 1.
+func TestDestroyThatCannotFinishSaysWhatIsLeft(t *testing.T) {
+	r := newProvisionRig(t)
+	r.tc.SetBootDelay(0)
+	r.tc.SetTerminateDelay(0)
+	r.finish(t)
+	r.tc.Fail("DeleteSecurityGroup", -1, "UnsupportedOperation.LockedResources", "The resource is locked.")
+	cmd, out := r.start(t, "provision", "destroy", "--yes")
+	err := cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || strings.Contains(out.String(), "Removed.") ||
+		!strings.Contains(out.String(), "security group sg-") || !strings.Contains(out.String(), "applet provision destroy") {
+		t.Fatalf("destroy that cannot finish: %v\n%s", err, out)
+	}
+	r.tc.Heal()
+	cmd, out = r.start(t, "provision", "destroy", "--yes")
+	if err := cmd.Wait(); err != nil || !strings.Contains(out.String(), "Removed.") || len(r.tc.SecurityGroups()) != 0 {
+		t.Fatalf("the second destroy: %v\n%s", err, out)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,12 @@ func newCmdProvisionDestroy(f *Factory, runF func(*provisionOptions) error) *cob
 		Short: "Remove what provision made (asks first)",
 		Long: `Remove the resources tagged applet-deployment=<deployment>: the DNS record, the instance, the security
 group and the bucket. Other deployments' resources are never touched. A bucket that holds objects is kept
-unless --force; the database's data is kept unless --purge.`,
+unless --force; the database's data is kept unless --purge.
+
+Instances are found by tag and by the local journal (also one whose create was cut off before its answer
+came). Destroy ends with a census of everything that still carries the deployment's tag: it says
+"Removed." and exits 0 only when nothing is left but what is kept on purpose (listed, with the flag that
+would remove it); otherwise it names what is left and exits 1.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if runF != nil {
@@ -61,7 +67,14 @@ func destroyRun(ctx context.Context, o *provisionOptions) error {
 	}
 	fmt.Fprintln(out, "Removing:")
 	if err := d.Provisioner.Destroy(ctx, plan); err != nil {
+		var left *provision.LeftError
+		if errors.As(err, &left) {
+			return &HintError{Err: err, Hint: left.Hint()}
+		}
 		return provisionError(err)
+	}
+	for _, k := range plan.Kept {
+		fmt.Fprintf(out, "Kept: %s.\n", k)
 	}
 	fmt.Fprintln(out, "Removed.")
 	return nil

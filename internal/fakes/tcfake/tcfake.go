@@ -59,6 +59,7 @@ type Server struct {
 	nextIP      func(n int) string
 	denied      map[string]bool // "cvm:RunInstances"
 	faults      map[string][]fault
+	sticky      map[string]*fault
 	throttleN   int
 	count       int // calls dispatched, for ThrottleEvery
 	calls       []Call
@@ -98,6 +99,7 @@ func New(secretID, secretKey string) (*Server, error) {
 		quota:     20,
 		denied:    map[string]bool{},
 		faults:    map[string][]fault{},
+		sticky:    map[string]*fault{},
 		hung:      make(chan struct{}),
 		nextIP:    func(n int) string { return fmt.Sprintf("203.0.113.%d", 10+n) },
 	}
@@ -196,6 +198,7 @@ func (s *Server) ThrottleEvery(n int) { s.mu.Lock(); s.throttleN = n; s.mu.Unloc
 func (s *Server) Heal() {
 	s.mu.Lock()
 	s.faults = map[string][]fault{}
+	s.sticky = map[string]*fault{}
 	s.throttleN = 0
 	s.denied = map[string]bool{}
 	s.mu.Unlock()
@@ -205,7 +208,8 @@ func (s *Server) push(action string, n int, f fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n < 0 {
-		n = 1 << 30
+		s.sticky[action] = &f // every call, until Heal
+		return
 	}
 	for i := 0; i < n; i++ {
 		s.faults[action] = append(s.faults[action], f)
@@ -431,6 +435,10 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 		if q := s.faults[k]; len(q) > 0 {
 			f = &q[0]
 			s.faults[k] = q[1:]
+			break
+		}
+		if st := s.sticky[k]; st != nil {
+			f = st
 			break
 		}
 	}
