@@ -145,12 +145,22 @@ func (p *Provisioner) applyInstance(ctx context.Context, plan *Plan) (string, st
 		p.setResult(func(r *Result) { r.InstanceID, r.PublicIP = in.ID, in.PublicIP })
 		p.journal.Update(func(d *JournalData) { d.InstanceID = in.ID })
 		return "ok", in.ID + " " + in.PublicIP, nil
-	case Update: // found booting: an earlier run was interrupted
+	case Update: // found booting (an earlier run was interrupted), or stopped
+		started := ""
+		if in.State == StateStopped {
+			if err := p.deps.Compute.StartInstance(ctx, in.ID); err != nil {
+				return "", "", fmt.Errorf("starting %s: %w", in.ID, err)
+			}
+			started = " (started)"
+		}
 		ready, err := p.waitRunning(ctx, in.ID)
 		if err != nil {
 			return "", "", err
 		}
 		p.setResult(func(r *Result) { r.InstanceID, r.PublicIP = ready.ID, ready.PublicIP })
+		if started != "" {
+			return "updated", ready.ID + " " + ready.PublicIP + started, nil
+		}
 		return "ok", ready.ID + " " + ready.PublicIP + " (finished booting)", nil
 	case Replace:
 		if err := p.deps.Compute.TerminateInstance(ctx, in.ID); err != nil && !errors.Is(err, ErrNotFound) {

@@ -276,6 +276,11 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			switch in.State {
 			case StateLaunchFailed:
 				set(Change{StepInstance, Replace, in.ID + " failed to launch: terminate it and create a new " + spec.Type})
+			case StateStopped:
+				set(Change{StepInstance, Update, in.ID + " is STOPPED: start it (the backends run on it)"})
+			case StateShutdown:
+				addErr(StepInstance, fmt.Errorf("instance %s is SHUTDOWN: Tencent Cloud stopped it for the account's arrears; top up the account, start it in the console, then run again", in.ID))
+				return
 			case StateRunning:
 				set(Change{StepInstance, Keep, in.ID + " " + in.PublicIP})
 				if in.Type != "" && in.Type != spec.Type {

@@ -26,6 +26,8 @@ const (
 	StateRunning      = "RUNNING"
 	StateLaunchFailed = "LAUNCH_FAILED"
 	StateTerminating  = "TERMINATING"
+	StateStopped      = "STOPPED"
+	StateShutdown     = "SHUTDOWN" // stopped by the account's arrears; only a top-up starts it
 )
 
 // Instance is a virtual machine.
@@ -61,6 +63,8 @@ type Compute interface {
 	Instance(ctx context.Context, id string) (Instance, error)
 	Price(ctx context.Context, spec InstanceSpec) (Price, error)
 	RunInstance(ctx context.Context, spec InstanceSpec) (string, error)
+	// StartInstance starts a stopped instance.
+	StartInstance(ctx context.Context, id string) error
 	TerminateInstance(ctx context.Context, id string) error
 }
 

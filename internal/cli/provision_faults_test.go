@@ -277,3 +277,27 @@ func videoCount(t *testing.T, dsn string) int {
 	}
 	return n
 }
+
+// A stopped instance is started (not waited on for the boot timeout); one shut down for arrears is
+// said to be so, with what to do.
+func TestProvisionStartsAStoppedInstance(t *testing.T) {
+	c := newCloud(t)
+	env := c.env(t, t.TempDir(), "prod", "applet", testBucket)
+	if code, out, errOut := runCLI(t, env, "", "provision", "--yes"); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	id := c.tc.Instances()[0]
+	c.tc.StopInstance(id, "STOPPED")
+	code, out, errOut := runCLI(t, env, "", "provision", "--yes")
+	if code != 0 || !strings.Contains(out, id+" is STOPPED: start it") || !strings.Contains(out, "(started)") {
+		t.Fatalf("a stopped instance: exit %d\n%s%s", code, out, errOut)
+	}
+	if len(c.tc.Instances()) != 1 {
+		t.Fatalf("instances %v", c.tc.Instances())
+	}
+	c.tc.StopInstance(id, "SHUTDOWN")
+	code, _, errOut = runCLI(t, env, "", "provision", "--yes")
+	if code != 1 || !strings.Contains(errOut, "SHUTDOWN") || !strings.Contains(errOut, "top up the account") {
+		t.Fatalf("an instance shut down for arrears: exit %d\n%s", code, errOut)
+	}
+}

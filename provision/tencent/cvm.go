@@ -212,6 +212,22 @@ func (c *Compute) TerminateInstance(ctx context.Context, id string) error {
 	return err
 }
 
+// StartInstance starts a stopped instance; starting one that runs is not an error.
+func (c *Compute) StartInstance(ctx context.Context, id string) error {
+	req := cvm.NewStartInstancesRequest()
+	req.InstanceIds = common.StringPtrs([]string{id})
+	o := c.op("StartInstances", true)
+	o.idempotent = true // starting twice starts once
+	err := c.c.do(ctx, o, func(ctx context.Context) error {
+		_, err := c.c.cvm.StartInstancesWithContext(ctx, req)
+		return err
+	})
+	if isCode(err, "UnsupportedOperation.InstanceStateRunning") {
+		return nil
+	}
+	return err
+}
+
 // DryRunInstance asks whether RunInstances would be allowed, without creating anything.
 func (c *Compute) DryRunInstance(ctx context.Context, s provision.InstanceSpec) error {
 	req := cvm.NewRunInstancesRequest()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	cvm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cvm/v20170312"
 	dnspod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dnspod/v20210323"
 	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
@@ -159,5 +160,26 @@ func TestErrorCodesAreTheDocumented(t *testing.T) {
 	resp, err := cc.DescribeInstances(dr)
 	if err != nil || len(resp.Response.InstanceSet) != 0 {
 		t.Fatalf("DescribeInstances of an unknown id: %v", err)
+	}
+}
+
+// A parameter an action does not have is refused (UnknownParameter), and so is a request without a
+// required one (MissingParameter), as the gateway does.
+func TestParametersAreChecked(t *testing.T) {
+	s := start(t)
+	c := common.NewCommonClient(common.NewCredential(id, key), "ap-guangzhou", prof(s))
+	send := func(params map[string]any) string {
+		req := tchttp.NewCommonRequest("vpc", "2017-03-12", "CreateSecurityGroup")
+		req.SetActionParameters(params)
+		return code(c.Send(req, tchttp.NewCommonResponse()))
+	}
+	if got := send(map[string]any{"GroupName": "g", "GroupDescription": "d", "Colour": "red"}); got != "UnknownParameter" {
+		t.Fatalf("an unknown parameter: %q", got)
+	}
+	if got := send(map[string]any{"GroupName": "g"}); got != "MissingParameter" {
+		t.Fatalf("a missing parameter: %q", got)
+	}
+	if got := send(map[string]any{"GroupName": "g", "GroupDescription": "d"}); got != "" {
+		t.Fatalf("a complete request: %q", got)
 	}
 }

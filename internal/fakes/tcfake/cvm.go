@@ -32,6 +32,8 @@ type instance struct {
 	publicIP                                             string
 	created, terminated                                  time.Time
 	launchFail                                           bool
+	stopped                                              string    // STOPPED or SHUTDOWN, until started
+	started                                              time.Time // when StartInstances was accepted
 }
 
 type cvmState struct {
@@ -57,6 +59,10 @@ func (s *Server) state(in *instance, now time.Time) string {
 		return "PENDING"
 	case in.launchFail:
 		return "LAUNCH_FAILED"
+	case in.stopped != "":
+		return in.stopped
+	case !in.started.IsZero() && now.Sub(in.started) < s.bootDelay:
+		return "STARTING"
 	}
 	return "RUNNING"
 }
@@ -148,6 +154,30 @@ func (s *Server) cvmAction(req *request) (any, *apiError) {
 			return nil, err
 		}
 		return s.describeInstances(req.region, in.InstanceIds, in.Filters, in.Offset, in.Limit)
+	case "StartInstances":
+		var in struct{ InstanceIds []string }
+		if err := decode(req, &in); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now := s.now()
+		for _, id := range in.InstanceIds {
+			i := s.cvm.instances[id]
+			switch {
+			case i == nil || i.region != req.region || s.state(i, now) == "":
+				return nil, errorf("InvalidInstanceId.NotFound", "The instance %s does not exist.", id)
+			case s.state(i, now) == "RUNNING":
+				return nil, errorf("UnsupportedOperation.InstanceStateRunning", "The instance %s is running.", id)
+			case s.state(i, now) == "SHUTDOWN":
+				return nil, errorf("UnsupportedOperation.InstanceStateShutdown", "The instance %s is shut down for arrears.", id)
+			}
+		}
+		for _, id := range in.InstanceIds {
+			i := s.cvm.instances[id]
+			i.stopped, i.started = "", now
+		}
+		return map[string]any{}, nil
 	case "TerminateInstances":
 		var in struct{ InstanceIds []string }
 		if err := decode(req, &in); err != nil {
@@ -364,6 +394,15 @@ func (s *Server) describeInstances(region string, ids []string, filters []filter
 		set = set[:limit]
 	}
 	return map[string]any{"TotalCount": total, "InstanceSet": set}, nil
+}
+
+// StopInstance stops an instance as the console would (state STOPPED), or as arrears do (SHUTDOWN).
+func (s *Server) StopInstance(id, state string) {
+	s.mu.Lock()
+	if i := s.cvm.instances[id]; i != nil {
+		i.stopped = state
+	}
+	s.mu.Unlock()
 }
 
 // Instances returns the ids of the instances that still exist (any state but gone).

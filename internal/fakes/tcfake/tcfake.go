@@ -484,6 +484,9 @@ func (s *Server) dispatch(req *request) (any, *apiError) {
 }
 
 func (s *Server) act(req *request) (any, *apiError) {
+	if err := checkParams(req); err != nil {
+		return nil, err
+	}
 	switch req.service {
 	case "cvm":
 		return s.cvmAction(req)

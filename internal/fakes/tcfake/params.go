@@ -1,0 +1,77 @@
+package tcfake
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"strings"
+
+	cvm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cvm/v20170312"
+	dnspod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dnspod/v20210323"
+	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
+)
+
+// sdkRequests are the SDK's request types of the actions with a typed module (cvm, vpc, dnspod):
+// a request is decoded into its type, so a parameter the action does not have is refused as the
+// real gateway refuses it (UnknownParameter). TAT has no typed module here; its requests are
+// decoded into the types written from its API reference in tat.go.
+var sdkRequests = map[string]func() any{
+	"cvm.DescribeZones":                 func() any { return cvm.NewDescribeZonesRequest() },
+	"cvm.DescribeInstances":             func() any { return cvm.NewDescribeInstancesRequest() },
+	"cvm.RunInstances":                  func() any { return cvm.NewRunInstancesRequest() },
+	"cvm.InquiryPriceRunInstances":      func() any { return cvm.NewInquiryPriceRunInstancesRequest() },
+	"cvm.TerminateInstances":            func() any { return cvm.NewTerminateInstancesRequest() },
+	"cvm.StartInstances":                func() any { return cvm.NewStartInstancesRequest() },
+	"vpc.DescribeSecurityGroups":        func() any { return vpc.NewDescribeSecurityGroupsRequest() },
+	"vpc.DescribeSecurityGroupPolicies": func() any { return vpc.NewDescribeSecurityGroupPoliciesRequest() },
+	"vpc.CreateSecurityGroup":           func() any { return vpc.NewCreateSecurityGroupRequest() },
+	"vpc.CreateSecurityGroupPolicies":   func() any { return vpc.NewCreateSecurityGroupPoliciesRequest() },
+	"vpc.DeleteSecurityGroupPolicies":   func() any { return vpc.NewDeleteSecurityGroupPoliciesRequest() },
+	"vpc.DeleteSecurityGroup":           func() any { return vpc.NewDeleteSecurityGroupRequest() },
+	"dnspod.DescribeRecordList":         func() any { return dnspod.NewDescribeRecordListRequest() },
+	"dnspod.CreateRecord":               func() any { return dnspod.NewCreateRecordRequest() },
+	"dnspod.ModifyRecord":               func() any { return dnspod.NewModifyRecordRequest() },
+	"dnspod.DeleteRecord":               func() any { return dnspod.NewDeleteRecordRequest() },
+}
+
+// required are the parameters the API reference marks required, by action.
+var required = map[string][]string{
+	"cvm.RunInstances":                  {"Placement"},
+	"cvm.InquiryPriceRunInstances":      {"Placement", "ImageId"},
+	"cvm.TerminateInstances":            {"InstanceIds"},
+	"cvm.StartInstances":                {"InstanceIds"},
+	"vpc.DescribeSecurityGroupPolicies": {"SecurityGroupId"},
+	"vpc.CreateSecurityGroup":           {"GroupName", "GroupDescription"},
+	"vpc.CreateSecurityGroupPolicies":   {"SecurityGroupId", "SecurityGroupPolicySet"},
+	"vpc.DeleteSecurityGroupPolicies":   {"SecurityGroupId", "SecurityGroupPolicySet"},
+	"vpc.DeleteSecurityGroup":           {"SecurityGroupId"},
+	"dnspod.DescribeRecordList":         {"Domain"},
+	"dnspod.CreateRecord":               {"Domain", "RecordType", "RecordLine", "Value"},
+	"dnspod.ModifyRecord":               {"Domain", "RecordType", "RecordLine", "Value", "RecordId"},
+	"dnspod.DeleteRecord":               {"Domain", "RecordId"},
+}
+
+// checkParams refuses a parameter the action does not have and a required one that is missing.
+func checkParams(req *request) *apiError {
+	key := req.service + "." + req.action
+	mk, ok := sdkRequests[key]
+	if !ok {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(req.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(mk()); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return errorf("UnknownParameter", "The parameter `%s` is not recognized.", strings.Trim(name, `"`))
+		}
+		return errorf("InvalidParameter", "The request body is not valid for %s: %v", req.action, err)
+	}
+	var fields map[string]json.RawMessage
+	json.Unmarshal(req.body, &fields)
+	for _, f := range required[key] {
+		if v, ok := fields[f]; !ok || string(v) == "null" {
+			return errorf("MissingParameter", "The request is missing a required parameter `%s`.", f)
+		}
+	}
+	return nil
+}
