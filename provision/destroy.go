@@ -20,7 +20,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 	rd := &reads{plan: plan}
 	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
 	run(func() {
-		groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+		groups, err := p.groups(ctx)
 		if err != nil {
 			fail(StepFirewall, err)
 			return
@@ -283,7 +283,7 @@ func (p *Provisioner) instancesToDestroy(ctx context.Context) ([]Instance, error
 // the plan keeps on purpose.
 func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) {
 	var left []string
-	groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+	groups, err := p.groups(ctx)
 	if err != nil {
 		return nil, err
 	}

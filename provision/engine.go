@@ -214,7 +214,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 
 	// Security group, then the instance (whose creation needs the zone checked and the price).
 	run(func() {
-		groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+		groups, err := p.groups(ctx)
 		if err != nil {
 			addErr(StepFirewall, err)
 			return
@@ -509,4 +509,25 @@ func (p *Provisioner) mediaNote() string {
 		return ""
 	}
 	return fmt.Sprintf(", and %d sample media files", len(p.cfg.Media))
+}
+
+// groups finds the deployment's security group by name and tag, or, while the tag index has not
+// caught up with a create, by the id the journal recorded.
+func (p *Provisioner) groups(ctx context.Context) ([]SecurityGroup, error) {
+	groups, err := p.deps.Firewall.FindGroups(ctx, p.GroupName(), TagKey, p.cfg.Deployment)
+	if err != nil || len(groups) > 0 {
+		return groups, err
+	}
+	id := p.journal.Data().SecurityGroupID
+	if id == "" {
+		return nil, nil
+	}
+	g, err := p.deps.Firewall.GroupByID(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && g.Name != p.GroupName()) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []SecurityGroup{g}, nil
 }

@@ -84,6 +84,8 @@ type SecurityGroup struct {
 type Firewall interface {
 	// FindGroups returns the groups with the name that carry the tag, with their ingress rules.
 	FindGroups(ctx context.Context, name, tagKey, tagValue string) ([]SecurityGroup, error)
+	// GroupByID reads one group by id (tag queries lag behind a create), or ErrNotFound.
+	GroupByID(ctx context.Context, id string) (SecurityGroup, error)
 	CreateGroup(ctx context.Context, name, description string, tags map[string]string) (string, error)
 	AddRules(ctx context.Context, id string, rules []Rule) error
 	RemoveRules(ctx context.Context, id string, rules []Rule) error

@@ -242,3 +242,17 @@ func TestDestroyThatCannotFinishSaysWhatIsLeft(t *testing.T) {
 		t.Fatalf("the second destroy: %v\n%s", err, out)
 	}
 }
+
+// TestProvisionKilledAfterTheGroup: the group was made and the run killed while the tag index has
+// not caught up with it: the re-run finds it by the journal's id and makes no second one.
+func TestProvisionKilledAfterTheGroup(t *testing.T) {
+	r := newProvisionRig(t)
+	r.tc.SetBootDelay(2 * time.Second)
+	r.tc.SetDescribeLag(3 * time.Second)
+	cmd, _ := r.start(t, "provision", "--yes")
+	r.waitFor(t, "the group", func() bool { return len(r.tc.SecurityGroups()) == 1 })
+	time.Sleep(50 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	r.finish(t)
+}

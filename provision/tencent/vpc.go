@@ -29,6 +29,26 @@ func (f *Firewall) FindGroups(ctx context.Context, name, key, value string) ([]p
 		{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})},
 		{Name: common.StringPtr("tag:" + key), Values: common.StringPtrs([]string{value})},
 	}
+	return f.describe(ctx, req)
+}
+
+// GroupByID reads one group by its id, whatever its tags say yet (tag queries lag behind a
+// create), or provision.ErrNotFound.
+func (f *Firewall) GroupByID(ctx context.Context, id string) (provision.SecurityGroup, error) {
+	req := vpc.NewDescribeSecurityGroupsRequest()
+	req.SecurityGroupIds = common.StringPtrs([]string{id})
+	groups, err := f.describe(ctx, req)
+	if isCode(err, "ResourceNotFound") || isCode(err, "InvalidSecurityGroupID.NotFound") || (err == nil && len(groups) == 0) {
+		return provision.SecurityGroup{}, provision.ErrNotFound
+	}
+	if err != nil {
+		return provision.SecurityGroup{}, err
+	}
+	return groups[0], nil
+}
+
+// describe lists the groups a request finds, with their accepting ingress rules.
+func (f *Firewall) describe(ctx context.Context, req *vpc.DescribeSecurityGroupsRequest) ([]provision.SecurityGroup, error) {
 	var resp *vpc.DescribeSecurityGroupsResponse
 	err := f.c.do(ctx, f.op("DescribeSecurityGroups", false), func(ctx context.Context) (err error) {
 		resp, err = f.c.vpc.DescribeSecurityGroupsWithContext(ctx, req)
@@ -94,14 +114,14 @@ func (f *Firewall) CreateGroup(ctx context.Context, name, desc string, tags map[
 	return str(resp.Response.SecurityGroup.SecurityGroupId), nil
 }
 
-// findCreated finds the one group of the name and tags, if a create went through.
-func (f *Firewall) findCreated(ctx context.Context, name string, tags map[string]string) (string, bool) {
-	for k, v := range tags {
-		groups, err := f.FindGroups(ctx, name, k, v)
-		if err == nil && len(groups) == 1 {
-			return groups[0].ID, true
-		}
-		return "", false
+// findCreated finds the one group of the name, if a create went through. By name alone: the tag
+// index lags behind a create, and the name is the deployment's own.
+func (f *Firewall) findCreated(ctx context.Context, name string, _ map[string]string) (string, bool) {
+	req := vpc.NewDescribeSecurityGroupsRequest()
+	req.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})}}
+	groups, err := f.describe(ctx, req)
+	if err == nil && len(groups) == 1 {
+		return groups[0].ID, true
 	}
 	return "", false
 }

@@ -78,7 +78,8 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 			ok := true
 			for _, f := range in.Filters {
 				if m, isTag := matchTags(g.tags, f); isTag {
-					ok = ok && m
+					// The tag index catches up with a create after the lag (eventual consistency).
+					ok = ok && m && s.now().Sub(g.created) >= s.describeLag
 					continue
 				}
 				switch f.Name {
