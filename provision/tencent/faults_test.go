@@ -134,3 +134,22 @@ func TestCommandsAsTheCommandServiceRunsThem(t *testing.T) {
 		t.Fatalf("an agent that stays offline: %v", err)
 	}
 }
+
+// A group made a moment ago is found at once although the tag index has not caught up (a run killed
+// right after the create must not make another).
+func TestGroupsAreFoundBeforeTheTagIndexCatchesUp(t *testing.T) {
+	tc, c := faultClient(t)
+	tc.SetDescribeLag(time.Hour)
+	ctx := context.Background()
+	id, err := c.Firewall().CreateGroup(ctx, "applet-prod", "d", tags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups, err := c.Firewall().FindGroups(ctx, "applet-prod", provision.TagKey, "prod")
+	if err != nil || len(groups) != 1 || groups[0].ID != id {
+		t.Fatalf("a new group by name and tag: %v %v", groups, err)
+	}
+	if groups, _ := c.Firewall().FindGroups(ctx, "applet-prod", provision.TagKey, "other"); len(groups) != 0 {
+		t.Fatalf("another deployment's query found %v", groups)
+	}
+}

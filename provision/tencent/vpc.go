@@ -2,6 +2,7 @@ package tencent
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
@@ -25,11 +26,10 @@ func (f *Firewall) op(action string, write bool) op {
 // FindGroups returns the groups with the name and the tag, with their ingress rules.
 func (f *Firewall) FindGroups(ctx context.Context, name, key, value string) ([]provision.SecurityGroup, error) {
 	req := vpc.NewDescribeSecurityGroupsRequest()
-	req.Filters = []*vpc.Filter{
-		{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})},
-		{Name: common.StringPtr("tag:" + key), Values: common.StringPtrs([]string{value})},
-	}
-	return f.describe(ctx, req)
+	// By name, with the tag checked on each group's own TagSet: the tag index lags behind a create,
+	// so a tag filter can miss a group made a moment ago (and a run killed then would make another).
+	req.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})}}
+	return f.describeTagged(ctx, req, key, value)
 }
 
 // GroupByID reads one group by its id, whatever its tags say yet (tag queries lag behind a
@@ -49,6 +49,11 @@ func (f *Firewall) GroupByID(ctx context.Context, id string) (provision.Security
 
 // describe lists the groups a request finds, with their accepting ingress rules.
 func (f *Firewall) describe(ctx context.Context, req *vpc.DescribeSecurityGroupsRequest) ([]provision.SecurityGroup, error) {
+	return f.describeTagged(ctx, req, "", "")
+}
+
+// describeTagged is describe keeping only the groups whose own tags hold key=value (key "": all).
+func (f *Firewall) describeTagged(ctx context.Context, req *vpc.DescribeSecurityGroupsRequest, key, value string) ([]provision.SecurityGroup, error) {
 	var resp *vpc.DescribeSecurityGroupsResponse
 	err := f.c.do(ctx, f.op("DescribeSecurityGroups", false), func(ctx context.Context) (err error) {
 		resp, err = f.c.vpc.DescribeSecurityGroupsWithContext(ctx, req)
@@ -59,6 +64,9 @@ func (f *Firewall) describe(ctx context.Context, req *vpc.DescribeSecurityGroups
 	}
 	var out []provision.SecurityGroup
 	for _, g := range resp.Response.SecurityGroupSet {
+		if key != "" && !slices.ContainsFunc(g.TagSet, func(t *vpc.Tag) bool { return str(t.Key) == key && str(t.Value) == value }) {
+			continue
+		}
 		sg := provision.SecurityGroup{ID: str(g.SecurityGroupId), Name: str(g.SecurityGroupName)}
 		preq := vpc.NewDescribeSecurityGroupPoliciesRequest()
 		preq.SecurityGroupId = g.SecurityGroupId
