@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -67,7 +68,12 @@ const RetryAfter = "5"
 func Refuse(w http.ResponseWriter, reason string) {
 	w.Header().Set("Retry-After", RetryAfter)
 	w.Header().Set("Connection", "close")
-	WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"code": -1, "msg": "服务繁忙，请稍候再试", "data": map[string]any{}, "error": map[string]any{"reason": reason}})
+	WriteJSON(w, http.StatusServiceUnavailable, refusalBody(reason))
+}
+
+// refusalBody is what a refused client reads, in the apps' JSON shape.
+func refusalBody(reason string) map[string]any {
+	return map[string]any{"code": -1, "msg": "服务繁忙，请稍候再试", "data": map[string]any{}, "error": map[string]any{"reason": reason}}
 }
 
 type overKey struct{}
@@ -101,8 +107,9 @@ func (l *budgetListener) Accept() (net.Conn, error) {
 	}
 }
 
+// refusal is the whole answer to a connection past the budget, written before its request is read.
 var refusal = func() []byte {
-	body := `{"code":-1,"msg":"服务繁忙，请稍候再试","data":{},"error":{"reason":"connections"}}`
+	body, _ := json.Marshal(refusalBody("connections"))
 	return []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nRetry-After: %s\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", RetryAfter, len(body), body))
 }()
 

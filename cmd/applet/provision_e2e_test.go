@@ -149,10 +149,9 @@ func TestProvisionKilledWhileBooting(t *testing.T) {
 	r.finish(t, "took over a stale lock", "Resuming: the last apply run", "wait until it runs", "dns-record      created")
 }
 
-// TestProvisionKilledDuringRunInstances: the create went through but its answer was lost, and the new
-// instance is not yet visible by tag; the next run replays the ClientToken and gets the same instance.
-func TestProvisionKilledDuringRunInstances(t *testing.T) {
-	r := newProvisionRig(t)
+// killDuringRunInstances kills a provision run whose RunInstances took effect but never answered,
+// while the new instance is not yet visible by tag.
+func (r *provisionRig) killDuringRunInstances(t *testing.T) {
 	r.tc.SetBootDelay(200 * time.Millisecond)
 	r.tc.SetDescribeLag(2 * time.Second)
 	r.tc.HangAfter("RunInstances", 1)
@@ -160,6 +159,13 @@ func TestProvisionKilledDuringRunInstances(t *testing.T) {
 	r.waitFor(t, "the instance", func() bool { return len(r.tc.Instances()) == 1 })
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
+}
+
+// TestProvisionKilledDuringRunInstances: the create went through but its answer was lost, and the new
+// instance is not yet visible by tag; the next run replays the ClientToken and gets the same instance.
+func TestProvisionKilledDuringRunInstances(t *testing.T) {
+	r := newProvisionRig(t)
+	r.killDuringRunInstances(t)
 	r.finish(t, "instance        create", "dns-record      created")
 	runs := 0
 	for _, c := range r.tc.Calls() {
@@ -197,14 +203,8 @@ func TestProvisionInterrupted(t *testing.T) {
 // ClientToken, removes it and the group, and says "Removed." only once nothing is left.
 func TestDestroyAfterAKillDuringRunInstances(t *testing.T) {
 	r := newProvisionRig(t)
-	r.tc.SetBootDelay(200 * time.Millisecond)
 	r.tc.SetTerminateDelay(200 * time.Millisecond)
-	r.tc.SetDescribeLag(2 * time.Second)
-	r.tc.HangAfter("RunInstances", 1)
-	cmd, _ := r.start(t, "provision", "--yes")
-	r.waitFor(t, "the instance", func() bool { return len(r.tc.Instances()) == 1 })
-	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	r.killDuringRunInstances(t)
 	cmd, out := r.start(t, "provision", "destroy", "--yes")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("destroy: %v\n%s", err, out)

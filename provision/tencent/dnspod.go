@@ -77,10 +77,11 @@ func (d *DNS) CreateRecord(ctx context.Context, zone string, r provision.Record)
 		req.Remark = common.StringPtr(r.Remark)
 	}
 	var resp *dnspod.CreateRecordResponse
-	err := d.c.do(ctx, d.op("CreateRecord", zone, true), func(ctx context.Context) (err error) {
+	create := func(ctx context.Context) (err error) {
 		resp, err = d.c.dnspod.CreateRecordWithContext(ctx, req)
 		return err
-	})
+	}
+	err := d.c.do(ctx, d.op("CreateRecord", zone, true), create)
 	if isCode(err, "InvalidParameter.DomainRecordExist") || Ambiguous(err) {
 		// An earlier attempt got through: use the record it made rather than failing or duplicating.
 		recs, lerr := d.Records(ctx, zone, r.Name, r.Type)
@@ -93,10 +94,7 @@ func (d *DNS) CreateRecord(ctx context.Context, zone string, r provision.Record)
 			}
 		}
 		if Ambiguous(err) { // the answer was lost before the record was made: make it now
-			err = d.c.do(ctx, d.op("CreateRecord", zone, true), func(ctx context.Context) (err error) {
-				resp, err = d.c.dnspod.CreateRecordWithContext(ctx, req)
-				return err
-			})
+			err = d.c.do(ctx, d.op("CreateRecord", zone, true), create)
 			if err == nil {
 				return *resp.Response.RecordId, nil
 			}

@@ -111,7 +111,7 @@ func (f *Firewall) CreateGroup(ctx context.Context, name, desc string, tags map[
 	err := f.c.do(ctx, f.op("CreateSecurityGroup", true), create)
 	for attempt := 0; err != nil && Ambiguous(err) && attempt < 3; attempt++ {
 		// The answer was lost, maybe after the group was made: look before making another.
-		if id, ok := f.findCreated(ctx, name, tags); ok {
+		if id, ok := f.findCreated(ctx, name); ok {
 			return id, nil
 		}
 		err = f.c.do(ctx, f.op("CreateSecurityGroup", true), create)
@@ -124,7 +124,7 @@ func (f *Firewall) CreateGroup(ctx context.Context, name, desc string, tags map[
 
 // findCreated finds the one group of the name, if a create went through. By name alone: the tag
 // index lags behind a create, and the name is the deployment's own.
-func (f *Firewall) findCreated(ctx context.Context, name string, _ map[string]string) (string, bool) {
+func (f *Firewall) findCreated(ctx context.Context, name string) (string, bool) {
 	req := vpc.NewDescribeSecurityGroupsRequest()
 	req.Filters = []*vpc.Filter{{Name: common.StringPtr("security-group-name"), Values: common.StringPtrs([]string{name})}}
 	groups, err := f.describe(ctx, req)

@@ -104,12 +104,11 @@ type Options struct {
 
 // App is the album backend.
 type App struct {
-	opts    Options
-	log     *slog.Logger
-	uploads chan struct{} // one token per upload being received
-
+	opts     Options
+	log      *slog.Logger
 	mu       sync.Mutex
-	byClient map[netip.Addr]int // uploads being received, by client address
+	uploads  int                // uploads being received
+	byClient map[netip.Addr]int // of them, by client address
 }
 
 var _ serve.App = (*App)(nil)
@@ -143,7 +142,7 @@ func New(opts Options) (*App, error) {
 	if opts.MaxUploadsPerClient <= 0 {
 		opts.MaxUploadsPerClient = 8
 	}
-	return &App{opts: opts, log: opts.Logger, uploads: make(chan struct{}, opts.MaxUploads), byClient: map[netip.Addr]int{}}, nil
+	return &App{opts: opts, log: opts.Logger, byClient: map[netip.Addr]int{}}, nil
 }
 
 var folderRE = regexp.MustCompile(`^([a-zA-Z0-9_-]+/)+$`)

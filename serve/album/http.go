@@ -423,22 +423,18 @@ func (a *App) keyFor(r *http.Request, fp string) (string, bool) {
 func (a *App) takeSlot(client netip.Addr) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.byClient[client] >= a.opts.MaxUploadsPerClient {
+	if a.uploads >= a.opts.MaxUploads || a.byClient[client] >= a.opts.MaxUploadsPerClient {
 		return false
 	}
-	select {
-	case a.uploads <- struct{}{}:
-		a.byClient[client]++
-		return true
-	default:
-		return false
-	}
+	a.uploads++
+	a.byClient[client]++
+	return true
 }
 
 func (a *App) giveSlot(client netip.Addr) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	<-a.uploads
+	a.uploads--
 	if a.byClient[client]--; a.byClient[client] <= 0 {
 		delete(a.byClient, client)
 	}

@@ -155,45 +155,35 @@ func (s *Server) cvmAction(req *request) (any, *apiError) {
 		}
 		return s.describeInstances(req.region, in.InstanceIds, in.Filters, in.Offset, in.Limit)
 	case "StartInstances":
-		var in struct{ InstanceIds []string }
-		if err := decode(req, &in); err != nil {
-			return nil, err
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.now()
-		for _, id := range in.InstanceIds {
-			i := s.cvm.instances[id]
-			switch {
-			case i == nil || i.region != req.region || s.state(i, now) == "":
-				return nil, errorf("InvalidInstanceId.NotFound", "The instance %s does not exist.", id)
-			case s.state(i, now) == "RUNNING":
-				return nil, errorf("UnsupportedOperation.InstanceStateRunning", "The instance %s is running.", id)
-			case s.state(i, now) == "SHUTDOWN":
-				return nil, errorf("UnsupportedOperation.InstanceStateShutdown", "The instance %s is shut down for arrears.", id)
+		insts, err := s.named(req, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range insts {
+			switch s.state(i, now) {
+			case "RUNNING":
+				return nil, errorf("UnsupportedOperation.InstanceStateRunning", "The instance %s is running.", i.id)
+			case "SHUTDOWN":
+				return nil, errorf("UnsupportedOperation.InstanceStateShutdown", "The instance %s is shut down for arrears.", i.id)
 			}
 		}
-		for _, id := range in.InstanceIds {
-			i := s.cvm.instances[id]
+		for _, i := range insts {
 			i.stopped, i.started = "", now
 		}
 		return map[string]any{}, nil
 	case "TerminateInstances":
-		var in struct{ InstanceIds []string }
-		if err := decode(req, &in); err != nil {
-			return nil, err
-		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		now := s.now()
-		for _, id := range in.InstanceIds {
-			i := s.cvm.instances[id]
-			if i == nil || i.region != req.region || s.state(i, now) == "" {
-				return nil, errorf("InvalidInstanceId.NotFound", "The instance %s does not exist.", id)
-			}
+		insts, err := s.named(req, now)
+		if err != nil {
+			return nil, err
 		}
-		for _, id := range in.InstanceIds {
-			if i := s.cvm.instances[id]; i.terminated.IsZero() {
+		for _, i := range insts {
+			if i.terminated.IsZero() {
 				i.terminated = now
 			}
 		}
@@ -394,6 +384,24 @@ func (s *Server) describeInstances(region string, ids []string, filters []filter
 		set = set[:limit]
 	}
 	return map[string]any{"TotalCount": total, "InstanceSet": set}, nil
+}
+
+// named are the instances a request's InstanceIds name, all of which must exist in its region (the
+// caller holds s.mu).
+func (s *Server) named(req *request, now time.Time) ([]*instance, *apiError) {
+	var in struct{ InstanceIds []string }
+	if err := decode(req, &in); err != nil {
+		return nil, err
+	}
+	var out []*instance
+	for _, id := range in.InstanceIds {
+		i := s.cvm.instances[id]
+		if i == nil || i.region != req.region || s.state(i, now) == "" {
+			return nil, errorf("InvalidInstanceId.NotFound", "The instance %s does not exist.", id)
+		}
+		out = append(out, i)
+	}
+	return out, nil
 }
 
 // StopInstance stops an instance as the console would (state STOPPED), or as arrears do (SHUTDOWN).
