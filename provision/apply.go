@@ -70,13 +70,14 @@ func (p *Provisioner) runGraph(ctx context.Context, order []string, needs map[st
 func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 	p.journal.Update(func(d *JournalData) { d.Run = "apply" })
 	do := map[string]func(context.Context) (string, string, error){
+		StepRole:     func(ctx context.Context) (string, string, error) { return p.applyRole(ctx, plan) },
 		StepFirewall: func(ctx context.Context) (string, string, error) { return p.applyFirewall(ctx, plan) },
 		StepInstance: func(ctx context.Context) (string, string, error) { return p.applyInstance(ctx, plan) },
 		StepDNS:      func(ctx context.Context) (string, string, error) { return p.applyRecord(ctx, plan) },
 		StepBucket:   func(ctx context.Context) (string, string, error) { return p.applyBucket(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) { return p.applyDatabase(ctx, plan) },
 	}
-	order := []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
+	order := []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
 	if p.deps.Host != nil {
 		do[StepCert] = func(ctx context.Context) (string, string, error) { return p.applyCert(ctx, plan) }
 		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHost(ctx, plan) }
@@ -145,8 +146,16 @@ func (p *Provisioner) applyInstance(ctx context.Context, plan *Plan) (string, st
 		p.setResult(func(r *Result) { r.InstanceID, r.PublicIP = in.ID, in.PublicIP })
 		p.journal.Update(func(d *JournalData) { d.InstanceID = in.ID })
 		return "ok", in.ID + " " + in.PublicIP, nil
-	case Update: // found booting (an earlier run was interrupted), or stopped
+	case Update: // found booting (an earlier run was interrupted), stopped, or without its role
 		started := ""
+		if want := p.roleName(); in.State == StateRunning && in.Role != want {
+			if err := p.deps.Compute.SetRole(ctx, in.ID, want); err != nil {
+				return "", "", fmt.Errorf("attaching role %s to %s: %w", want, in.ID, err)
+			}
+			p.setResult(func(r *Result) { r.InstanceID, r.PublicIP = in.ID, in.PublicIP })
+			p.journal.Update(func(d *JournalData) { d.InstanceID = in.ID })
+			return "updated", c.Detail, nil
+		}
 		if in.State == StateStopped {
 			if err := p.deps.Compute.StartInstance(ctx, in.ID); err != nil {
 				return "", "", fmt.Errorf("starting %s: %w", in.ID, err)

@@ -19,6 +19,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 	plan := &Plan{Destroy: true, destroyOpts: opts}
 	rd := &reads{plan: plan}
 	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
+	p.planDestroyRole(ctx, rd)
 	run(func() {
 		groups, err := p.groups(ctx)
 		if err != nil {
@@ -122,7 +123,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 // the security group, the bucket and, when asked, the database.
 func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	p.journal.Update(func(d *JournalData) { d.Run = "destroy" })
-	needs := map[string][]string{StepFirewall: {StepInstance}}
+	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}}
 	do := map[string]func(context.Context) (string, string, error){
 		StepDNS: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepDNS)
@@ -181,6 +182,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 			}
 			return "deleted", c.Detail, nil
 		},
+		StepRole: func(ctx context.Context) (string, string, error) { return p.destroyRole(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepDatabase)
 			if c.Action != Delete {
@@ -194,7 +196,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	}
 	var order []string
 	for _, s := range stepOrder {
-		if _, ok := do[s]; ok && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) {
+		if _, ok := do[s]; ok && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) {
 			order = append(order, s)
 		}
 	}
@@ -311,6 +313,11 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 			left = append(left, fmt.Sprintf("DNS record %d (A %s → %s)", r.ID, p.cfg.Domain, r.Value))
 		}
 	}
+	roles, err := p.censusRole(ctx)
+	if err != nil {
+		return nil, err
+	}
+	left = append(left, roles...)
 	if p.deps.Buckets != nil {
 		b, err := p.deps.Buckets.Bucket(ctx)
 		if err != nil {

@@ -25,7 +25,8 @@ const (
 
 var stepNeeds = map[string][]string{
 	StepFirewall: nil,
-	StepInstance: {StepFirewall},
+	StepRole:     nil,
+	StepInstance: {StepFirewall, StepRole},
 	StepDNS:      {StepInstance},
 	StepBucket:   nil,
 	StepDatabase: nil,
@@ -34,7 +35,7 @@ var stepNeeds = map[string][]string{
 	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase, StepCert, StepHost, StepHealth}
+var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase, StepCert, StepHost, StepHealth}
 
 // Action is what a plan does to a resource.
 type Action string
@@ -97,6 +98,7 @@ type observed struct {
 	extraInst []Instance
 	records   []Record
 	bucket    BucketState
+	role      RoleState
 }
 
 // Config is what a deployment asks for.
@@ -113,6 +115,8 @@ type Config struct {
 
 	// Media are the sample videos' posters and clips the bucket serves (none: no sample media).
 	Media []MediaObject
+	// Role is the CAM role the instance runs with (Name "": none).
+	Role RoleSpec
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
@@ -122,6 +126,7 @@ type Deps struct {
 	DNS      DNS
 	Buckets  Buckets
 	Schema   Schema
+	Roles    Roles // nil: no instance role
 	// The host side; all nil with cloud_only.
 	Certs  Certs
 	Host   Host
@@ -212,6 +217,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 		return nil, fmt.Errorf("the domain %s is not inside the DNS zone %s", p.cfg.Domain, p.cfg.DNSZone)
 	}
 
+	p.planRole(ctx, rd)
 	// Security group, then the instance (whose creation needs the zone checked and the price).
 	run(func() {
 		groups, err := p.groups(ctx)
@@ -282,7 +288,11 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 				addErr(StepInstance, fmt.Errorf("instance %s is SHUTDOWN: Tencent Cloud stopped it for the account's arrears; top up the account, start it in the console, then run again", in.ID))
 				return
 			case StateRunning:
-				set(Change{StepInstance, Keep, in.ID + " " + in.PublicIP})
+				if want := p.roleName(); in.Role != want {
+					set(Change{StepInstance, Update, in.ID + " " + in.PublicIP + ": attach role " + want + roleWas(in.Role)})
+				} else {
+					set(Change{StepInstance, Keep, in.ID + " " + in.PublicIP})
+				}
 				if in.Type != "" && in.Type != spec.Type {
 					warn(fmt.Sprintf("instance %s is %s, the config asks for %s: provision does not resize; destroy and provision again to replace it", in.ID, in.Type, spec.Type))
 				}
@@ -448,9 +458,25 @@ func sortChanges(cs []Change) {
 	sort.SliceStable(cs, func(i, j int) bool { return idx[cs[i].Step] < idx[cs[j].Step] })
 }
 
+// roleName is the role the instance must have ("" for none).
+func (p *Provisioner) roleName() string {
+	if p.deps.Roles == nil {
+		return ""
+	}
+	return p.cfg.Role.Name
+}
+
+func roleWas(r string) string {
+	if r == "" {
+		return ""
+	}
+	return " (has " + r + ")"
+}
+
 func (p *Provisioner) spec(sg string) InstanceSpec {
 	s := p.cfg.Instance
 	s.SecurityGroupID = sg
+	s.Role = p.roleName()
 	s.Tags = p.tags()
 	if s.Name == "" {
 		s.Name = "applet-" + p.cfg.Deployment

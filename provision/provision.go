@@ -33,6 +33,7 @@ const (
 // Instance is a virtual machine.
 type Instance struct {
 	ID, State, PublicIP, Zone, Type, ImageID string
+	Role                                     string // the CAM role attached ("" for none)
 }
 
 // InstanceSpec is the instance a deployment asks for.
@@ -43,6 +44,7 @@ type InstanceSpec struct {
 	KeyIDs                    []string
 	UserData                  []byte
 	ClientToken               string // makes a replayed create return the first answer
+	Role                      string // the CAM role it runs with ("" for none)
 	Tags                      map[string]string
 }
 
@@ -65,6 +67,8 @@ type Compute interface {
 	RunInstance(ctx context.Context, spec InstanceSpec) (string, error)
 	// StartInstance starts a stopped instance.
 	StartInstance(ctx context.Context, id string) error
+	// SetRole attaches a CAM role to a running instance (replacing the one it has).
+	SetRole(ctx context.Context, id, role string) error
 	TerminateInstance(ctx context.Context, id string) error
 }
 

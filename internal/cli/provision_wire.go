@@ -54,8 +54,9 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		// already folded TENCENTCLOUD_* into the config, so a value from there counts as the environment.
 		Getenv: getenv(o.LookupEnv), Home: home, ConfigCredentials: tencent.Credentials{SecretID: c.TencentCloud.SecretID, SecretKey: c.TencentCloud.SecretKey, Source: l.Source["tencentcloud.secret_id"]},
 		Endpoint: c.TencentCloud.Endpoint, CallTimeout: p.CallTimeout, MySQLDSN: c.MySQL.DSN, StateDir: stateDir, Command: command,
-		Instance: provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
-		SSHCIDR:  p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
+		Instance:     provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
+		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
+		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
 			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),

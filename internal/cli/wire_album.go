@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
+	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/rolecred"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/album"
 	"github.com/qcloud-applet/applet/serve/cos"
@@ -34,14 +36,9 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		PublicURL:           cfg.Album.PublicURL,
 	}
 	if cfg.COS.Bucket != "" {
-		id, key := cfg.COS.SecretID, cfg.COS.SecretKey
-		if id == "" || key == "" {
-			id, key = cfg.TencentCloud.SecretID, cfg.TencentCloud.SecretKey
-		}
-		s, err := cos.New(cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, SecretID: id, SecretKey: key,
-			PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint})
+		s, err := cos.New(cosConfig(cfg))
 		if err != nil {
-			return nil, &HintError{Err: err, Hint: "set cos.secret_id and cos.secret_key, or TENCENTCLOUD_SECRET_ID and TENCENTCLOUD_SECRET_KEY"}
+			return nil, &HintError{Err: err, Hint: "set cos.secret_id and cos.secret_key (a key limited to the bucket), or cos.instance_role: true on an instance with a CAM role"}
 		}
 		opts.Storage = s
 		opts.SpoolDir = filepath.Join(cfg.DataDir, "spool")
@@ -66,8 +63,37 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		}
 	}
 	app, err := album.New(opts)
+	if err == nil && cfg.COS.Bucket != "" {
+		log.Info("album credentials for COS", "source", cosSource(cfg))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("album: %w", err)
 	}
 	return app, nil
+}
+
+// cosConfig picks the album's COS credentials, in this order: cos.secret_id when set; the instance
+// role when cos.instance_role says so (the metadata service is read only then); the tencentcloud key
+// last, which only a machine that is not a provisioned host has (provision never writes it there).
+func cosConfig(cfg *config.Config) cos.Config {
+	c := cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint}
+	switch cosSource(cfg) {
+	case "cos.secret_id":
+		c.SecretID, c.SecretKey = cfg.COS.SecretID, cfg.COS.SecretKey
+	case "instance role":
+		c.Credentials = &rolecred.Provider{Endpoint: cfg.COS.MetadataURL}
+	default:
+		c.SecretID, c.SecretKey = cfg.TencentCloud.SecretID, cfg.TencentCloud.SecretKey
+	}
+	return c
+}
+
+func cosSource(cfg *config.Config) string {
+	switch {
+	case cfg.COS.SecretID != "" && cfg.COS.SecretKey != "":
+		return "cos.secret_id"
+	case cfg.COS.InstanceRole:
+		return "instance role"
+	}
+	return "tencentcloud.secret_id"
 }

@@ -130,8 +130,10 @@ type Mongo struct {
 type COS struct {
 	Bucket       string `yaml:"bucket" help:"COS bucket as <name>-<appid>, e.g. album-1250000000 (empty: album on local disk)."`
 	Region       string `yaml:"region" help:"COS region of the bucket, e.g. ap-guangzhou."`
-	SecretID     string `yaml:"secret_id" secret:"true" help:"COS SecretId (empty: the tencentcloud credentials)."`
-	SecretKey    string `yaml:"secret_key" secret:"true" help:"COS SecretKey (empty: the tencentcloud credentials)."`
+	SecretID     string `yaml:"secret_id" secret:"true" help:"COS SecretId of a key limited to the bucket, e.g. a sub-account's (empty: the instance role on a host, else the tencentcloud credentials)."`
+	SecretKey    string `yaml:"secret_key" secret:"true" help:"COS SecretKey of that key."`
+	InstanceRole bool   `yaml:"instance_role" help:"Use the CAM role of the instance this runs on (temporary credentials from the metadata service); provision sets it in the host's config."`
+	MetadataURL  string `yaml:"metadata_url" help:"Base URL of the instance metadata service (empty: http://metadata.tencentyun.com/latest/meta-data/)."`
 	PublicDomain string `yaml:"public_domain" help:"Domain in the image URLs handed to clients, e.g. a CDN (empty: the bucket's own domain)."`
 	Endpoint     string `yaml:"endpoint" help:"host:port to send COS requests to instead of the bucket's domain, e.g. a stand-in (empty: the real service)."`
 }
@@ -169,6 +171,7 @@ type Provision struct {
 	PollInterval  time.Duration `yaml:"poll_interval" help:"How often a booting or terminating instance is looked at."`
 	BootTimeout   time.Duration `yaml:"boot_timeout" help:"How long an instance may take to run (or to go, on destroy)."`
 	CloudOnly     bool          `yaml:"cloud_only" help:"Make only the cloud resources: no certificate, no host step, no health check."`
+	InstanceRole  string        `yaml:"instance_role" help:"An existing CAM role (for CVM) to attach to the instance instead of the one provision makes, for keys that may not manage CAM (empty: applet-<deployment>)."`
 	ACMEDirectory string        `yaml:"acme_directory" help:"ACME directory the certificate comes from."`
 	ACMEEmail     string        `yaml:"acme_email" help:"Contact address of the ACME account (expiry notices); empty: none."`
 	ACMERoots     string        `yaml:"acme_roots" help:"PEM file of extra roots to trust for a private ACME CA and the certificates it issues (empty: the system's)."`

@@ -28,7 +28,8 @@ type HostLayout struct {
 }
 
 // ForHost is the config the backends run with on a host: loopback listeners, the host's data
-// directory, JSON logs, and no account key (renewal needs none). The warnings say what a person
+// directory, JSON logs, and no account key: the album reaches COS with the instance role's
+// temporary credentials unless cos.secret_id names a key for it. The warnings say what a person
 // should change.
 func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 	hc := *c
@@ -51,9 +52,12 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 	if hc.Serve.TrustedProxies == "" {
 		hc.Serve.TrustedProxies = "127.0.0.1,::1" // nginx, on the same host, names the client
 	}
+	// Never the account's key: a compromised host must not become a compromised account.
 	if hc.COS.Bucket != "" && (hc.COS.SecretID == "" || hc.COS.SecretKey == "") {
-		hc.COS.SecretID, hc.COS.SecretKey = c.TencentCloud.SecretID, c.TencentCloud.SecretKey
-		warnings = append(warnings, "the album on the host uses the Tencent Cloud key for COS: set cos.secret_id and cos.secret_key to a key limited to the bucket")
+		hc.COS.SecretID, hc.COS.SecretKey, hc.COS.InstanceRole = "", "", true
+	}
+	if hc.COS.SecretID != "" && hc.COS.SecretID == c.TencentCloud.SecretID {
+		warnings = append(warnings, "cos.secret_id is the Tencent Cloud account key, which would be installed on the host: leave cos.secret_id empty (the host uses its CAM role) or set a sub-account key limited to the bucket")
 	}
 	hc.TencentCloud.SecretID, hc.TencentCloud.SecretKey = "", ""
 	if h.OwnMySQL {

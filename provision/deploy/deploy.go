@@ -63,11 +63,14 @@ type Options struct {
 	Endpoint          string // the API's endpoint ("": Tencent Cloud's)
 	CallTimeout       time.Duration
 
-	Bucket   *Bucket                 // nil: no bucket
-	Media    []provision.MediaObject // the sample media the bucket serves
-	MySQLDSN string                  // "": no schema step
-	StateDir string                  // journal, lock, certificate, known hosts
-	Command  string                  // "provision", "provision destroy", ... for the lock
+	Bucket *Bucket // nil: no bucket
+	// InstanceRole is an existing CAM role to attach ("": provision makes applet-<deployment>);
+	// AlbumFolder is the album's key prefix, which the role may write under.
+	InstanceRole, AlbumFolder string
+	Media                     []provision.MediaObject // the sample media the bucket serves
+	MySQLDSN                  string                  // "": no schema step
+	StateDir                  string                  // journal, lock, certificate, known hosts
+	Command                   string                  // "provision", "provision destroy", ... for the lock
 
 	Instance     provision.InstanceSpec // UserData is rendered here from the cloud-init template
 	SSHCIDR      string
@@ -165,6 +168,10 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
 	}
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Schema: schema}
+	if o.Bucket != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
+		deps.Roles = client.Roles()
+		pcfg.Role = RoleSpec(o)
+	}
 	if !o.CloudOnly {
 		if err := hostSide(o, client, cosBuckets, &deps); err != nil {
 			lock.Release()
@@ -177,6 +184,22 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 		return nil, err
 	}
 	return &Deployment{Provisioner: prov, Client: client, Credentials: creds, opts: o, lock: lock}, nil
+}
+
+// RoleSpec is the CAM role of a deployment's instance and the one policy provision keeps on it.
+func RoleSpec(o Options) provision.RoleSpec {
+	r := provision.RoleSpec{Name: "applet-" + o.Deployment, PolicyName: "applet-" + o.Deployment + "-host"}
+	if o.InstanceRole != "" {
+		return provision.RoleSpec{Name: o.InstanceRole, Existing: true}
+	}
+	if o.Bucket != nil {
+		region := o.Bucket.Region
+		if region == "" {
+			region = o.Region
+		}
+		r.Policy = tencent.HostPolicy(o.Bucket.Name, region, o.Deployment, o.AlbumFolder)
+	}
+	return r
 }
 
 // CloudInit is the instance's first-boot script: only what is needed before the host step.

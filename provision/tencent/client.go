@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cam "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cam/v20190116"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
@@ -135,6 +136,7 @@ type Client struct {
 	cvm    *cvm.Client
 	vpc    *vpc.Client
 	dnspod *dnspod.Client
+	cam    *cam.Client
 	common *common.Client
 
 	calls, retries atomic.Int64
@@ -198,6 +200,10 @@ func New(cfg Config) (*Client, error) {
 	}
 	p, _ = prof("dnspod")
 	if c.dnspod, err = dnspod.NewClient(cr, "", p); err != nil { // DNSPod has no region
+		return nil, fmt.Errorf("tencentcloud: %w", err)
+	}
+	p, _ = prof("cam")
+	if c.cam, err = cam.NewClient(cr, "", p); err != nil { // CAM is global
 		return nil, fmt.Errorf("tencentcloud: %w", err)
 	}
 	p, _ = prof("tat")

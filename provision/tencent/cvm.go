@@ -45,7 +45,7 @@ func (c *Compute) Zones(ctx context.Context) ([]string, error) {
 }
 
 func toInstance(in *cvm.Instance) provision.Instance {
-	out := provision.Instance{ID: str(in.InstanceId), State: str(in.InstanceState), Type: str(in.InstanceType), ImageID: str(in.ImageId)}
+	out := provision.Instance{ID: str(in.InstanceId), State: str(in.InstanceState), Type: str(in.InstanceType), ImageID: str(in.ImageId), Role: str(in.CamRoleName)}
 	if in.Placement != nil {
 		out.Zone = str(in.Placement.Zone)
 	}
@@ -174,6 +174,9 @@ func (c *Compute) RunInstance(ctx context.Context, s provision.InstanceSpec) (st
 	if len(s.UserData) > 0 {
 		req.UserData = common.StringPtr(base64.StdEncoding.EncodeToString(s.UserData))
 	}
+	if s.Role != "" {
+		req.CamRoleName = common.StringPtr(s.Role)
+	}
 	var tags []*cvm.Tag
 	for _, k := range sortedKeys(s.Tags) {
 		tags = append(tags, &cvm.Tag{Key: common.StringPtr(k), Value: common.StringPtr(s.Tags[k])})
@@ -226,6 +229,22 @@ func (c *Compute) StartInstance(ctx context.Context, id string) error {
 		return nil
 	}
 	return err
+}
+
+// SetRole attaches a CAM role (made with CreateRole, so of type user) to a running instance.
+func (c *Compute) SetRole(ctx context.Context, id, role string) error {
+	req := cvm.NewModifyInstancesAttributeRequest()
+	req.InstanceIds = common.StringPtrs([]string{id})
+	req.CamRoleName = common.StringPtr(role)
+	if role != "" {
+		req.CamRoleType = common.StringPtr("user")
+	}
+	o := c.op("ModifyInstancesAttribute", true)
+	o.idempotent = true // setting the same role twice sets it once
+	return c.c.do(ctx, o, func(ctx context.Context) error {
+		_, err := c.c.cvm.ModifyInstancesAttributeWithContext(ctx, req)
+		return err
+	})
 }
 
 // DryRunInstance asks whether RunInstances would be allowed, without creating anything.

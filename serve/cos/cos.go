@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qcloud-applet/applet/internal/rolecred"
 	"github.com/qcloud-applet/applet/serve/album"
 	sdk "github.com/tencentyun/cos-go-sdk-v5"
 )
@@ -22,6 +23,9 @@ type Config struct {
 	Region    string
 	SecretID  string
 	SecretKey string
+	// Credentials, when set, sign instead of SecretID/SecretKey: temporary ones (an instance role)
+	// that change while the process runs.
+	Credentials rolecred.Source
 	// PublicDomain is the host in the URLs handed to clients (a CDN); empty: the bucket's own domain.
 	PublicDomain string
 	// Endpoint, when set, is the host:port every request is dialled to instead of the bucket's domain
@@ -35,7 +39,7 @@ type Config struct {
 func (c Config) Validate() error {
 	var missing []string
 	for _, f := range []struct{ name, v string }{{"bucket", c.Bucket}, {"region", c.Region}, {"secret_id", c.SecretID}, {"secret_key", c.SecretKey}} {
-		if f.v == "" {
+		if f.v == "" && !(c.Credentials != nil && strings.HasPrefix(f.name, "secret")) {
 			missing = append(missing, "cos."+f.name)
 		}
 	}
@@ -73,12 +77,11 @@ func New(cfg Config) (*Storage, error) {
 			return dialer.DialContext(ctx, network, cfg.Endpoint)
 		}
 	}
-	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{
-		Timeout: cfg.Timeout,
-		Transport: &sdk.AuthorizationTransport{
-			SecretID: cfg.SecretID, SecretKey: cfg.SecretKey, Transport: base,
-		},
-	})
+	src := cfg.Credentials
+	if src == nil {
+		src = rolecred.Static{ID: cfg.SecretID, Key: cfg.SecretKey}
+	}
+	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: cfg.Timeout, Transport: rolecred.COSTransport(src, base)})
 	client.Conf.RetryOpt.Count = 3 // three attempts in all; PUT bodies are files, so they replay
 	client.Conf.RetryOpt.Interval = 200 * time.Millisecond
 	client.Conf.EnableCRC = true

@@ -36,10 +36,11 @@ type Object struct {
 }
 
 type bucket struct {
-	acl     string // "private" or "public-read"
-	cors    []byte // the CORS configuration as PUT, nil when none
-	tagging []byte // the tag set as PUT, nil when none
-	objects map[string]*Object
+	acl       string // "private" or "public-read"
+	cors      []byte // the CORS configuration as PUT, nil when none
+	tagging   []byte // the tag set as PUT, nil when none
+	lifecycle []byte // the lifecycle rules as PUT, nil when none
+	objects   map[string]*Object
 }
 
 // Server is the stand-in.
@@ -67,8 +68,10 @@ type fault struct {
 }
 
 type tempKey struct {
-	token   string
-	expires time.Time
+	token    string
+	expires  time.Time
+	policies []policyDoc // a role's key: what its policies allow (scoped)
+	scoped   bool
 }
 
 // AddTemporaryKey accepts a temporary key (STS): its requests must carry the token, in
@@ -76,7 +79,7 @@ type tempKey struct {
 func (s *Server) AddTemporaryKey(id, key, token string, expires time.Time) {
 	s.mu.Lock()
 	s.keys[id] = key
-	s.tokens[id] = tempKey{token, expires}
+	s.tokens[id] = tempKey{token: token, expires: expires}
 	s.mu.Unlock()
 }
 
@@ -106,6 +109,38 @@ func (s *Server) CreateBucket(name, acl string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buckets[name] = &bucket{acl: acl, objects: map[string]*Object{}}
+}
+
+// Lifecycle is the bucket's lifecycle configuration as PUT (nil: none).
+func (s *Server) Lifecycle(name string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.buckets[name]; b != nil {
+		return b.lifecycle
+	}
+	return nil
+}
+
+// Object returns a stored object (nil: none).
+func (s *Server) Object(bucket, key string) *Object {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b := s.buckets[bucket]; b != nil {
+		return b.objects[key]
+	}
+	return nil
+}
+
+// signer is the SecretId that signed the request.
+func (s *Server) signer(r *http.Request) string {
+	if a := r.Header.Get("Authorization"); a != "" {
+		for _, kv := range strings.Split(a, "&") {
+			if v, ok := strings.CutPrefix(kv, "q-ak="); ok {
+				return v
+			}
+		}
+	}
+	return r.URL.Query().Get("q-ak")
 }
 
 // Objects lists the keys of a bucket, sorted.
@@ -173,7 +208,7 @@ func (s *Server) Bucket(name string) (exists bool, acl string, cors, tagged bool
 // subresource returns the bucket sub-resource a request addresses (acl, cors, tagging), if any.
 func subresource(r *http.Request) string {
 	q := r.URL.Query()
-	for _, k := range []string{"acl", "cors", "tagging"} {
+	for _, k := range []string{"acl", "cors", "tagging", "lifecycle"} {
 		if _, ok := q[k]; ok {
 			return k
 		}
@@ -317,16 +352,30 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, http.StatusForbidden, code, msg)
 			return
 		}
+		s.mu.Lock()
+		tk := s.tokens[s.signer(r)]
+		s.mu.Unlock()
+		if tk.scoped && !allowed(tk.policies, cosAction(r, key), resourceOf(r.Host, key)) {
+			writeError(w, r, http.StatusForbidden, "AccessDenied", "Access Denied: the role's policies do not allow "+cosAction(r, key)+" on "+resourceOf(r.Host, key)+".")
+			return
+		}
 	}
 	s.mu.Lock()
 	b := s.buckets[name]
 	public := b != nil && b.acl == "public-read"
 	s.mu.Unlock()
-	anonymousRead := !signed && public && key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead)
-	if anonymousRead {
+	anonymousRead := false
+	if !signed && b != nil && key != "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// An object's own ACL wins over the bucket's: a private object in a public-read bucket is
+		// private, a public-read object in a private bucket is public.
 		s.mu.Lock()
-		if o := b.objects[key]; o != nil && o.ACL == "private" {
-			anonymousRead = false // a private object in a public-read bucket
+		o := b.objects[key]
+		anonymousRead = public
+		if o != nil && o.ACL == "private" {
+			anonymousRead = false
+		}
+		if o != nil && o.ACL == "public-read" {
+			anonymousRead = true
 		}
 		s.mu.Unlock()
 	}
@@ -367,6 +416,8 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 				b.cors = body
 			case "tagging":
 				b.tagging = body
+			case "lifecycle":
+				b.lifecycle = body
 			}
 			s.writes++
 			s.mu.Unlock()
@@ -409,6 +460,12 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 			writeError(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist.")
 			return
 		}
+		if subresource(r) == "lifecycle" {
+			b.lifecycle = nil
+			s.writes++
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
 		if len(b.objects) > 0 {
 			writeError(w, r, http.StatusConflict, "BucketNotEmpty", "The bucket you tried to delete is not empty.")
 			return
@@ -425,12 +482,15 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, name string
 		case "acl":
 			s.writeACL(w, b)
 			return
-		case "cors", "tagging":
+		case "cors", "tagging", "lifecycle":
 			s.mu.Lock()
 			body := b.cors
 			code, msg := "NoSuchCORSConfiguration", "The CORS configuration does not exist."
-			if subresource(r) == "tagging" {
+			switch subresource(r) {
+			case "tagging":
 				body, code, msg = b.tagging, "NoSuchTagSet", "There is no tag set."
+			case "lifecycle":
+				body, code, msg = b.lifecycle, "NoSuchLifecycleConfiguration", "The lifecycle configuration does not exist."
 			}
 			s.mu.Unlock()
 			if body == nil {

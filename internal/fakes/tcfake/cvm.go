@@ -32,6 +32,7 @@ type instance struct {
 	publicIP                                             string
 	created, terminated                                  time.Time
 	launchFail                                           bool
+	camRole                                              string    // the CAM role attached, "" for none
 	stopped                                              string    // STOPPED or SHUTDOWN, until started
 	started                                              time.Time // when StartInstances was accepted
 }
@@ -96,8 +97,9 @@ type runInstancesReq struct {
 		ResourceType string
 		Tags         []tag
 	}
-	UserData string
-	DryRun   bool
+	UserData    string
+	DryRun      bool
+	CamRoleName string
 }
 
 type filter struct {
@@ -174,6 +176,40 @@ func (s *Server) cvmAction(req *request) (any, *apiError) {
 			i.stopped, i.started = "", now
 		}
 		return map[string]any{}, nil
+	case "ModifyInstancesAttribute":
+		var in struct {
+			InstanceIds              []string
+			CamRoleName, CamRoleType *string
+		}
+		if err := decode(req, &in); err != nil {
+			return nil, err
+		}
+		if in.CamRoleName != nil && *in.CamRoleName != "" {
+			if err := s.checkCamRole(*in.CamRoleName); err != nil {
+				return nil, err
+			}
+			if in.CamRoleType == nil || *in.CamRoleType != "user" {
+				return nil, errorf("InvalidParameterValue", "CamRoleType must be user, system or service_linked, and match the role (a role made with CreateRole is user).")
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		now := s.now()
+		insts, err := s.named(req, now)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range insts {
+			if st := s.state(i, now); st == "PENDING" || st == "TERMINATING" || st == "STARTING" {
+				return nil, errorf("UnsupportedOperation.InstanceState"+map[string]string{"PENDING": "Pending", "TERMINATING": "Terminating", "STARTING": "Starting"}[st], "The instance %s is %s.", i.id, st)
+			}
+		}
+		for _, i := range insts {
+			if in.CamRoleName != nil {
+				i.camRole = *in.CamRoleName
+			}
+		}
+		return map[string]any{}, nil
 	case "TerminateInstances":
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -208,6 +244,9 @@ func (s *Server) validateRun(region string, in *runInstancesReq) *apiError {
 		return errorf("InvalidParameterValue.InstanceTypeNotFound", "The instance type %q does not exist.", in.InstanceType)
 	case len(in.ClientToken) > 64:
 		return errorf("InvalidClientToken.TooLong", "ClientToken is longer than 64 characters.")
+	}
+	if err := s.checkCamRole(in.CamRoleName); err != nil {
+		return err
 	}
 	if in.UserData != "" {
 		b, err := base64.StdEncoding.DecodeString(in.UserData)
@@ -271,6 +310,7 @@ func (s *Server) runInstances(region string, in *runInstancesReq) (any, *apiErro
 			id: id, zone: in.Placement.Zone, region: region, instanceType: in.InstanceType, imageID: in.ImageId,
 			name: in.InstanceName, token: in.ClientToken, tags: tags, securityGroups: in.SecurityGroupIds,
 			userData: in.UserData, publicIP: s.nextIP(s.cvm.n - 1), created: now, launchFail: s.launchFail,
+			camRole: in.CamRoleName,
 		}
 		s.cvm.order = append(s.cvm.order, id)
 		ids = append(ids, id)
@@ -371,7 +411,7 @@ func (s *Server) describeInstances(region string, ids []string, filters []filter
 			"InstanceId": id, "InstanceName": in.name, "InstanceType": in.instanceType, "ImageId": in.imageID,
 			"InstanceState": st, "Placement": map[string]any{"Zone": in.zone}, "PublicIpAddresses": ips,
 			"SecurityGroupIds": in.securityGroups, "Tags": tags, "LatestOperation": "RunInstances",
-			"LatestOperationState": op, "CreatedTime": in.created.UTC().Format(time.RFC3339),
+			"LatestOperationState": op, "CreatedTime": in.created.UTC().Format(time.RFC3339), "CamRoleName": in.camRole,
 		})
 	}
 	// An id that does not exist is simply not in the set: DescribeInstances has no NotFound code.
@@ -438,6 +478,18 @@ func (s *Server) InstanceTags(id string) map[string]string {
 		}
 	}
 	return m
+}
+
+// InstanceRole returns the CAM role attached to an instance ("" for none) and that role's policy
+// documents now: what the instance's metadata service hands credentials for.
+func (s *Server) InstanceRole(id string) (string, []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := s.cvm.instances[id]
+	if in == nil || in.camRole == "" || s.state(in, s.now()) == "" {
+		return "", nil
+	}
+	return in.camRole, s.rolePolicies(in.camRole)
 }
 
 // InstanceUserData returns the decoded cloud-init of an instance.

@@ -6,6 +6,7 @@ import (
 
 	"strings"
 
+	cam "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cam/v20190116"
 	cvm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cvm/v20170312"
 	dnspod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dnspod/v20210323"
 	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
@@ -13,7 +14,7 @@ import (
 
 // sdkRequests are the SDK's request types of the actions with a typed module (cvm, vpc, dnspod):
 // a request is decoded into its type, so a parameter the action does not have is refused as the
-// real gateway refuses it (UnknownParameter). TAT has no typed module here; its requests are
+// real gateway refuses it (UnknownParameter). CAM's typed module is cam v1.0.1200. TAT has no typed module here; its requests are
 // decoded into the types written from its API reference in tat.go.
 var sdkRequests = map[string]func() any{
 	"cvm.DescribeZones":                 func() any { return cvm.NewDescribeZonesRequest() },
@@ -32,6 +33,18 @@ var sdkRequests = map[string]func() any{
 	"dnspod.CreateRecord":               func() any { return dnspod.NewCreateRecordRequest() },
 	"dnspod.ModifyRecord":               func() any { return dnspod.NewModifyRecordRequest() },
 	"dnspod.DeleteRecord":               func() any { return dnspod.NewDeleteRecordRequest() },
+	"cvm.ModifyInstancesAttribute":      func() any { return cvm.NewModifyInstancesAttributeRequest() },
+	"cam.GetRole":                       func() any { return cam.NewGetRoleRequest() },
+	"cam.CreateRole":                    func() any { return cam.NewCreateRoleRequest() },
+	"cam.DeleteRole":                    func() any { return cam.NewDeleteRoleRequest() },
+	"cam.ListPolicies":                  func() any { return cam.NewListPoliciesRequest() },
+	"cam.GetPolicy":                     func() any { return cam.NewGetPolicyRequest() },
+	"cam.CreatePolicy":                  func() any { return cam.NewCreatePolicyRequest() },
+	"cam.UpdatePolicy":                  func() any { return cam.NewUpdatePolicyRequest() },
+	"cam.DeletePolicy":                  func() any { return cam.NewDeletePolicyRequest() },
+	"cam.AttachRolePolicy":              func() any { return cam.NewAttachRolePolicyRequest() },
+	"cam.DetachRolePolicy":              func() any { return cam.NewDetachRolePolicyRequest() },
+	"cam.ListAttachedRolePolicies":      func() any { return cam.NewListAttachedRolePoliciesRequest() },
 }
 
 // required are the parameters the API reference marks required, by action.
@@ -49,6 +62,12 @@ var required = map[string][]string{
 	"dnspod.CreateRecord":               {"Domain", "RecordType", "RecordLine", "Value"},
 	"dnspod.ModifyRecord":               {"Domain", "RecordType", "RecordLine", "Value", "RecordId"},
 	"dnspod.DeleteRecord":               {"Domain", "RecordId"},
+	"cvm.ModifyInstancesAttribute":      {"InstanceIds"},
+	"cam.CreateRole":                    {"RoleName", "PolicyDocument"},
+	"cam.GetPolicy":                     {"PolicyId"},
+	"cam.CreatePolicy":                  {"PolicyName", "PolicyDocument"},
+	"cam.UpdatePolicy":                  {"PolicyId"},
+	"cam.DeletePolicy":                  {"PolicyId"},
 }
 
 // checkParams refuses a parameter the action does not have and a required one that is missing.

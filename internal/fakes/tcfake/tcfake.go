@@ -70,6 +70,7 @@ type Server struct {
 	vpc vpcState
 	dns dnsState
 	tat tatState
+	cam camState
 
 	srv  *http.Server
 	dsrv []closer
@@ -107,6 +108,7 @@ func New(secretID, secretKey string) (*Server, error) {
 	s.vpc.init()
 	s.dns.init()
 	s.tat.init()
+	s.cam.init()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -238,7 +240,7 @@ func (s *Server) Writes() []Call {
 }
 
 func isWrite(action string) bool {
-	for _, p := range []string{"Describe", "Inquiry", "Get"} {
+	for _, p := range []string{"Describe", "Inquiry", "Get", "List"} {
 		if strings.HasPrefix(action, p) {
 			return false
 		}
@@ -496,6 +498,8 @@ func (s *Server) act(req *request) (any, *apiError) {
 		return s.dnspodAction(req)
 	case "tat":
 		return s.tatAction(req)
+	case "cam":
+		return s.camAction(req)
 	}
 	return nil, errorf("InvalidAction", "The service %q is not served by this stand-in.", req.service)
 }
