@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/qcloud-applet/applet/internal/atomicfile"
@@ -177,7 +178,7 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 			}
 		}
 		if f.Trigger == TriggerNginx {
-			nginxOld = append(nginxOld, restore{target, cur, exists})
+			nginxOld = append(nginxOld, saved(target, cur, exists))
 		}
 		if err := atomicfile.Write(target, content, mode); err != nil {
 			return rep, err
@@ -233,17 +234,35 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 	return rep, nil
 }
 
+// restore is a file as it was before a change, mode and owner included: a private key put back
+// must be as private as it was.
 type restore struct {
-	path   string
-	data   []byte
-	exists bool
+	path     string
+	data     []byte
+	exists   bool
+	mode     fs.FileMode
+	uid, gid int
+}
+
+func saved(path string, data []byte, exists bool) restore {
+	r := restore{path: path, data: data, exists: exists, mode: 0o600, uid: -1, gid: -1}
+	if st, err := os.Stat(path); err == nil {
+		r.mode = st.Mode().Perm()
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			r.uid, r.gid = int(sys.Uid), int(sys.Gid)
+		}
+	}
+	return r
 }
 
 func (r restore) undo() {
-	if r.exists {
-		atomicfile.Write(r.path, r.data, 0o644)
-	} else {
+	if !r.exists {
 		os.Remove(r.path)
+		return
+	}
+	atomicfile.Write(r.path, r.data, r.mode)
+	if r.uid >= 0 {
+		os.Lchown(r.path, r.uid, r.gid)
 	}
 }
 

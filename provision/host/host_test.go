@@ -316,3 +316,34 @@ func shaHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
+
+// TestSecretKeyModeKeptWhenARotationIsRolledBack: a new certificate and key whose site nginx
+// rejects puts the old key back as private as it was (0600), never 0644.
+func TestSecretKeyModeKeptWhenARotationIsRolledBack(t *testing.T) {
+	r := &rig{t: t, root: t.TempDir()}
+	dir, m := r.bundle("v1", "server { good }\n", cert(t, time.Now().Add(30*24*time.Hour)))
+	if _, err := host.Apply(context.Background(), dir, m, r.options()); err != nil {
+		t.Fatal(err)
+	}
+	keyPath := filepath.Join(r.root, "etc/applet/tls/privkey.pem")
+	old, _ := os.ReadFile(keyPath)
+	r.failing = "nginx-test"
+	// A later certificate (the host's is older, so the bundle's pair is installed) and a broken site.
+	dir, m = r.bundle("v1", "server { broken }\n", cert(t, time.Now().Add(90*24*time.Hour)))
+	if _, err := host.Apply(context.Background(), dir, m, r.options()); err == nil || !strings.Contains(err.Error(), "the previous one is back") {
+		t.Fatalf("err = %v", err)
+	}
+	st, err := os.Stat(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if now, _ := os.ReadFile(keyPath); !bytes.Equal(now, old) {
+		t.Fatal("the old key is not back")
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("the restored private key is %v, want 0600", st.Mode().Perm())
+	}
+	if st, _ := os.Stat(filepath.Join(r.root, "etc/nginx/sites-enabled/applet-prod.conf")); st.Mode().Perm() != 0o644 {
+		t.Fatalf("the restored site is %v, want 0644", st.Mode().Perm())
+	}
+}

@@ -213,6 +213,9 @@ func (r *Roles) DeletePolicy(ctx context.Context, policy uint64) error {
 // more. The album writes and deletes under its folder (and lists and heads the bucket); the host
 // reads and deletes its own bundles. Later features add their statements here.
 func HostPolicy(bucket, region, deployment, albumFolder string) string {
+	if albumFolder = strings.Trim(albumFolder, "/"); albumFolder != "" {
+		albumFolder += "/"
+	}
 	appid := bucket[strings.LastIndex(bucket, "-")+1:]
 	res := func(path string) string { return "qcs::cos:" + region + ":uid/" + appid + ":" + bucket + "/" + path }
 	type statement struct {
