@@ -323,6 +323,11 @@ func (p *Provisioner) applyBucket(ctx context.Context, plan *Plan) (string, stri
 			return "", "", fmt.Errorf("tagging the bucket: %w", err)
 		}
 	}
+	if !b.BundleExpiry {
+		if err := bk.SetBundleExpiry(ctx); err != nil {
+			return "", "", fmt.Errorf("setting the bucket's lifecycle rule: %w", err)
+		}
+	}
 	for _, m := range p.cfg.Media {
 		if !b.Media[m.Key] {
 			if err := bk.PutMedia(ctx, m); err != nil {

@@ -92,6 +92,11 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 				set(Change{StepBucket, Skip, "none"})
 			case b.Tags[TagKey] != p.cfg.Deployment:
 				set(Change{StepBucket, Skip, name + " does not carry " + p.remark() + ": left alone"})
+			case b.HasObjects && !opts.Force && b.BundleExpiry:
+				set(Change{StepBucket, Update, name + " has objects: kept (--force deletes them and the bucket); its host-bundle lifecycle rule goes"})
+				mu.Lock()
+				plan.Kept = append(plan.Kept, "bucket "+name+" and its objects (--force deletes them)")
+				mu.Unlock()
 			case b.HasObjects && !opts.Force:
 				set(Change{StepBucket, Skip, name + " has objects: kept (--force deletes them and the bucket)"})
 				mu.Lock()
@@ -169,6 +174,12 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 		},
 		StepBucket: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepBucket)
+			if c.Action == Update { // kept, with only applet's lifecycle rule removed
+				if err := p.deps.Buckets.RemoveBundleExpiry(ctx); err != nil {
+					return "", "", fmt.Errorf("removing the bucket's lifecycle rule: %w", err)
+				}
+				return "updated", c.Detail, nil
+			}
 			if c.Action != Delete {
 				return "skipped", c.Detail, nil
 			}
@@ -326,6 +337,9 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 		kept := b.HasObjects && !plan.destroyOpts.Force
 		if b.Exists && b.Tags[TagKey] == p.cfg.Deployment && !kept {
 			left = append(left, "bucket "+p.deps.Buckets.Name())
+		}
+		if b.Exists && b.Tags[TagKey] == p.cfg.Deployment && kept && b.BundleExpiry {
+			left = append(left, "the host-bundle lifecycle rule of bucket "+p.deps.Buckets.Name())
 		}
 	}
 	return left, nil

@@ -358,7 +358,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			}
 			var todo []string
 			if !b.Exists {
-				set(Change{StepBucket, Create, name + " public-read, private-write, with CORS for the mini program" + p.mediaNote()})
+				set(Change{StepBucket, Create, name + " public-read, private-write, with CORS for the mini program, host bundles expiring after a day" + p.mediaNote()})
 				return
 			}
 			if !b.PublicRead {
@@ -369,6 +369,9 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 			}
 			if b.Tags[TagKey] != p.cfg.Deployment {
 				todo = append(todo, "tag it "+p.remark())
+			}
+			if !b.BundleExpiry {
+				todo = append(todo, "expire host bundles after a day")
 			}
 			if n := p.missingMedia(b); n > 0 {
 				todo = append(todo, fmt.Sprintf("put %d sample media files", n))

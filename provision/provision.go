@@ -122,6 +122,8 @@ type BucketState struct {
 	Tags        map[string]string
 	HasObjects  bool            // holds objects other than the sample media provision puts there
 	Media       map[string]bool // the sample media keys it holds
+	// BundleExpiry: a lifecycle rule expires host bundles after a day (a killed run may leave one).
+	BundleExpiry bool
 }
 
 // MediaPrefix is where in the bucket provision puts the sample videos' posters and clips: the same
@@ -147,6 +149,10 @@ type Buckets interface {
 	SetTags(ctx context.Context, tags map[string]string) error
 	// Empty deletes every object.
 	Empty(ctx context.Context) error
+	// SetBundleExpiry adds the lifecycle rule that expires host bundles; RemoveBundleExpiry takes it
+	// away. Both keep the bucket's other rules.
+	SetBundleExpiry(ctx context.Context) error
+	RemoveBundleExpiry(ctx context.Context) error
 	// PutMedia writes a public object of the sample media.
 	PutMedia(ctx context.Context, m MediaObject) error
 	DeleteBucket(ctx context.Context) error

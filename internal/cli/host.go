@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +19,7 @@ type hostOptions struct {
 
 	Root        string
 	Bundle      string
+	Fetch       host.Fetch // --from-cos: the bundle's secret part, read with the instance role
 	NoSystemd   bool
 	RenewBefore time.Duration
 }
@@ -39,28 +42,39 @@ nothing the second time.`,
 
 	ao := opts()
 	apply := &cobra.Command{
-		Use:   "apply --bundle FILE",
+		Use:   "apply --bundle FILE | --from-cos BUCKET/KEY --sha256 DIGEST",
 		Short: "Install the bundle's files; reload nginx and restart backends only when they changed",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ao.Bundle == "" {
-				return &FlagError{Err: errors.New("--bundle is required"), Command: cmd.CommandPath()}
+			if (ao.Bundle == "") == (ao.Fetch.Key == "") {
+				return &FlagError{Err: errors.New("one of --bundle and --from-cos is required"), Command: cmd.CommandPath()}
+			}
+			dir, err := os.MkdirTemp("", "applet-bundle-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			hopts := ao.options()
+			if ao.Fetch.Key != "" {
+				ao.Fetch.Bucket, ao.Fetch.Key, _ = strings.Cut(ao.Fetch.Key, "/")
+				ao.Bundle = filepath.Join(dir, "bundle.tar.gz")
+				if err := host.FetchBundle(cmd.Context(), ao.Fetch, ao.Bundle); err != nil {
+					return err
+				}
+				if hopts.BinarySource, err = os.Executable(); err != nil {
+					return err
+				}
 			}
 			bf, err := os.Open(ao.Bundle)
 			if err != nil {
 				return err
 			}
 			defer bf.Close()
-			dir, err := os.MkdirTemp("", "applet-bundle-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
 			m, err := host.Extract(bf, dir)
 			if err != nil {
 				return err
 			}
-			rep, err := host.Apply(cmd.Context(), dir, m, ao.options())
+			rep, err := host.Apply(cmd.Context(), dir, m, hopts)
 			if rep != nil {
 				fmt.Fprintln(ao.IO.Out, rep)
 			}
@@ -68,6 +82,11 @@ nothing the second time.`,
 		},
 	}
 	apply.Flags().StringVar(&ao.Bundle, "bundle", "", "the bundle (.tar.gz) provision made")
+	apply.Flags().StringVar(&ao.Fetch.Key, "from-cos", "", "BUCKET/KEY of the bundle's secret part, read with the instance role")
+	apply.Flags().StringVar(&ao.Fetch.Region, "cos-region", "", "the region of --from-cos's bucket")
+	apply.Flags().StringVar(&ao.Fetch.SHA256, "sha256", "", "the digest --from-cos's object must have")
+	apply.Flags().StringVar(&ao.Fetch.Endpoint, "cos-endpoint", "", "host:port to reach COS at instead of the bucket's domain")
+	apply.Flags().StringVar(&ao.Fetch.Metadata, "metadata-url", "", "the instance metadata service's base URL (default the real one)")
 	apply.Flags().StringVar(&ao.Root, "root", "", "converge this directory instead of / (default $"+host.EnvRoot+")")
 	apply.Flags().BoolVar(&ao.NoSystemd, "no-systemd", false, "write the units but run no systemctl")
 

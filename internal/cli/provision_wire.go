@@ -64,7 +64,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 				RedisAddr: c.Redis.Addr, RedisPassword: c.Redis.Password, MySQLDSN: c.MySQL.DSN, ACMEDirectory: p.ACMEDirectory, ACMERoots: p.ACMERoots,
 				HTTPPort: p.HTTPPort, HTTPSPort: p.HTTPSPort, MaxUploadMB: c.Album.MaxUploadMB, ShutdownTimeout: c.Serve.ShutdownTimeout,
 				BodyGrace: c.Serve.BodyGrace, BackendConnections: len(host.Apps) * serve.Budgets{Reserve: c.Serve.FDReserve, Connections: c.Serve.MaxConnections}.Derive(host.OpenFiles, 1).Connections,
-				SSH: deliver.SSH{User: p.SSHUser, Port: p.SSHPort, KeyFile: p.SSHKeyFile}}},
+				SSH: deliver.SSH{User: p.SSHUser, Port: p.SSHPort, KeyFile: p.SSHKeyFile}, Metadata: c.COS.MetadataURL}},
 		Notes: o.IO.ErrOut, Progress: report.NewProgress(o.IO.Out, o.IO.ErrIsTerminal).Event,
 	}
 	if c.COS.Bucket != "" {

@@ -6,7 +6,10 @@ package deliver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"fmt"
 	"net"
 	"os"
@@ -66,6 +69,8 @@ type Options struct {
 	Client  *tencent.Client
 	SSH     SSH
 	Timeout time.Duration
+	// Metadata is the instance metadata service's base URL the host reads its role from ("": the real one).
+	Metadata string
 }
 
 // Delivery is provision.Host.
@@ -196,9 +201,11 @@ func (d *Delivery) Digest() (string, error) {
 	return b.Digest(), nil
 }
 
-// Apply uploads the bundle as a private object, has the instance fetch it through a presigned URL
-// that lives a few minutes (the command service records commands, so no secret goes into one), and
-// runs `applet host apply` there.
+// Apply hands the bundle to the instance and converges it there. Over the command service (TAT),
+// whose invocation records keep command texts, what travels is split: the binary, which is not
+// secret, comes through a presigned URL that lives a few minutes; the rest (config, keys,
+// passwords) is a private object that `applet host apply` fetches with the instance role's
+// credentials. The command carries only where both are and their digests.
 func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, string, error) {
 	b, err := d.build()
 	if err != nil {
@@ -210,7 +217,12 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, st
 		return "", "", err
 	}
 	defer os.Remove(f.Name())
-	if err := b.Write(f); err != nil {
+	write := b.Write
+	if d.o.SSH.User == "" {
+		write = b.WriteSecret
+	}
+	h := sha256.New()
+	if err := write(io.MultiWriter(f, h)); err != nil {
 		f.Close()
 		return "", "", fmt.Errorf("writing the bundle: %w", err)
 	}
@@ -226,16 +238,40 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, st
 		lines := strings.Split(out, "\n")
 		return digest, lines[len(lines)-1], nil
 	}
-	key := "applet-deploy/" + d.o.Deployment + "/" + digest[:16] + ".tar.gz"
-	if err := d.o.Buckets.PutPrivate(ctx, key, f.Name()); err != nil {
+	bk := d.o.Buckets
+	prefix := tencent.BundlePrefix(d.o.Deployment)
+	// Bundles a killed run left behind go first (a lifecycle rule would expire them in a day).
+	stale, err := bk.List(ctx, prefix)
+	if err != nil {
+		return "", "", fmt.Errorf("listing old bundles: %w", err)
+	}
+	for _, k := range stale {
+		if err := deleteObject(ctx, bk, k); err != nil {
+			return "", "", fmt.Errorf("removing the old bundle %s: %w", k, err)
+		}
+	}
+	binPath, binSHA := b.Binary()
+	binKey := prefix + "applet-" + binSHA[:16]
+	secretKey := prefix + "host-" + digest[:16] + ".tar.gz"
+	sum := hex.EncodeToString(h.Sum(nil))
+	// Both objects go whatever happens next, on a context the caller's cancel does not reach.
+	defer func() {
+		for _, k := range []string{secretKey, binKey} {
+			deleteObject(context.WithoutCancel(ctx), bk, k)
+		}
+	}()
+	if err := bk.PutPrivate(ctx, binKey, binPath); err != nil {
+		return "", "", fmt.Errorf("uploading the binary: %w", err)
+	}
+	if err := bk.PutPrivate(ctx, secretKey, f.Name()); err != nil {
 		return "", "", fmt.Errorf("uploading the bundle: %w", err)
 	}
-	defer d.o.Buckets.DeleteObject(context.WithoutCancel(ctx), key)
-	link, err := d.o.Buckets.PresignGet(ctx, key, 15*time.Minute)
+	link, err := bk.PresignGet(ctx, binKey, 15*time.Minute)
 	if err != nil {
 		return "", "", err
 	}
-	res, err := d.o.Client.RunCommand(ctx, in.ID, hostScript(link, d.o.Buckets.Endpoint()), d.o.Timeout)
+	fetch := host.Fetch{Bucket: bk.Name(), Region: bk.Region(), Key: secretKey, SHA256: sum, Endpoint: bk.Endpoint(), Metadata: d.o.Metadata}
+	res, err := d.o.Client.RunCommand(ctx, in.ID, hostScript(link, binSHA, fetch), d.o.Timeout)
 	if err != nil {
 		return "", "", fmt.Errorf("running the host step on %s: %w", in.ID, err)
 	}
@@ -245,4 +281,22 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, st
 	}
 	lines := strings.Split(out, "\n")
 	return digest, lines[len(lines)-1], nil
+}
+
+// deleteObject removes a bundle object, trying again on a failure (a missing one is gone already).
+func deleteObject(ctx context.Context, bk *tencent.Buckets, key string) error {
+	var err error
+	for attempt := 0; attempt < 4; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 500 * time.Millisecond):
+			}
+		}
+		if err = bk.DeleteObject(ctx, key); err == nil {
+			return nil
+		}
+	}
+	return err
 }

@@ -18,20 +18,34 @@ umask 077
 mkdir -p "$dir"
 `)
 
-// scriptApply unpacks the bundle's binary and lets it converge the host.
+// scriptApply unpacks the bundle's binary and lets it converge the host (over SSH: the whole bundle).
 const scriptApply = `tar -xzf "$dir/bundle.tar.gz" -C "$dir" root` + host.BinaryPath + `
 "$dir/root` + host.BinaryPath + `" host apply --bundle "$dir/bundle.tar.gz"
 rm -rf "$dir/bundle.tar.gz" "$dir/root"
 `
 
-// hostScript fetches and applies the bundle. It holds no secret: only a presigned URL that expires.
-func hostScript(link, cosEndpoint string) string {
+// hostScript fetches the binary through a presigned URL, checks it, and has it fetch and apply the
+// secret part with the instance role. It holds no secret: a URL to a binary that expires, where
+// the secret part is, and the digests.
+func hostScript(link, binSHA string, f host.Fetch) string {
 	connect := ""
-	if cosEndpoint != "" { // a stand-in: dial it for the bucket's host name, as the SDK does
-		connect = " --connect-to ::" + cosEndpoint
+	if f.Endpoint != "" { // a stand-in: dial it for the bucket's host name, as the SDK does
+		connect = " --connect-to ::" + f.Endpoint
 	}
-	return scriptHead + `curl -fsS --retry 3 --max-time 600` + connect + ` -o "$dir/bundle.tar.gz" '` + strings.ReplaceAll(link, "'", "%27") + `'
-` + scriptApply
+	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	args := []string{"--from-cos", q(f.Bucket + "/" + f.Key), "--cos-region", q(f.Region), "--sha256", q(f.SHA256)}
+	if f.Endpoint != "" {
+		args = append(args, "--cos-endpoint", q(f.Endpoint))
+	}
+	if f.Metadata != "" {
+		args = append(args, "--metadata-url", q(f.Metadata))
+	}
+	return scriptHead + `curl -fsS --retry 3 --max-time 600` + connect + ` -o "$dir/applet.new" ` + q(link) + `
+echo "` + binSHA + `  $dir/applet.new" | sha256sum -c --quiet -
+chmod 700 "$dir/applet.new"
+"$dir/applet.new" host apply ` + strings.Join(args, " ") + `
+rm -f "$dir/applet.new"
+`
 }
 
 // applyOverSSH sends the bundle on the SSH session's standard input, then applies it.

@@ -41,6 +41,9 @@ type Options struct {
 	// ReadyTimeout bounds the wait for a restarted backend's readyz.
 	ReadyTimeout time.Duration
 	Log          io.Writer
+	// BinarySource is the applet binary to install when the bundle leaves it out (its secret part,
+	// fetched by the binary that runs): the running executable.
+	BinarySource string
 }
 
 func (o *Options) defaults() {
@@ -161,7 +164,11 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 				continue
 			}
 		}
-		content, err := os.ReadFile(Source(dir, f.Path))
+		src := Source(dir, f.Path)
+		if _, err := os.Stat(src); err != nil && f.Path == m.Binary && o.BinarySource != "" {
+			src = o.BinarySource // the bundle's secret part leaves out the binary, which is running now
+		}
+		content, err := os.ReadFile(src)
 		if err != nil {
 			return rep, fmt.Errorf("bundle lacks %s: %w", f.Path, err)
 		}

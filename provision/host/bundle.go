@@ -127,7 +127,23 @@ func (b *Builder) Manifest() Manifest { return b.m }
 func member(hostPath string) string { return "root/" + strings.TrimPrefix(path.Clean(hostPath), "/") }
 
 // Write writes the bundle as a gzipped tar: manifest.json, then root/<host path> for every file.
-func (b *Builder) Write(w io.Writer) error {
+func (b *Builder) Write(w io.Writer) error { return b.write(w, true) }
+
+// WriteSecret writes the bundle without the binary: what travels privately. The binary is not
+// secret and travels apart; the manifest still names it with its digest.
+func (b *Builder) WriteSecret(w io.Writer) error { return b.write(w, false) }
+
+// Binary is the local file of the bundle's binary and its digest.
+func (b *Builder) Binary() (path, sha string) {
+	for _, f := range b.m.Files {
+		if f.Path == b.m.Binary {
+			return b.files[f.Path], f.SHA256
+		}
+	}
+	return "", ""
+}
+
+func (b *Builder) write(w io.Writer, withBinary bool) error {
 	gz := gzip.NewWriter(w)
 	tw := tar.NewWriter(gz)
 	j, _ := json.MarshalIndent(b.m, "", "  ")
@@ -146,6 +162,9 @@ func (b *Builder) Write(w io.Writer) error {
 			if err := put(member(f.Path), 0o600, int64(len(d)), strings.NewReader(string(d))); err != nil {
 				return err
 			}
+			continue
+		}
+		if !withBinary && f.Path == b.m.Binary {
 			continue
 		}
 		fh, err := os.Open(b.files[f.Path])

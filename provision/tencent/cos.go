@@ -154,6 +154,9 @@ func (b *Buckets) Bucket(ctx context.Context) (provision.BucketState, error) {
 	for _, o := range list.Contents {
 		st.HasObjects = st.HasObjects || !strings.HasPrefix(o.Key, provision.MediaPrefix)
 	}
+	if st.BundleExpiry, err = b.BundleExpiry(ctx); err != nil {
+		return st, err
+	}
 	return st, nil
 }
 
@@ -346,3 +349,107 @@ func (b *Buckets) GetAnonymous(ctx context.Context, key string) (int, []byte, er
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	return resp.StatusCode, body, err
 }
+
+// BundleRuleID names the lifecycle rule that expires host bundles a killed run left behind.
+const BundleRuleID = "applet-host-bundles"
+
+// BundleRulePrefix is what the rule expires: every deployment's bundles.
+const BundleRulePrefix = "applet-deploy/"
+
+func (b *Buckets) lifecycle(ctx context.Context) ([]sdk.BucketLifecycleRule, error) {
+	res, _, err := b.client.Bucket.GetLifecycle(ctx)
+	if sdk.IsNotFoundError(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, cosErr("GetBucketLifecycle", err)
+	}
+	return res.Rules, nil
+}
+
+func bundleRule(r sdk.BucketLifecycleRule) bool {
+	return r.ID == BundleRuleID && r.Status == "Enabled" && r.Filter != nil && r.Filter.Prefix == BundleRulePrefix &&
+		r.Expiration != nil && r.Expiration.Days == 1
+}
+
+// BundleExpiry reports whether the bucket expires host bundles after a day.
+func (b *Buckets) BundleExpiry(ctx context.Context) (bool, error) {
+	rules, err := b.lifecycle(ctx)
+	for _, r := range rules {
+		if bundleRule(r) {
+			return true, err
+		}
+	}
+	return false, err
+}
+
+// SetBundleExpiry adds (or fixes) the rule, keeping the bucket's other rules: a PUT replaces them all.
+func (b *Buckets) SetBundleExpiry(ctx context.Context) error {
+	rules, err := b.lifecycle(ctx)
+	if err != nil {
+		return err
+	}
+	keep := []sdk.BucketLifecycleRule{{ID: BundleRuleID, Status: "Enabled", Filter: &sdk.BucketLifecycleFilter{Prefix: BundleRulePrefix},
+		Expiration: &sdk.BucketLifecycleExpiration{Days: 1}}}
+	for _, r := range rules {
+		if r.ID != BundleRuleID {
+			keep = append(keep, r)
+		}
+	}
+	if _, err := b.client.Bucket.PutLifecycle(ctx, &sdk.BucketPutLifecycleOptions{Rules: keep}); err != nil {
+		return cosErr("PutBucketLifecycle", err)
+	}
+	return nil
+}
+
+// RemoveBundleExpiry takes the rule away and leaves the bucket's other rules.
+func (b *Buckets) RemoveBundleExpiry(ctx context.Context) error {
+	rules, err := b.lifecycle(ctx)
+	if err != nil {
+		return err
+	}
+	var keep []sdk.BucketLifecycleRule
+	for _, r := range rules {
+		if r.ID != BundleRuleID {
+			keep = append(keep, r)
+		}
+	}
+	if len(keep) == len(rules) {
+		return nil
+	}
+	if len(keep) == 0 {
+		if _, err := b.client.Bucket.DeleteLifecycle(ctx); err != nil && !sdk.IsNotFoundError(err) {
+			return cosErr("DeleteBucketLifecycle", err)
+		}
+		return nil
+	}
+	if _, err := b.client.Bucket.PutLifecycle(ctx, &sdk.BucketPutLifecycleOptions{Rules: keep}); err != nil {
+		return cosErr("PutBucketLifecycle", err)
+	}
+	return nil
+}
+
+// List returns the keys under prefix, following pages.
+func (b *Buckets) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	marker := ""
+	for {
+		res, _, err := b.client.Bucket.Get(ctx, &sdk.BucketGetOptions{Prefix: prefix, Marker: marker, MaxKeys: 1000})
+		if err != nil {
+			return nil, cosErr("GetBucket", err)
+		}
+		for _, o := range res.Contents {
+			keys = append(keys, o.Key)
+		}
+		if !res.IsTruncated || len(res.Contents) == 0 {
+			return keys, nil
+		}
+		marker = res.NextMarker
+		if marker == "" {
+			marker = res.Contents[len(res.Contents)-1].Key
+		}
+	}
+}
+
+// Region is the bucket's region.
+func (b *Buckets) Region() string { return b.cfg.Region }

@@ -1,0 +1,78 @@
+package host
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	sdk "github.com/tencentyun/cos-go-sdk-v5"
+
+	"github.com/qcloud-applet/applet/internal/rolecred"
+)
+
+// Fetch says where the secret part of a bundle waits: a private object that only the instance's
+// role may read. The command that runs `applet host apply` carries this and nothing secret.
+type Fetch struct {
+	Bucket, Region, Key string
+	SHA256              string // of the object
+	// Endpoint dials COS here instead of the bucket's domain (a stand-in); Metadata is the
+	// metadata service's base URL ("": the real one).
+	Endpoint, Metadata string
+}
+
+// FetchBundle downloads the bundle with the instance role's credentials into dst (0600), checks its
+// digest, and deletes the object: it is needed once.
+func FetchBundle(ctx context.Context, f Fetch, dst string) error {
+	if f.Bucket == "" || f.Region == "" || f.Key == "" || f.SHA256 == "" {
+		return errors.New("fetching the bundle: bucket, region, key and sha256 are all needed")
+	}
+	bu, err := sdk.NewBucketURL(f.Bucket, f.Region, f.Endpoint == "")
+	if err != nil {
+		return fmt.Errorf("fetching the bundle: %w", err)
+	}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	if f.Endpoint != "" {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, f.Endpoint)
+		}
+	}
+	src := &rolecred.Provider{Endpoint: f.Metadata}
+	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: 10 * time.Minute, Transport: rolecred.COSTransport(src, base)})
+	client.Conf.RetryOpt.Count = 3
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	resp, err := client.Object.Get(ctx, f.Key, nil)
+	if err != nil {
+		return fmt.Errorf("fetching the bundle %s with the instance role: %w", f.Key, err)
+	}
+	defer resp.Body.Close()
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), resp.Body); err != nil {
+		return fmt.Errorf("fetching the bundle: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
+		return fmt.Errorf("the bundle %s has digest %s, the command expected %s: not applied", f.Key, got, f.SHA256)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	// Gone once read: provision deletes it too, and a lifecycle rule expires any left after a day.
+	for attempt := 0; attempt < 3; attempt++ {
+		if _, err = client.Object.Delete(ctx, f.Key); err == nil || sdk.IsNotFoundError(err) {
+			return nil
+		}
+		time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
+	}
+	return nil // provision deletes it after the command, and the lifecycle rule after that
+}
