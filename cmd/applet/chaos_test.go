@@ -24,7 +24,8 @@ var chaosSeeds = flag.Int("chaos.seeds", 4, "how many seeds the chaos suite runs
 
 var chaosActions = []string{"DescribeSecurityGroups", "DescribeSecurityGroupPolicies", "CreateSecurityGroup", "CreateSecurityGroupPolicies",
 	"DescribeInstances", "RunInstances", "DescribeRecordList", "CreateRecord", "DescribeZones", "InquiryPriceRunInstances",
-	"TerminateInstances", "DeleteSecurityGroup", "DeleteRecord"}
+	"TerminateInstances", "DeleteSecurityGroup", "DeleteRecord", "GetRole", "CreateRole", "CreatePolicy", "AttachRolePolicy", "ListPolicies",
+	"DeleteRole", "DeletePolicy"}
 
 // chaos arms the stand-ins' faults from r.
 func chaos(r *rand.Rand, rig *provisionRig) string {
@@ -81,6 +82,11 @@ func (r *provisionRig) census() (instances, groups, records int, bucket bool) {
 	return instances, len(r.tc.SecurityGroups()), records, exists && tagged
 }
 
+// camCensus counts the CAM roles and custom policies (the deployment's are the only ones here).
+func (r *provisionRig) camCensus() (roles, policies int) {
+	return len(r.tc.Roles()), len(r.tc.Policies())
+}
+
 // runKilled runs applet with args and kills it after d (if it is still running).
 func (r *provisionRig) runKilled(t *testing.T, d time.Duration, args ...string) string {
 	cmd, out := r.start(t, args...)
@@ -126,10 +132,16 @@ func TestChaos(t *testing.T) {
 			faults := chaos(r, rig)
 			kill := time.Duration(r.IntN(1500)) * time.Millisecond
 			first := rig.runKilled(t, kill, "provision", "--yes")
+			if ro, po := rig.camCensus(); ro > 1 || po > 1 {
+				t.Fatalf("duplicate role or policy after a killed apply (%s; killed after %s): %d roles, %d policies\n%s\n%s", faults, kill, ro, po, first, replay)
+			}
 			if i, g, rec, _ := rig.census(); i > 1 || g > 1 || rec > 1 {
 				t.Fatalf("duplicates after a killed apply (%s; killed after %s): %d instances, %d groups, %d records\n%s\n%s", faults, kill, i, g, rec, first, replay)
 			}
 			out := rig.runUntilDone(t, replay, "provision", "--yes")
+			if ro, po := rig.camCensus(); ro != 1 || po != 1 {
+				t.Fatalf("after apply (%s; killed after %s): %d roles, %d policies\n%s\n%s", faults, kill, ro, po, out, replay)
+			}
 			if i, g, rec, b := rig.census(); i != 1 || g != 1 || rec != 1 || !b {
 				t.Fatalf("after apply (%s; killed after %s): %d instances, %d groups, %d records, bucket %v\n%s\n%s", faults, kill, i, g, rec, b, out, replay)
 			}
@@ -138,6 +150,9 @@ func TestChaos(t *testing.T) {
 			kill = time.Duration(r.IntN(1000)) * time.Millisecond
 			rig.runKilled(t, kill, "provision", "destroy", "--yes")
 			out = rig.runUntilDone(t, replay, "provision", "destroy", "--yes")
+			if ro, po := rig.camCensus(); ro != 0 || po != 0 {
+				t.Fatalf("after destroy (%s; killed after %s): %d roles, %d policies left\n%s\n%s", faults, kill, ro, po, out, replay)
+			}
 			if i, g, rec, b := rig.census(); i != 0 || g != 0 || rec != 0 || b || !(strings.Contains(out, "Removed.") || strings.Contains(out, "Nothing to remove.")) {
 				t.Fatalf("after destroy (%s; killed after %s): %d instances, %d groups, %d records, bucket %v\n%s\n%s", faults, kill, i, g, rec, b, out, replay)
 			}

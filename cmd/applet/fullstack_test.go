@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"io"
+	"io/fs"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -26,6 +30,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/metafake"
 	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
 	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
@@ -103,11 +108,12 @@ func freeTCP(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// TestFullStack provisions against the cloud stand-in with pebble validating DNS-01 against the
+// TestFullStackRoleAndSecrets provisions against the cloud stand-in with pebble validating DNS-01 against the
 // stand-in's DNS, runs the host step into a directory, serves through a real nginx with the issued
 // certificate, and checks the four apps over HTTPS; then renews over HTTP-01 through that nginx, and
-// converges the host again to find nothing to change.
-func TestFullStack(t *testing.T) { fullStack(t, false) }
+// converges the host again to find nothing to change. The host reaches COS with its CAM role only:
+// the account key is on no host file, and no secret is in a command text, the journal or the output.
+func TestFullStackRoleAndSecrets(t *testing.T) { fullStack(t, false) }
 
 // TestFullStackOverSSH is the same with the host step delivered over SSH instead of the command service.
 func TestFullStackOverSSH(t *testing.T) { fullStack(t, true) }
@@ -129,6 +135,19 @@ func fullStack(t *testing.T, viaSSH bool) {
 		t.Fatal(err)
 	}
 	defer cs.Close()
+	// The instance's metadata service: the role provision attached, credentials that rotate every few
+	// seconds, checked by COS against the role's policy.
+	md, err := metafake.New(metafake.Config{TTL: 6 * time.Second, Issue: cs.AddRoleKey, Role: func() (string, []string) {
+		ids := tc.Instances()
+		if len(ids) == 0 {
+			return "", nil
+		}
+		return tc.InstanceRole(ids[len(ids)-1])
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
 	wx, err := wechatfake.Start(fsAppID, fsSecret)
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +192,7 @@ http {
 	defer exec.Command(nginxBin, "-s", "stop", "-p", h.nginxPfx, "-c", h.nginxConf).Run()
 	// Everything hostSim reads is set before the runner is handed over (the stand-in's lock orders them).
 	// The stores listen on loopback, as a self-hosted Redis and MariaDB on the instance would.
-	mysqlDSN := testenv.MySQLFreshDSN(t)
+	mysqlDSN := ownUserDSN(t, testenv.MySQLFreshDSN(t))
 	redisAddr := testenv.RedisAddr(t)
 	if mc, err := mysqldrv.ParseDSN(testenv.MySQLDSN(t)); err == nil {
 		host, port, _ := net.SplitHostPort(mc.Addr)
@@ -198,7 +217,7 @@ http {
 		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
 		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
 		"APPLET_COS_BUCKET=album-1250000000", "APPLET_COS_REGION=ap-hongkong", "APPLET_COS_ENDPOINT=" + cs.Addr,
-		"APPLET_COS_SECRET_ID=" + e2eID, "APPLET_COS_SECRET_KEY=" + e2eKey,
+		"APPLET_COS_METADATA_URL=" + md.URL,
 		"APPLET_WECHAT_APP_ID=" + fsAppID, "APPLET_WECHAT_APP_SECRET=" + fsSecret, "APPLET_WECHAT_API_BASE=" + wx.URL,
 		"APPLET_ALBUM_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)), "APPLET_GAME_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)),
 		"APPLET_SESSION_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)), "APPLET_VIDEO_LISTEN=127.0.0.1:" + strconv.Itoa(freeTCP(t)),
@@ -254,15 +273,31 @@ http {
 			t.Errorf("provision output lacks %q", want)
 		}
 	}
-	if strings.Contains(out, e2eKey) {
-		t.Fatal("secret printed")
-	}
+	secrets := leakSearch(t, work, mysqlDSN)
+	secrets.check(t, "provision's output", out)
 	if viaSSH && len(tc.Commands()) != 0 {
 		t.Fatalf("the command service was used: %v", tc.Commands())
 	}
 	for _, c := range tc.Commands() {
-		if strings.Contains(c, e2eKey) || strings.Contains(c, fsSecret) {
-			t.Fatalf("a secret went into a recorded command:\n%s", c)
+		secrets.check(t, "a command text", c)
+	}
+	secrets.checkFile(t, filepath.Join(work, "data/provision/prod.json"))
+	// Every file on the host: the account key is on none (the host's config holds the app's own
+	// secrets, as it must, and no cloud key).
+	filepath.WalkDir(h.root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(e2eKey)) || bytes.Contains(b, []byte(e2eID)) {
+				t.Errorf("the account key is in %s on the host", p)
+			}
+		}
+		return nil
+	})
+	if !viaSSH {
+		if role, _ := tc.InstanceRole(tc.Instances()[0]); role != "applet-prod" {
+			t.Fatalf("the instance runs with role %q", role)
+		}
+		if md.Issued() == 0 {
+			t.Fatal("the host never read its role's credentials")
 		}
 	}
 	media := 0
@@ -326,6 +361,17 @@ http {
 	}
 	if code, m := upload(6 << 20); code != 413 || m["msg"] != "单个不超过5MB" {
 		t.Fatalf("6 MB upload: %d %v", code, m)
+	}
+	if !viaSSH {
+		// Through a rotation: the credentials live 6s and are replaced when half is left.
+		issued := md.Issued()
+		time.Sleep(4500 * time.Millisecond)
+		if code, m := upload(1 << 20); code != 200 || m["code"] != float64(0) {
+			t.Fatalf("upload after the role's credentials rotated: %d %v\n%s", code, m, h.serveLog.String())
+		}
+		if md.Issued() <= issued {
+			t.Fatalf("no rotation happened (%d sets issued)", md.Issued())
+		}
 	}
 	getJSON := func(path string, hdr map[string]string) map[string]any {
 		req, _ := http.NewRequest("GET", base+path, nil)
@@ -428,6 +474,10 @@ http {
 		t.Fatal("nginx still serves the old certificate after renewal")
 	}
 
+	if !viaSSH {
+		staleBundleIsRemoved(t, bin, env, work, h, tc, cs)
+	}
+
 	// Converging again changes nothing: the certificate renewed on the host is kept, nothing reloads.
 	// With the operator's copy lost, provision sees the valid one the domain serves and issues none.
 	os.Remove(filepath.Join(work, "data/provision/prod-tls/fullchain.pem"))
@@ -487,4 +537,133 @@ func between(s, a, b string) string {
 		return s[:j]
 	}
 	return s
+}
+
+// secrets are what must never be in a command text, the journal or any output.
+type secrets map[string]string
+
+func leakSearch(t *testing.T, work, mysqlDSN string) secrets {
+	s := secrets{"the account's SecretKey": e2eKey, "the WeChat app secret": fsSecret}
+	if mc, err := mysqldrv.ParseDSN(mysqlDSN); err == nil && mc.Passwd != "" {
+		s["the MySQL password"] = mc.Passwd
+	}
+	key, err := os.ReadFile(filepath.Join(work, "data/provision/prod-tls/privkey.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Split(strings.TrimSpace(string(key)), "\n"); len(lines) > 2 {
+		s["the TLS private key"] = lines[1]
+	}
+	if acct, err := os.ReadFile(filepath.Join(work, "data/provision/prod-tls/account.key")); err == nil {
+		if lines := strings.Split(strings.TrimSpace(string(acct)), "\n"); len(lines) > 2 {
+			s["the ACME account key"] = lines[1]
+		}
+	}
+	return s
+}
+
+func (s secrets) check(t *testing.T, where, text string) {
+	t.Helper()
+	for name, v := range s {
+		if strings.Contains(text, v) {
+			t.Errorf("%s is in %s", name, where)
+		}
+	}
+}
+
+func (s secrets) checkFile(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.check(t, path, string(b))
+}
+
+// staleBundleIsRemoved kills provision while the instance runs the host step (the bundle is in the
+// bucket), then runs it again: the bundle a killed run left is gone.
+func staleBundleIsRemoved(t *testing.T, bin string, env []string, work string, h *hostSim, tc *tcfake.Server, cs *cosfake.Server) {
+	t.Helper()
+	running := make(chan struct{}, 1)
+	release := make(chan struct{})
+	tc.SetCommandRunner(func(string, string, string) (int, string) {
+		running <- struct{}{}
+		<-release
+		return 1, "killed"
+	})
+	cmd := exec.Command(bin, "provision", "--yes", "--converge")
+	cmd.Env, cmd.Dir = env, work
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-running:
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("the host step never ran:\n%s", out.String())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	close(release)
+	var bundles []string
+	for _, o := range cs.Objects("album-1250000000") {
+		if strings.HasPrefix(o, "applet-deploy/") {
+			bundles = append(bundles, o)
+		}
+	}
+	if len(bundles) != 2 {
+		t.Fatalf("after the kill the bucket holds %v; want the binary and the secret part", bundles)
+	}
+	if cs.Object("album-1250000000", bundles[1]).ACL != "private" || cs.Object("album-1250000000", bundles[0]).ACL != "private" {
+		t.Fatal("a bundle object is not private")
+	}
+	if !strings.Contains(string(cs.Lifecycle("album-1250000000")), "applet-deploy/") {
+		t.Fatalf("no lifecycle rule expires bundles: %s", cs.Lifecycle("album-1250000000"))
+	}
+	tc.SetCommandRunner(h.run)
+	cmd = exec.Command(bin, "provision", "--yes", "--converge")
+	cmd.Env, cmd.Dir = env, work
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("provision after the kill: %v\n%s", err, b)
+	}
+	for _, o := range cs.Objects("album-1250000000") {
+		if strings.HasPrefix(o, "applet-deploy/") {
+			t.Fatalf("a bundle is left after the next run: %s", o)
+		}
+	}
+}
+
+// ownUserDSN gives the database a user of its own with a random password, so a search for the
+// password finds it only where it really went.
+func ownUserDSN(t *testing.T, dsn string) string {
+	t.Helper()
+	mc, err := mysqldrv.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 12)
+	crand.Read(b)
+	user, pass := "fs_"+hex.EncodeToString(b[:4]), "pw-"+hex.EncodeToString(b)
+	admin := *mc
+	admin.DBName = ""
+	db, err := sql.Open("mysql", admin.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"CREATE USER '" + user + "'@'%' IDENTIFIED BY '" + pass + "'", "GRANT ALL ON `" + mc.DBName + "`.* TO '" + user + "'@'%'"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	t.Cleanup(func() {
+		if db, err := sql.Open("mysql", admin.FormatDSN()); err == nil {
+			db.Exec("DROP USER IF EXISTS '" + user + "'@'%'")
+			db.Close()
+		}
+	})
+	mc.User, mc.Passwd = user, pass
+	return mc.FormatDSN()
 }
