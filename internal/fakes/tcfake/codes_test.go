@@ -10,6 +10,7 @@ import (
 
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
+	cam "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cam/v20190116"
 	cvm "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cvm/v20170312"
 	dnspod "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/dnspod/v20210323"
 	vpc "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/vpc/v20170312"
@@ -91,6 +92,30 @@ func TestErrorCodesAreTheDocumented(t *testing.T) {
 		return err
 	}
 	record()
+	am, _ := cam.NewClient(common.NewCredential(id, key), "", prof(s))
+	const camMod = "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cam"
+	trust := `{"version":"2.0","statement":[{"action":"name/sts:AssumeRole","effect":"allow","principal":{"service":["cvm.qcloud.com"]}}]}`
+	doc := `{"version":"2.0","statement":[{"effect":"allow","action":["name/cos:PutObject"],"resource":["qcs::cos:ap-guangzhou:uid/1250000000:b-1250000000/photos/*"]}]}`
+	mkRole := func() error {
+		r := cam.NewCreateRoleRequest()
+		r.RoleName, r.PolicyDocument = common.StringPtr("applet-x"), common.StringPtr(trust)
+		_, err := am.CreateRole(r)
+		return err
+	}
+	mkRole()
+	mkPolicy := func(name, d string) error {
+		r := cam.NewCreatePolicyRequest()
+		r.PolicyName, r.PolicyDocument = common.StringPtr(name), common.StringPtr(d)
+		_, err := am.CreatePolicy(r)
+		return err
+	}
+	mkPolicy("applet-x-host", doc)
+	attach := func() error {
+		r := cam.NewAttachRolePolicyRequest()
+		r.AttachRoleName, r.PolicyId = common.StringPtr("applet-x"), common.Uint64Ptr(424242)
+		_, err := am.AttachRolePolicy(r)
+		return err
+	}
 
 	for _, c := range []struct {
 		name, module, action, want string
@@ -134,6 +159,43 @@ func TestErrorCodesAreTheDocumented(t *testing.T) {
 			return err
 		}},
 		{"a record that exists", dnsMod, "CreateRecord", "InvalidParameter.DomainRecordExist", record},
+		{"a role that is not there", camMod, "GetRole", "InvalidParameter.RoleNotExist", func() error {
+			r := cam.NewGetRoleRequest()
+			r.RoleName = common.StringPtr("nobody")
+			_, err := am.GetRole(r)
+			return err
+		}},
+		{"a role name in use", camMod, "CreateRole", "InvalidParameter.RoleNameInUse", mkRole},
+		{"a policy name in use", camMod, "CreatePolicy", "FailedOperation.PolicyNameInUse", func() error { return mkPolicy("applet-x-host", doc) }},
+		{"a policy that is not JSON", camMod, "CreatePolicy", "InvalidParameter.PolicyDocumentError", func() error { return mkPolicy("other", "{") }},
+		{"a resource that is not qcs", camMod, "CreatePolicy", "InvalidParameter.ResourceQcsError", func() error {
+			return mkPolicy("other", strings.Replace(doc, "qcs::cos:", "cos:", 1))
+		}},
+		{"attaching a policy that is not there", camMod, "AttachRolePolicy", "InvalidParameter.PolicyIdNotExist", attach},
+		{"deleting a policy that is gone", camMod, "DeletePolicy", "ResourceNotFound.PolicyIdNotFound", func() error {
+			r := cam.NewDeletePolicyRequest()
+			r.PolicyId = []*uint64{common.Uint64Ptr(424242)}
+			_, err := am.DeletePolicy(r)
+			return err
+		}},
+		{"a role that does not exist on RunInstances", cvmMod, "RunInstances", "AuthFailure.CamRoleNameAuthenticateFailed", func() error {
+			return run(func(r *cvm.RunInstancesRequest) { r.CamRoleName = common.StringPtr("nobody") })
+		}},
+		{"a malformed role name", cvmMod, "ModifyInstancesAttribute", "InvalidParameterValue.CamRoleNameMalformed", func() error {
+			r := cvm.NewModifyInstancesAttributeRequest()
+			r.InstanceIds, r.CamRoleName, r.CamRoleType = common.StringPtrs([]string{"ins-00000000"}), common.StringPtr("no spaces"), common.StringPtr("user")
+			_, err := cc.ModifyInstancesAttribute(r)
+			return err
+		}},
+		{"AttachRolePolicy called too often", camMod, "AttachRolePolicy", "RequestLimitExceeded", func() error {
+			var err error
+			for range 5 {
+				if err = attach(); code(err) == "RequestLimitExceeded" {
+					break
+				}
+			}
+			return err
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			err := c.call()

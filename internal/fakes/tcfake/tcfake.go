@@ -49,6 +49,7 @@ type Server struct {
 
 	mu          sync.Mutex
 	keys        map[string]string
+	temp        map[string]tempKey // temporary keys (a role's): their token and expiry
 	now         func() time.Time
 	bootDelay   time.Duration
 	termDelay   time.Duration
@@ -94,6 +95,7 @@ type fault struct {
 func New(secretID, secretKey string) (*Server, error) {
 	s := &Server{
 		keys:      map[string]string{secretID: secretKey},
+		temp:      map[string]tempKey{},
 		now:       time.Now,
 		bootDelay: 2 * time.Second,
 		termDelay: time.Second,
@@ -136,6 +138,20 @@ func (s *Server) Close() error {
 		d.Shutdown()
 	}
 	return s.srv.Close()
+}
+
+// AddTemporaryKey accepts a role's temporary key: requests carry its token in X-TC-Token until it
+// expires.
+func (s *Server) AddTemporaryKey(id, key, token string, expires time.Time) {
+	s.mu.Lock()
+	s.keys[id] = key
+	s.temp[id] = tempKey{token, expires}
+	s.mu.Unlock()
+}
+
+type tempKey struct {
+	token   string
+	expires time.Time
 }
 
 // AddKey accepts another key (a second account, or a key with fewer permissions).
@@ -386,8 +402,19 @@ func (s *Server) authenticate(r *http.Request, body []byte) (*request, *apiError
 	}
 	s.mu.Lock()
 	key, known := s.keys[id]
+	temp, isTemp := s.temp[id]
 	now := s.now()
 	s.mu.Unlock()
+	if isTemp { // a role's key: its token must come with it, until it expires
+		switch tok := r.Header.Get("X-TC-Token"); {
+		case tok == "":
+			return nil, errorf("AuthFailure.SecretIdNotFound", "A temporary SecretId needs its X-TC-Token.")
+		case tok != temp.token:
+			return nil, errorf("AuthFailure.TokenFailure", "The token is not valid.")
+		case now.After(temp.expires):
+			return nil, errorf("AuthFailure.SignatureExpire", "The temporary key expired at %s.", temp.expires.Format(time.RFC3339))
+		}
+	}
 	t := time.Unix(sec, 0).UTC()
 	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
 		return nil, errorf("AuthFailure.SignatureExpire", "The request timestamp is %s away from the server's clock (at most %s).", d.Round(time.Second), MaxSkew)
