@@ -344,3 +344,48 @@ func without(list []uint64, id uint64) []uint64 {
 	}
 	return out
 }
+
+// SetInstanceRole changes an instance's role as the console would ("" detaches it).
+func (s *Server) SetInstanceRole(id, role string) {
+	s.mu.Lock()
+	if in := s.cvm.instances[id]; in != nil {
+		in.camRole = role
+	}
+	s.mu.Unlock()
+}
+
+// PolicyDocument returns a custom policy's document by name ("" when there is none).
+func (s *Server) PolicyDocument(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.cam.policies {
+		if p.name == name {
+			return p.doc
+		}
+	}
+	return ""
+}
+
+// SetPolicyDocument edits a custom policy as someone in the console would.
+func (s *Server) SetPolicyDocument(name, doc string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.cam.policies {
+		if p.name == name {
+			p.doc = doc
+		}
+	}
+}
+
+// AttachedPolicies names the policies attached to a role.
+func (s *Server) AttachedPolicies(role string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, id := range s.cam.attached[role] {
+		if p := s.cam.policies[id]; p != nil {
+			out = append(out, p.name)
+		}
+	}
+	return out
+}
