@@ -92,6 +92,7 @@ func (d *env) checks() []Check {
 		c("credentials.read", d.checkCredsRead),
 		c("credentials.write", d.checkCredsWrite),
 		c("credentials.zone", d.checkZone),
+		c("credentials.role", d.checkRole),
 		c("dns.resolve", d.checkDNS),
 		c("tls.chain", d.checkChain),
 		c("tls.versions", d.checkVersions),
@@ -105,6 +106,8 @@ func (d *env) checks() []Check {
 		c("backends.mongo", d.checkMongo),
 		c("backends.bucket", d.checkBucket),
 		c("serve.limits", d.checkLimits),
+		c("host.secrets", d.checkHostSecrets),
+		c("host.album-scope", d.checkAlbumScope),
 		c("icp.filing", d.checkICP),
 		c("wechat.secret", d.checkWeChat),
 		c("wechat.domains", d.checkDomains),
@@ -228,7 +231,7 @@ func (d *env) onHost(ctx context.Context) (map[string]Result, error) {
 			return
 		}
 		cl, _ := d.cloud()
-		script := host.Script("\"$root" + host.BinaryPath + "\" doctor --on-host --json --config \"$root" + host.ConfigPath + "\" --only backends.redis,backends.mysql,backends.mongo,serve.limits || true\n")
+		script := host.Script("\"$root" + host.BinaryPath + "\" doctor --on-host --json --config \"$root" + host.ConfigPath + "\" --only backends.redis,backends.mysql,backends.mongo,serve.limits,host.secrets,host.album-scope || true\n")
 		res, err := cl.RunCommand(ctx, in.ID, script, time.Minute)
 		if err != nil {
 			d.hostErr = err

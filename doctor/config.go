@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/qcloud-applet/applet/internal/config"
 )
 
 func (d *env) checkApps(ctx context.Context) Result {
@@ -13,8 +15,8 @@ func (d *env) checkApps(ctx context.Context) Result {
 	if c.WeChat.AppID == "" && !(c.Session.Dev && !d.deployed()) {
 		missing = append(missing, "wechat.app_id and wechat.app_secret (logins fail without them)")
 	}
-	if c.COS.Bucket != "" && (c.COS.SecretID == "" || c.COS.SecretKey == "") && (c.TencentCloud.SecretID == "" || c.TencentCloud.SecretKey == "") {
-		missing = append(missing, "cos.secret_id and cos.secret_key (the album cannot write to "+c.COS.Bucket+")")
+	if c.COS.Bucket != "" && c.COSCredentials() == config.COSKeyAccount && (c.TencentCloud.SecretID == "" || c.TencentCloud.SecretKey == "") {
+		missing = append(missing, "cos.secret_id and cos.secret_key, or cos.instance_role on an instance (the album cannot write to "+c.COS.Bucket+")")
 	}
 	if d.deployed() && (c.TencentCloud.Region == "" || c.TencentCloud.Zone == "") {
 		missing = append(missing, "tencentcloud.region and tencentcloud.zone (provision needs them)")

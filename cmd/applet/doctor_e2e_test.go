@@ -76,7 +76,8 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 			t.Errorf("healthy setup: %s is %s: %s", name, r.Status, r.Observed)
 		}
 	}
-	for _, name := range []string{"tls.chain", "tls.versions", "nginx.websocket", "nginx.upload-limit", "backends.redis", "backends.mysql", "backends.mongo", "backends.bucket", "serve.limits", "wechat.secret", "credentials.write", "dns.resolve"} {
+	for _, name := range []string{"tls.chain", "tls.versions", "nginx.websocket", "nginx.upload-limit", "backends.redis", "backends.mysql", "backends.mongo", "backends.bucket", "serve.limits", "wechat.secret", "credentials.write", "dns.resolve",
+		"credentials.role", "host.secrets", "host.album-scope"} {
 		if res[name].Status != "ok" {
 			t.Errorf("healthy setup: %s not checked: %+v", name, res[name])
 		}
@@ -98,6 +99,21 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 	cs.SetACL("album-1250000000", "private")
 	expectFault(t, bin, env, work, "backends.bucket", "fail", "is private", "public-read")
 	cs.SetACL("album-1250000000", "public-read")
+
+	// The instance's role: a policy widened in the console lets the album write anywhere (a warning);
+	// a private key made world-readable on the host (a failure); the role taken off the instance.
+	policy := tc.PolicyDocument("applet-prod-host")
+	tc.SetPolicyDocument("applet-prod-host", `{"version":"2.0","statement":[{"effect":"allow","action":["name/cos:*"],"resource":["*"]}]}`)
+	expectFault(t, bin, env, work, "host.album-scope", "warn", "can write outside photos/", "limit it to the album")
+	tc.SetPolicyDocument("applet-prod-host", policy)
+	key := filepath.Join(h.root, "etc/applet/tls/privkey.pem")
+	os.Chmod(key, 0o644)
+	expectFault(t, bin, env, work, "host.secrets", "fail", "/etc/applet/tls/privkey.pem is 0644", "chmod 600")
+	os.Chmod(key, 0o600)
+	in := tc.Instances()[0]
+	tc.SetInstanceRole(in, "")
+	expectFault(t, bin, env, work, "credentials.role", "fail", "runs with role none, want applet-prod", "attaches the role")
+	tc.SetInstanceRole(in, "applet-prod")
 
 	// Redis down, and a schema one migration behind (checked here, as on the instance).
 	l, _ := net.Listen("tcp", "127.0.0.1:0")

@@ -137,10 +137,10 @@ func fullStack(t *testing.T, viaSSH bool) {
 	defer cs.Close()
 	// The instance's metadata service: the role provision attached, credentials that rotate every few
 	// seconds, checked by COS against the role's policy.
-	md, err := metafake.New(metafake.Config{TTL: 6 * time.Second, Issue: cs.AddRoleKey, Role: func() (string, []string) {
+	md, err := metafake.New(metafake.Config{TTL: 6 * time.Second, Issue: cs.AddRoleKey, Policies: tc.RolePolicies, Role: func() string {
 		ids := tc.Instances()
 		if len(ids) == 0 {
-			return "", nil
+			return ""
 		}
 		return tc.InstanceRole(ids[len(ids)-1])
 	}})
@@ -293,7 +293,7 @@ http {
 		return nil
 	})
 	if !viaSSH {
-		if role, _ := tc.InstanceRole(tc.Instances()[0]); role != "applet-prod" {
+		if role := tc.InstanceRole(tc.Instances()[0]); role != "applet-prod" {
 			t.Fatalf("the instance runs with role %q", role)
 		}
 		if md.Issued() == 0 {

@@ -25,7 +25,7 @@ func TestProvisionInstanceRole(t *testing.T) {
 		t.Fatalf("policy %q attached to %v", c.tc.PolicyDocument("applet-prod-host"), c.tc.AttachedPolicies("applet-prod"))
 	}
 	id := c.tc.Instances()[0]
-	if role, _ := c.tc.InstanceRole(id); role != "applet-prod" {
+	if role := c.tc.InstanceRole(id); role != "applet-prod" {
 		t.Fatalf("the instance runs with %q", role)
 	}
 	for _, w := range c.tc.Writes() {
@@ -41,7 +41,7 @@ func TestProvisionInstanceRole(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "attach role applet-prod") || !strings.Contains(out, "differs from what the deployment needs") {
 		t.Fatalf("drift: exit %d\n%s%s", code, out, errOut)
 	}
-	if role, _ := c.tc.InstanceRole(id); role != "applet-prod" || c.tc.PolicyDocument("applet-prod-host") != want {
+	if role := c.tc.InstanceRole(id); role != "applet-prod" || c.tc.PolicyDocument("applet-prod-host") != want {
 		t.Fatalf("after the fix: role %q, policy %q", role, c.tc.PolicyDocument("applet-prod-host"))
 	}
 	if len(c.tc.Instances()) != 1 {
@@ -69,7 +69,7 @@ func TestProvisionExistingRole(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "team-album (provision.instance_role: yours, not changed)") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	if role, _ := c.tc.InstanceRole(c.tc.Instances()[0]); role != "team-album" || len(c.tc.Roles()) != 1 || len(c.tc.Policies()) != 1 {
+	if role := c.tc.InstanceRole(c.tc.Instances()[0]); role != "team-album" || len(c.tc.Roles()) != 1 || len(c.tc.Policies()) != 1 {
 		t.Fatalf("role %q, roles %v, policies %v", role, c.tc.Roles(), c.tc.Policies())
 	}
 	if code, out, errOut = runCLI(t, env, "", "provision", "destroy", "--yes"); code != 0 || len(c.tc.Roles()) != 1 {

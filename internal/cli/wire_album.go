@@ -64,7 +64,7 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 	}
 	app, err := album.New(opts)
 	if err == nil && cfg.COS.Bucket != "" {
-		log.Info("album credentials for COS", "source", cosSource(cfg))
+		log.Info("album credentials for COS", "source", cfg.COSCredentials())
 	}
 	if err != nil {
 		return nil, fmt.Errorf("album: %w", err)
@@ -72,28 +72,16 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 	return app, nil
 }
 
-// cosConfig picks the album's COS credentials, in this order: cos.secret_id when set; the instance
-// role when cos.instance_role says so (the metadata service is read only then); the tencentcloud key
-// last, which only a machine that is not a provisioned host has (provision never writes it there).
+// cosConfig signs with the credentials config.COSCredentials names.
 func cosConfig(cfg *config.Config) cos.Config {
 	c := cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint}
-	switch cosSource(cfg) {
-	case "cos.secret_id":
+	switch cfg.COSCredentials() {
+	case config.COSKeyOwn:
 		c.SecretID, c.SecretKey = cfg.COS.SecretID, cfg.COS.SecretKey
-	case "instance role":
+	case config.COSKeyRole:
 		c.Credentials = &rolecred.Provider{Endpoint: cfg.COS.MetadataURL}
 	default:
 		c.SecretID, c.SecretKey = cfg.TencentCloud.SecretID, cfg.TencentCloud.SecretKey
 	}
 	return c
-}
-
-func cosSource(cfg *config.Config) string {
-	switch {
-	case cfg.COS.SecretID != "" && cfg.COS.SecretKey != "":
-		return "cos.secret_id"
-	case cfg.COS.InstanceRole:
-		return "instance role"
-	}
-	return "tencentcloud.secret_id"
 }

@@ -66,3 +66,23 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 	hc.Provision = Default().Provision
 	return &hc, warnings
 }
+
+// Where the album's COS credentials come from, in this order.
+const (
+	COSKeyOwn     = "cos.secret_id"          // a key named for the album (a sub-account's)
+	COSKeyRole    = "instance role"          // the instance's CAM role, from the metadata service
+	COSKeyAccount = "tencentcloud.secret_id" // the account's key: only on a machine that is not a provisioned host
+)
+
+// COSCredentials says which credentials the album signs COS requests with: cos.secret_id when set;
+// the instance role when cos.instance_role says so (the metadata service is read only then); the
+// tencentcloud key last, which a provisioned host never has (provision does not write it there).
+func (c *Config) COSCredentials() string {
+	switch {
+	case c.COS.SecretID != "" && c.COS.SecretKey != "":
+		return COSKeyOwn
+	case c.COS.InstanceRole:
+		return COSKeyRole
+	}
+	return COSKeyAccount
+}

@@ -1,6 +1,7 @@
 package rolecred
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -32,4 +33,13 @@ func (t *cosTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	sdk.AddAuthorizationHeader(c.ID, c.Key, c.Token, r, sdk.NewAuthTime(time.Hour))
 	return t.base.RoundTrip(r)
+}
+
+// GetCredential is how the COS SDK asks a transport for the credentials a presigned URL is signed
+// with (GetPresignedURL2).
+func (t *cosTransport) GetCredential() (string, string, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := t.src.Credentials(ctx)
+	return c.ID, c.Key, c.Token, err
 }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 
 const bucket = "album-1250000000"
 
-func stand(t *testing.T, ttl time.Duration, role func() (string, []string)) (*metafake.Server, *cosfake.Server) {
+func stand(t *testing.T, ttl time.Duration, role func() string) (*metafake.Server, *cosfake.Server) {
 	t.Helper()
 	cs, err := cosfake.New("AKIDaccount", "account-secret")
 	if err != nil {
@@ -32,7 +33,7 @@ func stand(t *testing.T, ttl time.Duration, role func() (string, []string)) (*me
 	}
 	t.Cleanup(func() { cs.Close() })
 	cs.CreateBucket(bucket, "public-read")
-	md, err := metafake.New(metafake.Config{TTL: ttl, Role: role, Issue: cs.AddRoleKey})
+	md, err := metafake.New(metafake.Config{TTL: ttl, Role: role, Policies: hostPolicies, Issue: cs.AddRoleKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,8 +41,10 @@ func stand(t *testing.T, ttl time.Duration, role func() (string, []string)) (*me
 	return md, cs
 }
 
-func hostRole() (string, []string) {
-	return "applet-prod", []string{tencent.HostPolicy(bucket, "ap-guangzhou", "prod", "photos/")}
+func hostRole() string { return "applet-prod" }
+
+func hostPolicies(string) []string {
+	return []string{tencent.HostPolicy(bucket, "ap-guangzhou", "prod", "photos/")}
 }
 
 func client(t *testing.T, cs *cosfake.Server, src rolecred.Source) *sdk.Client {
@@ -107,7 +110,7 @@ func TestRoleCredentialsSurviveAMetadataBlip(t *testing.T) {
 }
 
 func TestRoleNotAttachedSaysWhatToDo(t *testing.T) {
-	md, _ := stand(t, time.Minute, func() (string, []string) { return "", nil })
+	md, _ := stand(t, time.Minute, func() string { return "" })
 	_, err := (&rolecred.Provider{Endpoint: md.URL}).Credentials(context.Background())
 	if !errors.Is(err, rolecred.ErrNoRole) || !strings.Contains(err.Error(), "applet provision") {
 		t.Fatalf("err = %v", err)
@@ -151,7 +154,7 @@ func TestRolePolicyLimitsWhatTheHostCanDo(t *testing.T) {
 	if err := put(client(t, cs, rolecred.Static{ID: creds.ID, Key: creds.Key}), "photos/b.jpg"); err == nil || !strings.Contains(err.Error(), "InvalidAccessKeyId") {
 		t.Fatalf("without the token: %v", err)
 	}
-	cs.AddRoleKey("AKIDold", "old-secret", "old-token", time.Now().Add(-time.Second), []string{tencent.HostPolicy(bucket, "ap-guangzhou", "prod", "photos/")})
+	cs.AddRoleKey("AKIDold", "old-secret", "old-token", time.Now().Add(-time.Second), func() []string { return hostPolicies("") })
 	expired := staticToken{rolecred.Creds{ID: "AKIDold", Key: "old-secret", Token: "old-token"}}
 	if err := put(client(t, cs, expired), "photos/b.jpg"); err == nil || !strings.Contains(err.Error(), "ExpiredToken") {
 		t.Fatalf("an expired key: %v", err)
@@ -171,7 +174,7 @@ func TestRoleCredentialsSignTencentCloudCalls(t *testing.T) {
 	}
 	defer tc.Close()
 	tc.CreateRoleDirectly("applet-prod")
-	md, err := metafake.New(metafake.Config{TTL: time.Minute, Role: hostRole, Issue: func(id, key, token string, exp time.Time, _ []string) {
+	md, err := metafake.New(metafake.Config{TTL: time.Minute, Role: hostRole, Issue: func(id, key, token string, exp time.Time, _ func() []string) {
 		tc.AddTemporaryKey(id, key, token, exp)
 	}})
 	if err != nil {
@@ -194,5 +197,39 @@ func TestRoleCredentialsSignTencentCloudCalls(t *testing.T) {
 	c, _ := src.Credentials(context.Background())
 	if err := get(common.NewCredential(c.ID, c.Key)); err == nil {
 		t.Fatal("the role's key was accepted without its token")
+	}
+}
+
+// A policy changed in CAM applies to credentials already handed out, as in the cloud.
+func TestRolePolicyChangeAppliesAtOnce(t *testing.T) {
+	cs, err := cosfake.New("AKIDaccount", "account-secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	cs.CreateBucket(bucket, "public-read")
+	var mu sync.Mutex
+	docs := hostPolicies("")
+	md, err := metafake.New(metafake.Config{TTL: time.Hour, Role: hostRole, Issue: cs.AddRoleKey, Policies: func(string) []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return docs
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	c := client(t, cs, &rolecred.Provider{Endpoint: md.URL})
+	if err := put(c, "elsewhere/a"); err == nil {
+		t.Fatal("wrote outside the album's folder")
+	}
+	mu.Lock()
+	docs = []string{`{"version":"2.0","statement":[{"effect":"allow","action":["name/cos:*"],"resource":["*"]}]}`}
+	mu.Unlock()
+	if err := put(c, "elsewhere/a"); err != nil {
+		t.Fatalf("after the policy was widened: %v", err)
+	}
+	if md.Issued() != 1 {
+		t.Fatalf("%d sets issued; the change should apply to the one in hand", md.Issued())
 	}
 }

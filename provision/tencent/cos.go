@@ -14,6 +14,7 @@ import (
 
 	sdk "github.com/tencentyun/cos-go-sdk-v5"
 
+	"github.com/qcloud-applet/applet/internal/rolecred"
 	"github.com/qcloud-applet/applet/provision"
 )
 
@@ -23,10 +24,12 @@ const AllUsers = "http://cam.qcloud.com/groups/global/AllUsers"
 // BucketConfig configures Buckets.
 type BucketConfig struct {
 	Credentials Credentials
-	Bucket      string // <name>-<appid>
-	Region      string
-	Endpoint    string // host:port to dial instead of the bucket's domain (a stand-in)
-	Timeout     time.Duration
+	// Source, when set, signs instead of Credentials (an instance role's changing credentials).
+	Source   rolecred.Source
+	Bucket   string // <name>-<appid>
+	Region   string
+	Endpoint string // host:port to dial instead of the bucket's domain (a stand-in)
+	Timeout  time.Duration
 }
 
 // Buckets is provision.Buckets on COS.
@@ -60,12 +63,20 @@ func NewBuckets(cfg BucketConfig) (*Buckets, error) {
 			return d.DialContext(ctx, network, cfg.Endpoint)
 		}
 	}
-	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: cfg.Timeout,
-		Transport: &sdk.AuthorizationTransport{SecretID: cfg.Credentials.SecretID, SecretKey: cfg.Credentials.SecretKey,
-			SessionToken: cfg.Credentials.Token, Transport: base}})
+	src := cfg.Source
+	if src == nil {
+		src = staticToken{cfg.Credentials}
+	}
+	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: cfg.Timeout, Transport: rolecred.COSTransport(src, base)})
 	client.Conf.RetryOpt.Count = 3
 	client.Conf.RetryOpt.Interval = 300 * time.Millisecond
 	return &Buckets{cfg: cfg, client: client, url: "https://" + bu.Host, plain: &http.Client{Timeout: cfg.Timeout, Transport: base}, bucketURL: bu.String()}, nil
+}
+
+type staticToken struct{ c Credentials }
+
+func (s staticToken) Credentials(context.Context) (rolecred.Creds, error) {
+	return rolecred.Creds{ID: s.c.SecretID, Key: s.c.SecretKey, Token: s.c.Token}, nil
 }
 
 // Name is the bucket's name.

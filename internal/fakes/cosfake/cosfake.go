@@ -70,7 +70,7 @@ type fault struct {
 type tempKey struct {
 	token    string
 	expires  time.Time
-	policies []policyDoc // a role's key: what its policies allow (scoped)
+	policies func() []string // a role's key: its policies now (scoped)
 	scoped   bool
 }
 
@@ -355,7 +355,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		tk := s.tokens[s.signer(r)]
 		s.mu.Unlock()
-		if tk.scoped && !allowed(tk.policies, cosAction(r, key), resourceOf(r.Host, key)) {
+		if tk.scoped && !allowed(parsePolicies(tk.policies()), cosAction(r, key), resourceOf(r.Host, key)) {
 			writeError(w, r, http.StatusForbidden, "AccessDenied", "Access Denied: the role's policies do not allow "+cosAction(r, key)+" on "+resourceOf(r.Host, key)+".")
 			return
 		}

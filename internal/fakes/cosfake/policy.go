@@ -34,19 +34,24 @@ func strs(v any) []string {
 }
 
 // AddRoleKey accepts a role's temporary key: as AddTemporaryKey, and each request must also be
-// allowed by one of the role's policies (a deny in any wins; nothing allowed is denied).
-func (s *Server) AddRoleKey(id, key, token string, expires time.Time, policies []string) {
-	var docs []policyDoc
-	for _, p := range policies {
-		var d policyDoc
-		if json.Unmarshal([]byte(p), &d) == nil {
-			docs = append(docs, d)
-		}
-	}
+// allowed by the role's policies as they are at that moment (a deny in any wins; nothing allowed is
+// denied).
+func (s *Server) AddRoleKey(id, key, token string, expires time.Time, policies func() []string) {
 	s.mu.Lock()
 	s.keys[id] = key
-	s.tokens[id] = tempKey{token: token, expires: expires, policies: docs, scoped: true}
+	s.tokens[id] = tempKey{token: token, expires: expires, policies: policies, scoped: true}
 	s.mu.Unlock()
+}
+
+func parsePolicies(docs []string) []policyDoc {
+	var out []policyDoc
+	for _, p := range docs {
+		var d policyDoc
+		if json.Unmarshal([]byte(p), &d) == nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // cosAction names the request as CAM does (name/cos:<Action>).

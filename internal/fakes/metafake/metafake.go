@@ -1,7 +1,8 @@
 // Package metafake is a stand-in for the CVM instance metadata service's CAM part: it lists the role
 // attached to "this instance" and hands out that role's temporary credentials, which expire and are
 // replaced before they do, as the real service does. Whoever checks the credentials (cosfake) hears
-// of each set through Issue, with the policies of the role at that moment.
+// of each set through Issue, with a way to read the role's policies as they are at each request (a
+// policy changed in CAM applies to credentials already handed out, as it does in the cloud).
 package metafake
 
 import (
@@ -17,10 +18,12 @@ import (
 
 // Config says what the instance is and who checks its credentials.
 type Config struct {
-	// Role returns the role attached to the instance now ("" for none) and its policy documents.
-	Role func() (name string, policies []string)
+	// Role returns the role attached to the instance now ("" for none).
+	Role func() string
+	// Policies returns a role's policy documents now.
+	Policies func(role string) []string
 	// Issue registers a new set of credentials with the services that check them.
-	Issue func(id, key, token string, expires time.Time, policies []string)
+	Issue func(id, key, token string, expires time.Time, policies func() []string)
 	// TTL is how long a set lives (default 2h, the real service's order); a new one is handed out
 	// once less than half of it is left.
 	TTL time.Duration
@@ -91,7 +94,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	role, policies := s.cfg.Role()
+	role := s.cfg.Role()
 	switch {
 	case role == "":
 		http.NotFound(w, r)
@@ -100,7 +103,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path != role:
 		http.NotFound(w, r)
 	default:
-		c := s.credsFor(role, policies)
+		c := s.credsFor(role)
 		json.NewEncoder(w).Encode(map[string]any{
 			"TmpSecretId": c.id, "TmpSecretKey": c.key, "Token": c.token,
 			"ExpiredTime": c.expires.Unix(), "Expiration": c.expires.UTC().Format(time.RFC3339), "Code": "Success",
@@ -108,7 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) credsFor(role string, policies []string) creds {
+func (s *Server) credsFor(role string) creds {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -120,6 +123,12 @@ func (s *Server) credsFor(role string, policies []string) creds {
 	s.cur[role] = c
 	s.issued++
 	if s.cfg.Issue != nil {
+		policies := func() []string {
+			if s.cfg.Policies == nil {
+				return nil
+			}
+			return s.cfg.Policies(role)
+		}
 		s.cfg.Issue(c.id, c.key, c.token, c.expires, policies)
 	}
 	return c

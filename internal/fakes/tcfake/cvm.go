@@ -480,16 +480,23 @@ func (s *Server) InstanceTags(id string) map[string]string {
 	return m
 }
 
-// InstanceRole returns the CAM role attached to an instance ("" for none) and that role's policy
-// documents now: what the instance's metadata service hands credentials for.
-func (s *Server) InstanceRole(id string) (string, []string) {
+// InstanceRole returns the CAM role attached to an instance ("" for none): what its metadata service
+// hands credentials for.
+func (s *Server) InstanceRole(id string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in := s.cvm.instances[id]
-	if in == nil || in.camRole == "" || s.state(in, s.now()) == "" {
-		return "", nil
+	if in == nil || s.state(in, s.now()) == "" {
+		return ""
 	}
-	return in.camRole, s.rolePolicies(in.camRole)
+	return in.camRole
+}
+
+// RolePolicies returns the documents of the policies attached to a role now.
+func (s *Server) RolePolicies(role string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rolePolicies(role)
 }
 
 // InstanceUserData returns the decoded cloud-init of an instance.
