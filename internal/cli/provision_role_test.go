@@ -76,3 +76,25 @@ func TestProvisionExistingRole(t *testing.T) {
 		t.Fatalf("destroy: exit %d, roles %v\n%s%s", code, c.tc.Roles(), out, errOut)
 	}
 }
+
+// A key that may not manage CAM, or may not pass the role to CVM, stops with the fix.
+func TestProvisionRoleWithoutCAMPermissions(t *testing.T) {
+	c := newCloud(t)
+	env := c.env(t, t.TempDir(), "prod", "applet", testBucket)
+	c.tc.Deny("cam:CreateRole")
+	code, _, errOut := runCLI(t, env, "", "provision", "--yes")
+	if code == 0 || !strings.Contains(errOut, "may not call cam:CreateRole") || !strings.Contains(errOut, "provision.instance_role") {
+		t.Fatalf("a key without CAM: exit %d\n%s", code, errOut)
+	}
+	if len(c.tc.Instances()) != 0 {
+		t.Fatal("an instance was made without its role")
+	}
+	c.tc.Heal()
+	c.tc.CreateRoleDirectly("team-album")
+	env["APPLET_PROVISION_INSTANCE_ROLE"] = "team-album"
+	c.tc.Deny("cam:PassRole")
+	code, _, errOut = runCLI(t, env, "", "provision", "--yes")
+	if code == 0 || !strings.Contains(errOut, "cam:PassRole") {
+		t.Fatalf("a key that may not pass the role: exit %d\n%s", code, errOut)
+	}
+}

@@ -341,6 +341,10 @@ func (c *Client) classify(o op, err error, timedOut bool) *APIError {
 		ae.Fix = "this machine's clock is more than 5 minutes off: synchronise it (e.g. timedatectl set-ntp true)"
 	case code == "AuthFailure.TokenFailure", code == "AuthFailure.InvalidAuthorization":
 		ae.Fix = "the credentials were refused: check the SecretId, SecretKey and " + EnvSessionToken
+	case code == "AuthFailure.CamRoleNameAuthenticateFailed":
+		ae.Fix = "CVM cannot give the instance its role: the key needs cam:PassRole on it, and the role must trust cvm.qcloud.com (see the README's provision section)"
+	case o.service == "cam" && (strings.HasPrefix(code, "AuthFailure.UnauthorizedOperation") || strings.HasPrefix(code, "UnauthorizedOperation")):
+		ae.Fix = fmt.Sprintf("the SecretId may not call cam:%s: grant the CAM actions in the README's provision section, or have an administrator make the role and set provision.instance_role to it", o.action)
 	case strings.HasPrefix(code, "AuthFailure.UnauthorizedOperation"), strings.HasPrefix(code, "UnauthorizedOperation"):
 		ae.Fix = fmt.Sprintf("the SecretId lacks permission %s:%s: grant it in CAM (e.g. the policy Qcloud%sFullAccess)", o.service, o.action, strings.ToUpper(o.service))
 	case strings.HasPrefix(code, "LimitExceeded"):

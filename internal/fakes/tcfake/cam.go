@@ -54,9 +54,10 @@ func (s *Server) checkCamRole(name string) *apiError {
 	}
 	s.mu.Lock()
 	r := s.cam.roles[name]
+	pass := !s.denied["cam:PassRole"]
 	s.mu.Unlock()
-	if r == nil || !strings.Contains(r.trust, "cvm.qcloud.com") {
-		return errorf("AuthFailure.CamRoleNameAuthenticateFailed", "The role %s does not exist or does not trust cvm.qcloud.com.", name)
+	if r == nil || !strings.Contains(r.trust, "cvm.qcloud.com") || !pass {
+		return errorf("AuthFailure.CamRoleNameAuthenticateFailed", "The role %s does not exist, does not trust cvm.qcloud.com, or may not be passed by this key (cam:PassRole).", name)
 	}
 	return nil
 }
