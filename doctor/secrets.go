@@ -91,7 +91,7 @@ func (d *env) checkHostSecrets(ctx context.Context) Result {
 			root = "/"
 		}
 		var loose []string
-		for _, f := range []string{host.ConfigPath, host.TLSDir + "/privkey.pem", host.TLSDir + "/account.key", host.TLSDir + "/account.json"} {
+		for _, f := range []string{host.ConfigPath, host.ManifestPath, host.TLSDir + "/privkey.pem", host.TLSDir + "/account.key", host.TLSDir + "/account.json"} {
 			st, err := os.Stat(filepath.Join(root, f))
 			if errors.Is(err, fs.ErrNotExist) {
 				continue

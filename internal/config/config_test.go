@@ -223,3 +223,34 @@ func TestFileShapeErrors(t *testing.T) {
 		}
 	}
 }
+
+// The host's config never carries the account's key: the album there uses the instance role unless
+// cos.secret_id names a key for it, and the order of COS credentials is the documented one.
+func TestHostConfigHasNoAccountSecret(t *testing.T) {
+	c := Default()
+	c.Domain, c.COS.Bucket, c.COS.Region = "applet.example.com", "album-1250000000", "ap-guangzhou"
+	c.TencentCloud.SecretID, c.TencentCloud.SecretKey = "AKIDaccount", "account-secret"
+	if c.COSCredentials() != COSKeyAccount {
+		t.Fatalf("on the operator's machine: %s", c.COSCredentials())
+	}
+	layout := HostLayout{DataDir: "/var/lib/applet", Loopback: func(s string) string { return s }}
+	hc, warnings := c.ForHost(layout)
+	if hc.TencentCloud.SecretID != "" || hc.TencentCloud.SecretKey != "" || hc.COS.SecretID != "" || !hc.COS.InstanceRole || len(warnings) != 0 {
+		t.Fatalf("host config: %+v %+v %v", hc.TencentCloud, hc.COS, warnings)
+	}
+	if hc.COSCredentials() != COSKeyRole {
+		t.Fatalf("on the host: %s", hc.COSCredentials())
+	}
+	if strings.Contains(string(RenderWithSecrets(hc, "")), "account-secret") {
+		t.Fatal("the rendered host config holds the account key")
+	}
+	// A key named for the album is kept, and wins; the account key named as one is warned about.
+	c.COS.SecretID, c.COS.SecretKey = "AKIDalbum", "album-secret"
+	if hc, _ = c.ForHost(layout); hc.COSCredentials() != COSKeyOwn || hc.COS.InstanceRole {
+		t.Fatalf("with cos.secret_id: %s", hc.COSCredentials())
+	}
+	c.COS.SecretID, c.COS.SecretKey = "AKIDaccount", "account-secret"
+	if _, warnings = c.ForHost(layout); len(warnings) != 1 || !strings.Contains(warnings[0], "account key") {
+		t.Fatalf("the account key as cos.secret_id: %v", warnings)
+	}
+}
