@@ -50,7 +50,7 @@ type hostSim struct {
 	nginxPfx     string
 	mu           sync.Mutex
 	serve        *exec.Cmd
-	serveLog     bytes.Buffer
+	serveLog     syncBuffer
 	outputs      []string
 	nginxTest    string
 	nginxRelod   string
@@ -254,11 +254,13 @@ http {
 			"APPLET_PROVISION_SSH_PORT="+port, "APPLET_PROVISION_SSH_CIDR=127.0.0.1/32")
 		tc.SetCommandRunner(func(string, string, string) (int, string) { return 1, "the command service is not used with SSH" })
 	}
+	var secrets secrets // known after the first run (the certificate's key is made then)
 	provision := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"provision", "--yes"}, args...)...)
 		cmd.Env, cmd.Dir = env, work
 		out, err := cmd.CombinedOutput()
+		secrets.check(t, "the output of provision "+strings.Join(args, " "), string(out))
 		if err != nil {
 			h.mu.Lock()
 			t.Fatalf("provision: %v\n%s\nhost outputs:\n%s\nserve:\n%s", err, out, strings.Join(h.outputs, "\n---\n"), h.serveLog.String())
@@ -273,7 +275,7 @@ http {
 			t.Errorf("provision output lacks %q", want)
 		}
 	}
-	secrets := leakSearch(t, work, mysqlDSN)
+	secrets = leakSearch(t, work, mysqlDSN)
 	secrets.check(t, "provision's output", out)
 	if viaSSH && len(tc.Commands()) != 0 {
 		t.Fatalf("the command service was used: %v", tc.Commands())
@@ -500,6 +502,17 @@ http {
 	if !viaSSH { // rollback goes through the command service
 		upgradeAndRollBack(t, provision, h.root)
 	}
+	// What the host said and logged, and every command the command service keeps.
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, o := range h.outputs {
+		secrets.check(t, "the host step's output", o)
+	}
+	secrets.check(t, "the backends' log", h.serveLog.String())
+	for _, c := range tc.Commands() {
+		secrets.check(t, "a command text", c)
+	}
+	secrets.checkFile(t, filepath.Join(work, "data/provision/prod.json"))
 }
 
 // upgradeAndRollBack installs a newer binary through provision, then rolls back to the previous one.
@@ -667,3 +680,4 @@ func ownUserDSN(t *testing.T, dsn string) string {
 	mc.User, mc.Passwd = user, pass
 	return mc.FormatDSN()
 }
+
