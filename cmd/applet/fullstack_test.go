@@ -680,4 +680,3 @@ func ownUserDSN(t *testing.T, dsn string) string {
 	mc.User, mc.Passwd = user, pass
 	return mc.FormatDSN()
 }
-
