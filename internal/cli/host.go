@@ -3,9 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -49,32 +46,7 @@ nothing the second time.`,
 			if (ao.Bundle == "") == (ao.Fetch.Key == "") {
 				return &FlagError{Err: errors.New("one of --bundle and --from-cos is required"), Command: cmd.CommandPath()}
 			}
-			dir, err := os.MkdirTemp("", "applet-bundle-")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(dir)
-			hopts := ao.options()
-			if ao.Fetch.Key != "" {
-				ao.Fetch.Bucket, ao.Fetch.Key, _ = strings.Cut(ao.Fetch.Key, "/")
-				ao.Bundle = filepath.Join(dir, "bundle.tar.gz")
-				if err := host.FetchBundle(cmd.Context(), ao.Fetch, ao.Bundle); err != nil {
-					return err
-				}
-				if hopts.BinarySource, err = os.Executable(); err != nil {
-					return err
-				}
-			}
-			bf, err := os.Open(ao.Bundle)
-			if err != nil {
-				return err
-			}
-			defer bf.Close()
-			m, err := host.Extract(bf, dir)
-			if err != nil {
-				return err
-			}
-			rep, err := host.Apply(cmd.Context(), dir, m, hopts)
+			rep, err := host.ApplyBundle(cmd.Context(), ao.Bundle, ao.Fetch, ao.options())
 			if rep != nil {
 				fmt.Fprintln(ao.IO.Out, rep)
 			}

@@ -40,8 +40,8 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		if err != nil {
 			return nil, &HintError{Err: err, Hint: "set cos.secret_id and cos.secret_key (a key limited to the bucket), or cos.instance_role: true on an instance with a CAM role"}
 		}
-		opts.Storage = s
-		opts.SpoolDir = filepath.Join(cfg.DataDir, "spool")
+		opts.Storage, opts.SpoolDir = s, filepath.Join(cfg.DataDir, "spool")
+		log.Info("album credentials for COS", "source", cfg.COSCredentials())
 	} else {
 		s, err := disk.New(filepath.Join(cfg.DataDir, "album"))
 		if err != nil {
@@ -63,9 +63,6 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		}
 	}
 	app, err := album.New(opts)
-	if err == nil && cfg.COS.Bucket != "" {
-		log.Info("album credentials for COS", "source", cfg.COSCredentials())
-	}
 	if err != nil {
 		return nil, fmt.Errorf("album: %w", err)
 	}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	sdk "github.com/tencentyun/cos-go-sdk-v5"
@@ -75,4 +77,37 @@ func FetchBundle(ctx context.Context, f Fetch, dst string) error {
 		time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)
 	}
 	return nil // provision deletes it after the command, and the lifecycle rule after that
+}
+
+// ApplyBundle converges the host from a bundle file, or from the secret part that f names (fetched
+// with the instance role; the binary is then the one running). A Key of "bucket/key" with no Bucket
+// names both.
+func ApplyBundle(ctx context.Context, bundle string, f Fetch, o Options) (*Report, error) {
+	if f.Bucket == "" {
+		f.Bucket, f.Key, _ = strings.Cut(f.Key, "/")
+	}
+	dir, err := os.MkdirTemp("", "applet-bundle-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	if f.Key != "" {
+		bundle = filepath.Join(dir, "bundle.tar.gz")
+		if err := FetchBundle(ctx, f, bundle); err != nil {
+			return nil, err
+		}
+		if o.BinarySource, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	bf, err := os.Open(bundle)
+	if err != nil {
+		return nil, err
+	}
+	defer bf.Close()
+	m, err := Extract(bf, dir)
+	if err != nil {
+		return nil, err
+	}
+	return Apply(ctx, dir, m, o)
 }
