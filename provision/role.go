@@ -50,14 +50,10 @@ func (p *Provisioner) planRole(ctx context.Context, rd *reads) {
 		if r.Existing {
 			policy = ""
 		}
-		st, err := p.deps.Roles.Read(ctx, r.Name, policy)
-		if err != nil {
-			rd.fail(StepRole, err)
+		st, ok := p.readRole(ctx, rd, policy)
+		if !ok {
 			return
 		}
-		rd.mu.Lock()
-		rd.plan.seen.role = st
-		rd.mu.Unlock()
 		switch {
 		case r.Existing && !st.Exists:
 			rd.fail(StepRole, fmt.Errorf("provision.instance_role names %s, which does not exist: create it in the CAM console for CVM with the policy in the README, or clear provision.instance_role and let provision make one", r.Name))
@@ -79,6 +75,19 @@ func (p *Provisioner) planRole(ctx context.Context, rd *reads) {
 			rd.set(Change{StepRole, Keep, r.Name + " with " + r.PolicyName})
 		}
 	})
+}
+
+// readRole reads the role (and the policy, unless "") into the plan; false when the read failed.
+func (p *Provisioner) readRole(ctx context.Context, rd *reads, policy string) (RoleState, bool) {
+	st, err := p.deps.Roles.Read(ctx, p.cfg.Role.Name, policy)
+	if err != nil {
+		rd.fail(StepRole, err)
+		return st, false
+	}
+	rd.mu.Lock()
+	rd.plan.seen.role = st
+	rd.mu.Unlock()
+	return st, true
 }
 
 func (p *Provisioner) applyRole(ctx context.Context, plan *Plan) (string, string, error) {
@@ -142,14 +151,10 @@ func (p *Provisioner) planDestroyRole(ctx context.Context, rd *reads) {
 		return
 	}
 	rd.run(func() {
-		st, err := p.deps.Roles.Read(ctx, r.Name, r.PolicyName)
-		if err != nil {
-			rd.fail(StepRole, err)
+		st, ok := p.readRole(ctx, rd, r.PolicyName)
+		if !ok {
 			return
 		}
-		rd.mu.Lock()
-		rd.plan.seen.role = st
-		rd.mu.Unlock()
 		switch {
 		case st.Exists && !st.TrustsCVM:
 			rd.set(Change{StepRole, Skip, r.Name + " is not applet's (it does not trust CVM): left alone"})
