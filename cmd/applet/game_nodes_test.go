@@ -120,15 +120,26 @@ func TestGameAcrossNodes(t *testing.T) {
 	if s := mustJSONString(startA["roomUsers"]); !strings.Contains(s, "bob") {
 		t.Fatalf("alice's room: %s", s)
 	}
+	// bob knows alice by a pseudonym of this game session, never by her uid.
+	var alias string
+	for _, u := range startB["roomUsers"].([]any) {
+		if m := u.(map[string]any); m["uname"] == "alice" {
+			alias, _ = m["uid"].(string)
+		}
+	}
+	if alias == "" || alias == "alice" || !strings.HasPrefix(alias, "player-") {
+		t.Fatalf("bob sees alice as %q", alias)
+	}
 	a.emit("choice", map[string]any{"choice": 2}) // rock
-	if m := b.expect("movement", 2*time.Second); m["uid"] != "alice" {
+	if m := b.expect("movement", 2*time.Second); m["uid"] != alias {
 		t.Fatalf("bob should see alice's movement: %v", m)
 	}
 	b.emit("choice", map[string]any{"choice": 1}) // scissors
 	a.expect("movement", 2*time.Second)
 	resA, resB := a.expect("result", 3*time.Second), b.expect("result", 3*time.Second)
-	if mustJSONString(resA) != mustJSONString(resB) || !strings.Contains(mustJSONString(resB), `"roundScore":1`) {
-		t.Fatalf("results differ or nobody won: %v / %v", resA, resB)
+	if ja, jb := mustJSONString(resA), mustJSONString(resB); !strings.Contains(ja, `"uid":"alice"`) || !strings.Contains(jb, `"uid":"bob"`) ||
+		!strings.Contains(jb, `"uid":"`+alias+`"`) || strings.Contains(jb, `"uid":"alice"`) || !strings.Contains(jb, `"roundScore":1`) {
+		t.Fatalf("results (each sees itself, the other by pseudonym) or nobody won: %v / %v", resA, resB)
 	}
 
 	// A second round (ready again) works across nodes too.
@@ -141,7 +152,7 @@ func TestGameAcrossNodes(t *testing.T) {
 	killed := time.Now()
 	n1.cmd.Process.Signal(syscall.SIGKILL)
 	n1.cmd.Wait()
-	if m := b.expect("leave", 10*time.Second); m["uid"] != "alice" {
+	if m := b.expect("leave", 10*time.Second); m["uid"] != alias {
 		t.Fatalf("leave: %v", m)
 	}
 	t.Logf("leave reached bob %s after node 1 was killed", time.Since(killed).Round(10*time.Millisecond))

@@ -1,6 +1,8 @@
 package game
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -212,7 +214,7 @@ func (h *Hub) handle(p *Player, event string, data json.RawMessage) error {
 			return fmt.Errorf("no round is running")
 		}
 		p.choice = c
-		h.broadcast(p.room, p, "movement", map[string]any{"uid": p.uid, "movement": "choice"})
+		h.broadcast(p.room, p, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, p), "movement": "choice"} })
 	case "face":
 		var in struct {
 			Face json.RawMessage `json:"face"`
@@ -224,7 +226,7 @@ func (h *Hub) handle(p *Player, event string, data json.RawMessage) error {
 		if p.room == nil {
 			return fmt.Errorf("not in a room")
 		}
-		h.broadcast(p.room, p, "movement", map[string]any{"uid": p.uid, "movement": "face", "face": f})
+		h.broadcast(p.room, p, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, p), "movement": "face", "face": f} })
 	default:
 		return fmt.Errorf("unknown event %q", event)
 	}
@@ -369,7 +371,7 @@ func (h *Hub) afterBotDelay(r *room, fill func(gen int)) {
 func (h *Hub) fillWithBots(r *room) {
 	for len(r.members) < h.rules.RoomSize {
 		h.botSeq++
-		bot := &Player{uid: fmt.Sprintf("robot-%d", h.botSeq), uname: fmt.Sprintf("robot-%d", h.botSeq), ready: true, room: r}
+		bot := &Player{id: newID(), uid: fmt.Sprintf("robot-%d", h.botSeq), uname: fmt.Sprintf("robot-%d", h.botSeq), ready: true, room: r}
 		r.members = append(r.members, bot)
 	}
 	h.start(r)
@@ -384,12 +386,24 @@ func hasBot(r *room) bool {
 	return false
 }
 
-func (h *Hub) broadcast(r *room, except *Player, event string, data any) {
+func (h *Hub) broadcast(r *room, except *Player, event string, data func(to *Player) any) {
 	for _, m := range r.members {
 		if m != except {
-			m.send(event, data)
+			m.send(event, data(m))
 		}
 	}
+}
+
+// seen is how player about is named to player to: by the uid it said (or its session's openId) to
+// itself, so a client finds itself in start and result as the original protocol has it, and by a
+// pseudonym of this game session to anyone else, so no openId reaches a stranger. The pseudonym
+// comes from the connection's random id, which every node knows (tickets carry it).
+func seen(to, about *Player) string {
+	if to == about || (about.out == nil && about.node == "") { // itself, or a bot (nobody's identity)
+		return about.uid
+	}
+	sum := sha256.Sum256([]byte("applet-game-pseudonym/" + about.id))
+	return "player-" + hex.EncodeToString(sum[:6])
 }
 
 // start begins a round: every member gets start, and gameTime later the result.
@@ -400,14 +414,18 @@ func (h *Hub) start(r *room) {
 	r.state = playing
 	r.gen++
 	gen := r.gen
-	users := make([]map[string]any, len(r.members))
-	for i, m := range r.members {
+	for _, m := range r.members {
 		m.choice = NoChoice
 		m.ready = m.out == nil
-		users[i] = map[string]any{"uid": m.uid, "uname": m.uname, "uavatar": m.uavatar, "choice": NoChoice,
-			"roundScore": 0, "totalScore": m.standing.TotalScore, "winStreak": m.standing.WinStreak}
 	}
-	h.broadcast(r, nil, "start", map[string]any{"gameTime": int(math.Ceil(h.rules.GameTime.Seconds())), "roomUsers": users})
+	h.broadcast(r, nil, "start", func(to *Player) any {
+		users := make([]map[string]any, len(r.members))
+		for i, m := range r.members {
+			users[i] = map[string]any{"uid": seen(to, m), "uname": m.uname, "uavatar": m.uavatar, "choice": NoChoice,
+				"roundScore": 0, "totalScore": m.standing.TotalScore, "winStreak": m.standing.WinStreak}
+		}
+		return map[string]any{"gameTime": int(math.Ceil(h.rules.GameTime.Seconds())), "roomUsers": users}
+	})
 	time.AfterFunc(h.rules.GameTime, func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -433,7 +451,7 @@ func (h *Hub) botPlay(r *room, bot *Player, gen int) {
 			return
 		}
 		bot.choice = 1 + h.rng.IntN(3)
-		h.broadcast(r, bot, "movement", map[string]any{"uid": bot.uid, "movement": "choice"})
+		h.broadcast(r, bot, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, bot), "movement": "choice"} })
 		h.botPlay(r, bot, gen)
 	})
 }
@@ -445,14 +463,18 @@ func (h *Hub) finish(r *room) {
 		choices[i], standings[i] = m.choice, m.standing
 	}
 	scores, next := Round(choices, standings)
-	result := make([]map[string]any, len(r.members))
 	for i, m := range r.members {
 		m.standing = next[i]
-		result[i] = map[string]any{"uid": m.uid, "roundScore": scores[i], "totalScore": next[i].TotalScore, "winStreak": next[i].WinStreak, "choice": choices[i]}
 	}
 	r.state = between
 	r.gen++
-	h.broadcast(r, nil, "result", map[string]any{"result": result})
+	h.broadcast(r, nil, "result", func(to *Player) any {
+		result := make([]map[string]any, len(r.members))
+		for i, m := range r.members {
+			result[i] = map[string]any{"uid": seen(to, m), "roundScore": scores[i], "totalScore": next[i].TotalScore, "winStreak": next[i].WinStreak, "choice": choices[i]}
+		}
+		return map[string]any{"result": result}
+	})
 }
 
 // leaveRoom takes p out of its room. A running round is cancelled (no result), the others get
@@ -472,7 +494,7 @@ func (h *Hub) leaveRoom(p *Player) {
 		if m == p {
 			continue
 		}
-		m.send("leave", map[string]any{"uid": p.uid})
+		m.send("leave", map[string]any{"uid": seen(m, p)})
 		m.room, m.ready = nil, false
 	}
 	r.members = nil
