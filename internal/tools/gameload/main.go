@@ -112,9 +112,10 @@ func dial(url string) (*websocket.Conn, error) {
 
 // player is one game connection; its opponent's movement timestamps the choice it waits for.
 type player struct {
-	uid  string
-	conn *websocket.Conn
-	wmu  sync.Mutex
+	uid      string
+	opponent string // the opponent's uid, from its uname in start (strangers see a pseudonym as uid)
+	conn     *websocket.Conn
+	wmu      sync.Mutex
 }
 
 func (p *player) send(s string) error {
@@ -179,7 +180,7 @@ func runGame(url, url2 string, eio, rooms int, d, spread time.Duration, st *stat
 					if eio == 4 {
 						p.send("40")
 					}
-					p.send(`42["hello",{"user":{"uid":"` + p.uid + `"}}]`)
+					p.send(`42["hello",{"user":{"uid":"` + p.uid + `","uname":"` + p.uid + `"}}]`)
 				case strings.HasPrefix(s, `42["hi"`):
 					if spread > 0 {
 						go func() {
@@ -190,6 +191,7 @@ func runGame(url, url2 string, eio, rooms int, d, spread time.Duration, st *stat
 						p.send(`42["join"]`)
 					}
 				case strings.HasPrefix(s, `42["start"`):
+					p.opponent = opponentOf(b, p.uid)
 					if !startedOnce {
 						startedOnce = true
 						ready.Done()
@@ -207,12 +209,12 @@ func runGame(url, url2 string, eio, rooms int, d, spread time.Duration, st *stat
 						Movement string `json:"movement"`
 					}
 					if json.Unmarshal(b[2:], &args) == nil && len(args) > 1 && json.Unmarshal(args[1], &m) == nil && m.Movement == "choice" {
-						if t, ok := sentAt.LoadAndDelete(m.UID); ok && measuring.Load() {
+						if t, ok := sentAt.LoadAndDelete(p.opponent); ok && measuring.Load() {
 							st.add(time.Since(t.(time.Time)))
 						}
 					}
 				case strings.HasPrefix(s, `42["result"`):
-					if measuring.Load() && countsResult(b, p.uid) {
+					if measuring.Load() && p.uid < p.opponent { // each room's result counts once
 						st.rounds.Add(1)
 					}
 					select {
@@ -241,23 +243,23 @@ func runGame(url, url2 string, eio, rooms int, d, spread time.Duration, st *stat
 	return nil
 }
 
-// countsResult makes each room's result count once: the player whose uid sorts first in it counts.
-func countsResult(frame []byte, uid string) bool {
+// opponentOf reads a start frame for the other player's uname, which the tool sets to its uid.
+func opponentOf(frame []byte, uid string) string {
 	var args []json.RawMessage
-	var r struct {
-		Result []struct {
-			UID string `json:"uid"`
-		} `json:"result"`
+	var st struct {
+		RoomUsers []struct {
+			Uname string `json:"uname"`
+		} `json:"roomUsers"`
 	}
-	if json.Unmarshal(frame[2:], &args) != nil || len(args) < 2 || json.Unmarshal(args[1], &r) != nil {
-		return false
+	if json.Unmarshal(frame[2:], &args) != nil || len(args) < 2 || json.Unmarshal(args[1], &st) != nil {
+		return ""
 	}
-	for _, x := range r.Result {
-		if x.UID < uid {
-			return false
+	for _, u := range st.RoomUsers {
+		if u.Uname != uid {
+			return u.Uname
 		}
 	}
-	return true
+	return ""
 }
 
 func runEcho(url string, conns int, interval, d time.Duration, st *stats) error {
