@@ -64,6 +64,24 @@ func TestAlbumOwnerChecks(t *testing.T) {
 	if !strings.Contains(u.Path, "-"+album.OwnerTag(wechatfake.OpenID(cfg.WeChat.AppID, "alice:1"))+"-") {
 		t.Fatalf("the key does not record alice: %s", u.Path)
 	}
+	// The list says owner checks are on, and which images are the signed-in user's.
+	list := func(hdr map[string]string) map[string]any {
+		req, _ := http.NewRequest("GET", base+"/list", nil)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		_, out := doReq(t, req)
+		return out
+	}
+	if out := list(map[string]string{session.HeaderCode: "alice:1"}); out["ownerCheck"] != true || len(out["owned"].([]any)) != 1 || len(out["data"].([]any)) != 1 {
+		t.Fatalf("alice's list: %v", out)
+	}
+	if out := list(loginHeaders("mallory:9")); out["ownerCheck"] != true || len(out["owned"].([]any)) != 0 {
+		t.Fatalf("mallory's list: %v", out)
+	}
+	if out := list(nil); out["code"] != float64(0) || len(out["owned"].([]any)) != 0 {
+		t.Fatalf("anonymous list: %v", out)
+	}
 	// Mallory, signed in, cannot delete it; nor can an anonymous client.
 	if out := del(u.Path, loginHeaders("mallory:1")); out["code"] != float64(-1) || !strings.Contains(string(mustJSON(out["data"])), "operation forbidden") {
 		t.Fatalf("mallory's delete: %v", out)

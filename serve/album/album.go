@@ -170,7 +170,11 @@ func (a *App) BasePath() string { return BasePath }
 
 // Register implements serve.App.
 func (a *App) Register(r *serve.Router) {
-	r.HandleFunc("GET /list", a.list)
+	if a.opts.OwnerCheck {
+		r.Handle("GET /list", a.opts.Auth(http.HandlerFunc(a.list))) // a signed-in list says which are theirs
+	} else {
+		r.HandleFunc("GET /list", a.list)
+	}
 	// An upload, or an image download, may take what the minimum body rate allows for its size.
 	long := r.Deadlines().BodyBound(int64(a.opts.MaxUploadMB+1) << 20)
 	if a.opts.OwnerCheck {

@@ -133,6 +133,20 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	if next != "" {
 		body["next"] = next
 	}
+	// With owner checks a client shows delete only where it may: ownerCheck says they are on, and
+	// owned lists the signed-in user's images among these (extra fields the original client ignores).
+	if a.opts.OwnerCheck {
+		body["ownerCheck"] = true
+		owned := []string{}
+		if openID, ok := a.opts.Owner(r.Context()); ok {
+			for i, k := range keys {
+				if ownedBy(k[len(a.opts.Folder):], openID) {
+					owned = append(owned, urls[i])
+				}
+			}
+		}
+		body["owned"] = owned
+	}
 	serve.WriteJSON(w, http.StatusOK, body)
 }
 
