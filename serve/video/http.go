@@ -239,9 +239,9 @@ func validate(in map[string]string) (Comment, *fieldError) {
 	if hasControl(nick, false) {
 		return Comment{}, &fieldError{"nick", "must not hold control characters"}
 	}
-	avatar := strings.TrimSpace(in["avatar"])
-	if !avatarURL(avatar) {
-		return Comment{}, &fieldError{"avatar", "must be an http(s) URL with a host, no user part, no quotes or angle brackets, of at most 1024 characters"}
+	avatar := strings.TrimSpace(in["avatar"]) // none is fine: such a comment shows no avatar
+	if avatar != "" && !avatarURL(avatar) {
+		return Comment{}, &fieldError{"avatar", "must be empty, or an http(s) URL with a host, no user part, no quotes or angle brackets, of at most 1024 characters"}
 	}
 	content := strings.TrimSpace(in["content"])
 	if n := utf8.RuneCountInString(content); n == 0 || n > MaxContent || !utf8.ValidString(content) {

@@ -144,6 +144,12 @@ func TestCommentValidation(t *testing.T) {
 	if r := post("application/json", `{"vid":"2","nick":"n","avatar":"https://a.example/a.png","content":"string vid"}`); r.Code != 0 {
 		t.Fatalf("string vid: %+v", r)
 	}
+	// No avatar, or an empty one: the comment shows none (never a made-up URL).
+	for _, body := range []string{`{"vid":2,"nick":"n","content":"no avatar"}`, `{"vid":2,"nick":"n","avatar":"","content":"empty avatar"}`} {
+		if r := post("application/json", body); r.Code != 0 {
+			t.Fatalf("%s: %+v", body, r)
+		}
+	}
 	// Emoji and markup come back exactly, as text.
 	text := `<script>alert("x")</script> 🎬🍿`
 	body, _ := json.Marshal(map[string]any{"vid": 3, "nick": "🐼", "avatar": "https://a.example/a.png", "content": "  " + text + "  "})

@@ -1,10 +1,12 @@
 const config = require('../../config.js');
 const { call } = require('../../lib/wxp.js');
+const errors = require('../../lib/errors.js');
+const http = require('../../lib/http.js');
 
 const base = () => config.host + '/applet/video';
 
 Page({
-  data: { id: 0, title: '', src: '', comments: [], next: '', draft: '', nick: '', posting: false },
+  data: { id: 0, title: '', src: '', comments: [], next: '', draft: '', nick: '', posting: false, loading: false, loaded: false, error: '' },
 
   onLoad(query) {
     this.setData({ id: Number(query.id), title: decodeURIComponent(query.title || ''), src: decodeURIComponent(query.src || '') });
@@ -12,10 +14,21 @@ Page({
   },
 
   async loadComments(before) {
-    const url = base() + '/commentList?vid=' + this.data.id + '&limit=20' + (before ? '&before=' + before : '');
-    const res = await call(wx.request, { url });
-    if (res.data.code !== 0) return;
-    this.setData({ comments: (before ? this.data.comments : []).concat(res.data.data), next: res.data.next || '' });
+    if (this.data.loading) return; // a fast scroll asks for the same page twice
+    this.setData({ loading: true, error: '' });
+    try {
+      const url = base() + '/commentList?vid=' + this.data.id + '&limit=20' + (before ? '&before=' + before : '');
+      const d = await http.getJSON(url);
+      this.setData({ comments: (before ? this.data.comments : []).concat(d.data), next: d.next || '', loaded: true });
+    } catch (err) {
+      this.setData({ error: errors.message(err, '评论加载失败') });
+    } finally {
+      this.setData({ loading: false });
+    }
+  },
+
+  retry() {
+    return this.loadComments(this.data.loaded ? this.data.next : '');
   },
 
   onReachBottom() {
@@ -35,17 +48,17 @@ Page({
     if (!content || this.data.posting) return;
     this.setData({ posting: true });
     try {
-      const res = await call(wx.request, {
+      // No avatar of our own making: a comment without one shows none.
+      http.check(await call(wx.request, {
         url: base() + '/comment',
         method: 'POST',
-        data: { vid: this.data.id, nick: this.data.nick.trim() || '匿名用户', avatar: 'https://thirdwx.qlogo.cn/default.png', content },
-      });
-      if (res.data.code !== 0) {
-        wx.showToast({ title: (res.data.error && res.data.error.reason) || '发表失败', icon: 'none' });
-        return;
-      }
+        data: { vid: this.data.id, nick: this.data.nick.trim() || '匿名用户', avatar: '', content },
+      }));
       this.setData({ draft: '' });
+      wx.showToast({ title: '已发表' });
       await this.loadComments('');
+    } catch (err) {
+      wx.showToast({ title: errors.message(err, '发表失败，请重试'), icon: 'none' }); // the draft stays
     } finally {
       this.setData({ posting: false });
     }

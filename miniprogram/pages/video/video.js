@@ -1,8 +1,9 @@
 const config = require('../../config.js');
-const { call } = require('../../lib/wxp.js');
+const errors = require('../../lib/errors.js');
+const http = require('../../lib/http.js');
 
 Page({
-  data: { list: [], pageNo: 0, totalPage: 1, loading: false, error: '' },
+  data: { list: [], pageNo: 0, totalPage: 1, loading: false, loaded: false, error: '' },
 
   onLoad() {
     return this.loadMore();
@@ -12,19 +13,33 @@ Page({
     return this.loadMore();
   },
 
-  async loadMore() {
-    if (this.data.loading || this.data.pageNo >= this.data.totalPage) return;
+  onPullDownRefresh() {
+    return this.refresh().then(() => wx.stopPullDownRefresh());
+  },
+
+  // refresh starts again from the first page (also the retry of a failed first load).
+  refresh() {
+    if (this.data.loading) return Promise.resolve();
+    this.setData({ pageNo: 0, totalPage: 1 });
+    return this.loadMore(true);
+  },
+
+  async loadMore(fresh) {
+    if (this.data.loading || this.data.pageNo >= this.data.totalPage) return; // one page at a time
     const pageNo = this.data.pageNo + 1;
     this.setData({ loading: true, error: '' });
     try {
-      const res = await call(wx.request, { url: config.host + '/applet/video/list?pageNo=' + pageNo });
-      if (res.data.code !== 0) throw new Error(res.data.msg);
-      this.setData({ list: this.data.list.concat(res.data.data.list), pageNo, totalPage: res.data.data.totalPage });
+      const d = await http.getJSON(config.host + '/applet/video/list?pageNo=' + pageNo);
+      this.setData({ list: (fresh ? [] : this.data.list).concat(d.data.list), pageNo, totalPage: d.data.totalPage, loaded: true });
     } catch (err) {
-      this.setData({ error: '加载失败' });
+      this.setData({ error: errors.message(err, '加载失败') });
     } finally {
       this.setData({ loading: false });
     }
+  },
+
+  retry() {
+    return this.data.pageNo === 0 ? this.refresh() : this.loadMore();
   },
 
   openVideo(e) {
