@@ -7,6 +7,7 @@ const os = require('node:os');
 const path = require('node:path');
 const config = require('../config.js');
 const { createWx } = require('./wx.js');
+const { render, tapOn } = require('./wxml.js');
 
 const root = path.join(__dirname, '..');
 
@@ -70,12 +71,19 @@ function loadPage(name, wx) {
   const file = path.join(root, 'pages', name, name + '.js');
   delete require.cache[require.resolve(file)];
   require(file);
-  const page = Object.assign({}, def, { data: JSON.parse(JSON.stringify(def.data || {})), updates: [] });
+  const page = Object.assign({}, def, { data: JSON.parse(JSON.stringify(def.data || {})), updates: [], name });
   page.setData = function (obj, cb) {
-    Object.assign(this.data, obj);
+    // The runtime carries setData across a thread boundary as JSON, at most 1 MB a call.
+    const size = Buffer.byteLength(JSON.stringify(obj));
+    page.maxSetData = Math.max(page.maxSetData || 0, size);
+    if (size > 1024 * 1024) throw new Error('setData of ' + size + ' bytes: over the 1 MB limit');
+    Object.assign(this.data, JSON.parse(JSON.stringify(obj)));
     this.updates.push(obj);
     if (cb) cb();
   };
+  // view renders the page's template with its data: what the user sees now.
+  page.view = () => render(name, page.data);
+  page.sees = () => page.view().text();
   return page;
 }
 
@@ -83,4 +91,4 @@ function tap(dataset) {
   return { currentTarget: { dataset } };
 }
 
-module.exports = { startServer, freePort, loadPage, createWx, waitFor, sleep, tap, root };
+module.exports = { startServer, freePort, loadPage, createWx, waitFor, sleep, tap, root, tapOn };

@@ -21,6 +21,22 @@ async function parse(resp) {
   return { statusCode: resp.status, data, header };
 }
 
+// fakeCanvas is a canvas node as a 2D context sees it: its backing store's size, and where each
+// point lands in it (the context's scale applied), so a test can tell where a touch was painted.
+function fakeCanvas() {
+  const node = { width: 300, height: 150, points: [] }; // WeChat's default backing store
+  let sx = 1;
+  let sy = 1;
+  const ctx = {
+    scale(x, y) { sx *= x; sy *= y; },
+    beginPath() {}, stroke() {}, clearRect() {},
+    moveTo(x, y) { node.points.push([x * sx, y * sy]); },
+    lineTo(x, y) { node.points.push([x * sx, y * sy]); },
+  };
+  node.getContext = () => ctx;
+  return node;
+}
+
 function createWx(user) {
   const storage = new Map();
   let logins = 0;
@@ -28,6 +44,13 @@ function createWx(user) {
   const shim = {
     user,
     toasts: [],
+    modals: [],
+    nextModal: true, // the user confirms
+    settingsOpened: 0,
+    pixelRatio: 2,
+    canvases: {}, // selector → node
+    canvasSize: { width: 375, height: 375 },
+    netListeners: [],
     saved: [],
     navigated: [],
     nextImage: '',
@@ -36,6 +59,7 @@ function createWx(user) {
     login(o) {
       done(o, () => {
         if (shim.failLogin) throw new Error('login:fail auth deny');
+        if (shim.reuseCode && logins > 0) return { code: user + ':' + logins }; // WeChat refuses a used code
         return { code: user + ':' + ++logins };
       });
     },
@@ -52,13 +76,16 @@ function createWx(user) {
       });
     },
     uploadFile(o) {
+      const task = { progress: [], onProgressUpdate(cb) { task.cb = cb; } };
       done(o, async () => {
+        if (task.cb) [30, 100].forEach((p) => task.cb({ progress: p }));
         const form = new FormData();
         Object.entries(o.formData || {}).forEach(([k, v]) => form.append(k, v));
         form.append(o.name, new Blob([fs.readFileSync(o.filePath)]), path.basename(o.filePath));
         const resp = await fetch(o.url, { method: 'POST', headers: o.header || {}, body: form });
         return { statusCode: resp.status, data: await resp.text() }; // uploadFile hands back the text
       });
+      return task;
     },
     downloadFile(o) {
       done(o, async () => {
@@ -81,7 +108,30 @@ function createWx(user) {
         raw: ws,
       };
     },
-    chooseMedia(o) { done(o, () => ({ tempFiles: [{ tempFilePath: shim.nextImage, size: fs.statSync(shim.nextImage).size }] })); },
+    chooseMedia(o) {
+      done(o, () => {
+        if (shim.chooseFails) throw new Error(shim.chooseFails);
+        return { tempFiles: [{ tempFilePath: shim.nextImage, size: shim.nextSize || fs.statSync(shim.nextImage).size }] };
+      });
+    },
+    showModal(o) { shim.modals.push(o.content); done(o, () => ({ confirm: shim.nextModal, cancel: !shim.nextModal })); },
+    openSetting(o) { shim.settingsOpened++; done(o, () => ({ authSetting: {} })); },
+    getWindowInfo() { return { pixelRatio: shim.pixelRatio, windowWidth: 375, windowHeight: 667 }; },
+    onNetworkStatusChange(cb) { shim.netListeners.push(cb); },
+    offNetworkStatusChange(cb) { shim.netListeners = shim.netListeners.filter((x) => x !== cb); },
+    createSelectorQuery() {
+      let sel = '';
+      const q = {
+        select(s) { sel = s; return q; },
+        fields() { return q; },
+        exec(cb) {
+          const node = shim.canvases[sel] || (shim.canvases[sel] = fakeCanvas());
+          const size = sel === '#canvas' ? shim.canvasSize : { width: 60, height: 60 };
+          cb([{ node, width: size.width, height: size.height }]);
+        },
+      };
+      return q;
+    },
     saveImageToPhotosAlbum(o) { done(o, () => { shim.saved.push(fs.readFileSync(o.filePath)); return {}; }); },
     showActionSheet(o) { done(o, () => ({ tapIndex: shim.nextTap })); },
     showToast(o) { shim.toasts.push(o.title); },

@@ -47,7 +47,7 @@ function evaluate(expr, scope, file) {
 // interpolate returns the value of a whole-mustache attribute, or the string with mustaches filled.
 function interpolate(str, scope, file) {
   if (typeof str !== 'string') return str;
-  const whole = str.match(/^\s*\{\{([\s\S]+?)\}\}\s*$/);
+  const whole = str.match(/^\s*\{\{((?:(?!\}\}|\{\{)[\s\S])+)\}\}\s*$/);
   if (whole) return evaluate(whole[1], scope, file);
   return str.replace(/\{\{([\s\S]+?)\}\}/g, (_, e) => {
     const v = evaluate(e, scope, file);
@@ -59,7 +59,8 @@ function renderChildren(children, scope, file, out) {
   let chainDone = true; // an if/elif chain already rendered a branch
   for (const n of children) {
     if (n.text !== undefined) {
-      out.push({ text: interpolate(n.text, scope, file) });
+      const v = interpolate(n.text, scope, file);
+      out.push({ text: v === undefined || v === null ? '' : String(v) });
       continue;
     }
     const a = n.attrs;

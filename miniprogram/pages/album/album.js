@@ -107,8 +107,9 @@ Page({
     }
   },
 
-  explain(why) {
-    wx.showModal({ title: '需要权限', content: why, confirmText: '去设置', success: (r) => { if (r.confirm && wx.openSetting) wx.openSetting({}); } });
+  async explain(why) {
+    const r = await call(wx.showModal, { title: '需要权限', content: why, confirmText: '去设置' }).catch(() => null);
+    if (r && r.confirm && wx.openSetting) wx.openSetting({});
   },
 
   previewImage(e) {
