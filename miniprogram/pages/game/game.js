@@ -48,11 +48,12 @@ Page({
   },
 
   onLoad() {
-    this.connect();
+    const connecting = this.connect();
     if (wx.onNetworkStatusChange) {
       this.onNet = (res) => { if (res.isConnected && this.socket) this.socket.reconnectNow(); };
       wx.onNetworkStatusChange(this.onNet);
     }
+    return connecting;
   },
 
   // A tab page is never unloaded: coming back to it reconnects at once if the link was lost.
@@ -136,9 +137,12 @@ Page({
     });
   },
 
+  // A wait or a round does not survive the link: say so now, not when the link is back.
   onDisconnect() {
     clearInterval(this.timer);
-    this.setData({ online: false, reconnecting: true });
+    const st = this.data.state;
+    const lost = st === 'waiting' || st === 'playing';
+    this.setData({ online: false, reconnecting: true, state: lost ? 'ready' : st, message: lost ? '网络中断，本局已结束，请重新匹配' : this.data.message });
   },
 
   onServerError(d) {
