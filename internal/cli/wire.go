@@ -50,6 +50,19 @@ func (w *wiring) session() (*session.Shared, error) {
 	return w.parts, nil
 }
 
+// withContentCheck hands WeChat's content security to an app's options when wechat.content_check
+// asks (config validation makes sure there is a WeChat client).
+func (w *wiring) withContentCheck(set func(*session.ContentCheck)) error {
+	if !w.cfg.WeChat.ContentCheck {
+		return nil
+	}
+	parts, err := w.session()
+	if err == nil {
+		set(parts.ContentCheck())
+	}
+	return err
+}
+
 // app wires one app to the backends its configuration chooses.
 func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
 	log := w.log.With("app", name)
@@ -114,14 +127,12 @@ func newSessionMiddleware(cfg *config.Config, log *slog.Logger) (session.Store, 
 		wx = c
 		desc = append(desc, "wechat", cfg.WeChat.APIBase)
 	case cfg.Session.Dev:
-		fake, err := wechatfake.Start(devAppID, "dev-secret")
+		c, url, stop, err := wechatfake.Dev(devAppID)
 		if err != nil {
 			return nil, nil, nil, cleanup, fmt.Errorf("session: starting the WeChat stand-in: %w", err)
 		}
-		cleanup = func() { fake.Close() }
-		c, _ := wechat.New(wechat.Config{AppID: devAppID, AppSecret: "dev-secret", BaseURL: fake.URL})
-		wx = c
-		log.Warn("DEVELOPMENT MODE: logins are answered by a built-in WeChat stand-in, not by WeChat; never expose this server", "stand_in", fake.URL)
+		wx, cleanup = c, stop
+		log.Warn("DEVELOPMENT MODE: logins are answered by a built-in WeChat stand-in, not by WeChat; never expose this server", "stand_in", url)
 		desc = append(desc, "wechat", "built-in stand-in (--dev)")
 	default:
 		log.Warn("no wechat.app_id: logins will fail with ERR_SESSION_KEY_EXCHANGE_FAILED; set wechat.app_id and wechat.app_secret, or run with --dev locally")

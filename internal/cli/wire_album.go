@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -16,25 +15,16 @@ import (
 )
 
 // newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise. With
-// album.owner_check it signs users in through the shared session parts.
+// album.owner_check or wechat.content_check it signs users in through the shared session parts.
 func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	maxUploads := cfg.Album.MaxUploads
 	if maxUploads == 0 {
 		maxUploads = w.budgets.Uploads()
 	}
-	opts := album.Options{
-		MaxUploads:          maxUploads,
-		MaxUploadsPerClient: cfg.Album.MaxUploadsPerClient,
-		Writes:              w.writes,
-		Proxies:             w.proxies,
-		Logger:              log,
-		Folder:              cfg.Album.Folder,
-		MaxUploadMB:         cfg.Album.MaxUploadMB,
-		AllowGIF:            cfg.Album.AllowGIF,
-		AllowWebP:           cfg.Album.AllowWebP,
-		PublicURL:           cfg.Album.PublicURL,
-	}
+	opts := album.Options{MaxUploads: maxUploads, MaxUploadsPerClient: cfg.Album.MaxUploadsPerClient, Writes: w.writes, Proxies: w.proxies,
+		Logger: log, Folder: cfg.Album.Folder, MaxUploadMB: cfg.Album.MaxUploadMB, AllowGIF: cfg.Album.AllowGIF, AllowWebP: cfg.Album.AllowWebP,
+		PublicURL: cfg.Album.PublicURL}
 	if cfg.COS.Bucket != "" {
 		s, err := cos.New(cosConfig(cfg))
 		if err != nil {
@@ -47,20 +37,19 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 		if err != nil {
 			return nil, fmt.Errorf("album: %w", err)
 		}
-		opts.Storage = s
-		opts.SpoolDir = s.SpoolDir()
+		opts.Storage, opts.SpoolDir = s, s.SpoolDir()
 	}
 	if cfg.Album.OwnerCheck {
 		parts, err := w.session()
 		if err != nil {
 			return nil, err
 		}
-		opts.OwnerCheck = true
-		opts.Auth = parts.Middleware.Wrap
-		opts.Owner = func(ctx context.Context) (string, bool) {
-			s, ok := session.FromContext(ctx)
-			return s.OpenID, ok
-		}
+		opts.OwnerCheck, opts.Auth, opts.Owner = true, parts.Middleware.Wrap, parts.Owner
+	}
+	if err := w.withContentCheck(func(cc *session.ContentCheck) {
+		opts.Auth, opts.Owner, opts.CheckImage, opts.Push = cc.Wrap, cc.Owner, cc.Image, cc.Push(cfg.WeChat.PushToken)
+	}); err != nil {
+		return nil, err
 	}
 	app, err := album.New(opts)
 	if err != nil {
@@ -72,13 +61,10 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 // cosConfig signs with the credentials config.COSCredentials names.
 func cosConfig(cfg *config.Config) cos.Config {
 	c := cos.Config{Bucket: cfg.COS.Bucket, Region: cfg.COS.Region, PublicDomain: cfg.COS.PublicDomain, Endpoint: cfg.COS.Endpoint}
-	switch cfg.COSCredentials() {
-	case config.COSKeyOwn:
-		c.SecretID, c.SecretKey = cfg.COS.SecretID, cfg.COS.SecretKey
-	case config.COSKeyRole:
+	if cfg.COSCredentials() == config.COSKeyRole {
 		c.Credentials = &rolecred.Provider{Endpoint: cfg.COS.MetadataURL}
-	default:
-		c.SecretID, c.SecretKey = cfg.TencentCloud.SecretID, cfg.TencentCloud.SecretKey
+	} else {
+		c.SecretID, c.SecretKey = cfg.COSKey()
 	}
 	return c
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/qcloud-applet/applet/serve"
+	"github.com/qcloud-applet/applet/serve/session"
 	"github.com/qcloud-applet/applet/serve/sqldb"
 	"github.com/qcloud-applet/applet/serve/video"
 )
@@ -17,6 +18,9 @@ import (
 func newVideoApp(ctx context.Context, w *wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize, Writes: w.writes, Proxies: w.proxies, MediaOrigin: cfg.Video.MediaOrigin}
+	if err := w.withContentCheck(func(cc *session.ContentCheck) { opts.CheckText, opts.Auth = cc.Text, cc.Wrap }); err != nil {
+		return nil, err
+	}
 	if cfg.MySQL.DSN == "" {
 		path := cfg.Video.SQLitePath
 		if path == "" {

@@ -140,9 +140,11 @@ type COS struct {
 
 // WeChat is the mini program's identity for login.
 type WeChat struct {
-	AppID     string `yaml:"app_id" help:"Mini program AppID (wx...), required for session logins."`
-	AppSecret string `yaml:"app_secret" secret:"true" help:"Mini program AppSecret."`
-	APIBase   string `yaml:"api_base" help:"WeChat API base URL; point it at a stand-in for local development."`
+	AppID        string `yaml:"app_id" help:"Mini program AppID (wx...), required for session logins."`
+	AppSecret    string `yaml:"app_secret" secret:"true" help:"Mini program AppSecret."`
+	APIBase      string `yaml:"api_base" help:"WeChat API base URL; point it at a stand-in for local development."`
+	ContentCheck bool   `yaml:"content_check" help:"Check comments (msgSecCheck) and uploads (mediaCheckAsync) with WeChat's content security; both then need a login."`
+	PushToken    string `yaml:"push_token" secret:"true" help:"Token of the console's message push (消息推送), which brings the verdicts on uploads to /applet/album/wechat/media-check."`
 }
 
 // TencentCloud holds the account applet provisions in.

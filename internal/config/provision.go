@@ -86,3 +86,11 @@ func (c *Config) COSCredentials() string {
 	}
 	return COSKeyAccount
 }
+
+// COSKey is the long-lived key the album signs with when COSCredentials is not the instance role.
+func (c *Config) COSKey() (id, key string) {
+	if c.COSCredentials() == COSKeyOwn {
+		return c.COS.SecretID, c.COS.SecretKey
+	}
+	return c.TencentCloud.SecretID, c.TencentCloud.SecretKey
+}

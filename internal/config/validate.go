@@ -151,6 +151,9 @@ func (l *Loaded) Validate() error {
 	if c.Session.Timeout <= 0 {
 		bad("session.timeout", "must be positive", "use a duration such as 2s")
 	}
+	if c.WeChat.ContentCheck && c.WeChat.AppID == "" && !c.Session.Dev {
+		bad("wechat.content_check", "the checks call WeChat with the app's access token, and wechat.app_id is empty", "set wechat.app_id and wechat.app_secret (or run serve with --dev locally)")
+	}
 	if c.Session.Dev && c.Domain != "" {
 		bad("session.dev", "the WeChat stand-in is for local development, and domain is set", "configure wechat.app_id and wechat.app_secret instead")
 	}

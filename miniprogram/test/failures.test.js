@@ -165,3 +165,23 @@ test('album with owner checks: logs in, and offers delete only on one\'s own pho
     config.host = server.host;
   }
 });
+
+test('with content checks: a comment signs in first, and a refused one says why and keeps the draft', async () => {
+  const own = await startServer({ APPLET_WECHAT_CONTENT_CHECK: 'true' });
+  try {
+    const wx = createWx('writer');
+    const detail = loadPage('detail', wx);
+    await detail.onLoad({ id: '1', title: 't', src: '' });
+    detail.onInput({ detail: { value: '很好看' } });
+    await detail.postComment();
+    assert.strictEqual(wx.toasts.at(-1), '已发表', wx.toasts.join(' | '));
+    assert.match(detail.sees(), /匿名用户 很好看/);
+    detail.onInput({ detail: { value: '这里有违规内容' } });
+    await detail.postComment();
+    assert.strictEqual(wx.toasts.at(-1), '内容含有违规信息，请修改后再发');
+    assert.strictEqual(detail.data.draft, '这里有违规内容');
+  } finally {
+    await own.stop();
+    config.host = server.host;
+  }
+});

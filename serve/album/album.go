@@ -92,6 +92,11 @@ type Options struct {
 	Auth func(http.Handler) http.Handler
 	// Owner returns the signed-in user's openId from a request context Auth has seen.
 	Owner func(ctx context.Context) (openID string, ok bool)
+	// CheckImage, when set, sends each stored upload to WeChat's content security, which names the
+	// uploader (so uploads need a login: Auth and Owner); the verdict comes later through Push, and a
+	// risky image is deleted. Push reads a verdict WeChat pushed, checking its signature.
+	CheckImage func(ctx context.Context, openID, url string) (traceID string, err error)
+	Push       func(r *http.Request, body []byte) (traceID string, risky, ok bool)
 	// MaxUploads is how many uploads are received at once (0: 64), and MaxUploadsPerClient how many
 	// of them one client address may hold (0: 8); past either an upload gets 503 with Retry-After.
 	MaxUploads          int
@@ -109,6 +114,12 @@ type App struct {
 	mu       sync.Mutex
 	uploads  int                // uploads being received
 	byClient map[netip.Addr]int // of them, by client address
+	checking map[string]pending // content checks under way, by trace id
+}
+
+type pending struct {
+	key   string
+	since time.Time
 }
 
 var _ serve.App = (*App)(nil)
@@ -133,7 +144,7 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("creating spool directory: %w", err)
 	}
 	opts.PublicURL = strings.TrimSuffix(opts.PublicURL, "/")
-	if opts.OwnerCheck && (opts.Auth == nil || opts.Owner == nil) {
+	if (opts.OwnerCheck || opts.CheckImage != nil) && (opts.Auth == nil || opts.Owner == nil) {
 		return nil, errors.New("owner checks need the session middleware")
 	}
 	if opts.MaxUploads <= 0 {
@@ -175,9 +186,13 @@ func (a *App) Register(r *serve.Router) {
 	} else {
 		r.HandleFunc("GET /list", a.list)
 	}
+	if a.opts.Push != nil {
+		r.HandleFunc("POST /wechat/media-check", a.mediaVerdict)
+		r.HandleFunc("GET /wechat/media-check", a.mediaVerdict) // the console's check of the push URL
+	}
 	// An upload, or an image download, may take what the minimum body rate allows for its size.
 	long := r.Deadlines().BodyBound(int64(a.opts.MaxUploadMB+1) << 20)
-	if a.opts.OwnerCheck {
+	if a.opts.OwnerCheck || a.opts.CheckImage != nil {
 		r.Handle("POST /delete", a.opts.Auth(http.HandlerFunc(a.delete)))
 		r.Bound(long)
 		r.Handle("POST /upload", a.opts.Auth(http.HandlerFunc(a.upload)))

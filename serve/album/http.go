@@ -3,6 +3,7 @@ package album
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -170,7 +171,7 @@ const msgSignIn = "请先登录"
 
 // owner returns the uploader to record, or answers that a login is needed.
 func (a *App) owner(w http.ResponseWriter, r *http.Request) (string, bool) {
-	if !a.opts.OwnerCheck {
+	if !a.opts.OwnerCheck && a.opts.CheckImage == nil {
 		return "", true
 	}
 	openID, ok := a.opts.Owner(r.Context())
@@ -324,7 +325,70 @@ func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, ow
 	}
 	_, statErr := os.Stat(f.Name())
 	moved = os.IsNotExist(statErr)
+	if a.opts.CheckImage != nil {
+		trace, err := a.opts.CheckImage(r.Context(), owner, a.url(r, key))
+		if err != nil { // not published unchecked: the team turned the check on
+			log.Warn("content check failed", "key", key, "err", err)
+			a.opts.Storage.Delete(context.WithoutCancel(r.Context()), key)
+			w.Header().Set("Retry-After", "30")
+			serve.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"code": -1, "msg": "内容检查暂时不可用，请稍后再试", "data": map[string]any{}})
+			return
+		}
+		a.track(trace, key)
+	}
 	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "ok", "data": map[string]any{"imgUrl": a.url(r, key)}})
+}
+
+// track remembers an image under check until its verdict comes (an hour at most, 10,000 at most).
+func (a *App) track(trace, key string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.checking == nil {
+		a.checking = map[string]pending{}
+	}
+	for t, p := range a.checking {
+		if time.Since(p.since) > time.Hour || len(a.checking) >= 10000 {
+			delete(a.checking, t)
+		}
+	}
+	a.checking[trace] = pending{key: key, since: time.Now()}
+}
+
+// mediaVerdict takes WeChat's verdict on an upload: a risky image is deleted. WeChat wants
+// "success" back, or it pushes again.
+func (a *App) mediaVerdict(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	if r.Method == http.MethodGet { // the push URL's verification: echo back, if signed
+		if _, _, ok := a.opts.Push(r, []byte(`{"Event":"wxa_media_check","trace_id":"verify"}`)); ok {
+			io.WriteString(w, r.URL.Query().Get("echostr"))
+			return
+		}
+		http.Error(w, "bad signature", http.StatusForbidden)
+		return
+	}
+	trace, risky, ok := a.opts.Push(r, body)
+	if !ok {
+		http.Error(w, "bad signature or event", http.StatusForbidden)
+		return
+	}
+	a.mu.Lock()
+	p, known := a.checking[trace]
+	delete(a.checking, trace)
+	a.mu.Unlock()
+	if known && risky {
+		log := serve.LoggerFrom(r.Context(), a.log)
+		if err := a.opts.Storage.Delete(r.Context(), p.key); err != nil {
+			log.Error("deleting a risky image", "key", p.key, "err", err)
+			http.Error(w, "retry", http.StatusInternalServerError) // WeChat pushes again
+			return
+		}
+		log.Warn("deleted an image WeChat judged risky", "key", p.key)
+	}
+	io.WriteString(w, "success")
 }
 
 func (a *App) readFailed(w http.ResponseWriter, err error, tooBig func(), log interface{ Warn(string, ...any) }) {

@@ -171,6 +171,22 @@ func (a *App) comment(w http.ResponseWriter, r *http.Request) {
 		failed(w, false, fe)
 		return
 	}
+	if a.checkText != nil {
+		switch err := a.checkText(r, c.Nick+"\n"+c.Content); {
+		case errors.Is(err, serve.ErrSignIn):
+			serve.WriteJSON(w, http.StatusOK, map[string]any{"code": -1, "msg": "请先登录", "error": &fieldError{"session", "sign in first: comments are checked with WeChat's content security, which names the writer"}})
+			return
+		case errors.Is(err, serve.ErrContentRefused):
+			serve.WriteJSON(w, http.StatusOK, map[string]any{"code": -1, "msg": "内容含有违规信息，请修改后再发", "error": &fieldError{"content", "refused by WeChat's content security"}})
+			return
+		case err != nil:
+			// Not published unchecked: the team turned the check on.
+			serve.LoggerFrom(r.Context(), a.log).Warn("content check failed", "err", err)
+			w.Header().Set("Retry-After", "30")
+			serve.WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"code": -1, "msg": "内容检查暂时不可用，请稍后再试", "error": &fieldError{"content", "the content check could not be made"}})
+			return
+		}
+	}
 	saved, err := a.store.AddComment(r.Context(), c)
 	if errors.Is(err, ErrVideoNotFound) {
 		failed(w, false, &fieldError{"vid", "no such video"})

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -82,6 +83,12 @@ type Options struct {
 	// MediaOrigin is the origin of relative video URLs (the sample media), e.g. the bucket's
 	// https://...; empty: where the request came to.
 	MediaOrigin string
+	// CheckText, when set, vets a comment before it is stored: serve.ErrSignIn when the request has
+	// no login, serve.ErrContentRefused for content that must not be published, another error when
+	// the check could not be made (nothing is stored then). Auth resolves the login first (the
+	// session middleware's Wrap).
+	CheckText func(r *http.Request, text string) error
+	Auth      func(http.Handler) http.Handler
 }
 
 // App is the video backend.
@@ -93,6 +100,8 @@ type App struct {
 	writes      *serve.Limiter
 	proxies     []netip.Prefix
 	mediaOrigin string
+	checkText   func(r *http.Request, text string) error
+	auth        func(http.Handler) http.Handler
 }
 
 var _ serve.App = (*App)(nil)
@@ -105,7 +114,8 @@ func New(opts Options) *App {
 	if opts.PageSize <= 0 {
 		opts.PageSize = 6
 	}
-	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies, mediaOrigin: opts.MediaOrigin}
+	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies,
+		mediaOrigin: opts.MediaOrigin, checkText: opts.CheckText, auth: opts.Auth}
 }
 
 // Name implements serve.App.
@@ -118,7 +128,11 @@ func (a *App) BasePath() string { return BasePath }
 func (a *App) Register(r *serve.Router) {
 	r.HandleFunc("GET /list", a.list)
 	r.HandleFunc("GET /commentList", a.commentList)
-	r.HandleFunc("POST /comment", a.comment)
+	if a.checkText != nil && a.auth != nil {
+		r.Handle("POST /comment", a.auth(http.HandlerFunc(a.comment)))
+	} else {
+		r.HandleFunc("POST /comment", a.comment)
+	}
 	r.HandleFunc("GET "+MediaPath+"{name}", a.serveMedia)
 }
 

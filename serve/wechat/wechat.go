@@ -30,8 +30,9 @@ type Config struct {
 
 // Client calls the API.
 type Client struct {
-	cfg  Config
-	http *http.Client
+	cfg   Config
+	http  *http.Client
+	token token // the access token of the content-security APIs
 }
 
 // New validates cfg and returns a client.

@@ -84,14 +84,15 @@ Page({
       if (task && task.onProgressUpdate) task.onProgressUpdate((p) => this.setData({ progress: p.progress }));
     });
     try {
-      const res = this.data.ownerCheck ? await session.withSession(send) : await send({});
+      const signed = this.data.ownerCheck || this.needLogin;
+      const res = signed ? await session.withSession(send) : await send({});
       let d;
       try {
         d = http.check(res);
       } catch (err) {
-        if (err.name === 'UserError' && err.body && err.body.msg === '请先登录' && !this.data.ownerCheck) {
-          // Owner checks are on and this page did not know yet: sign in and send again.
-          this.setData({ ownerCheck: true });
+        if (err.name === 'UserError' && err.body && err.body.msg === '请先登录' && !signed) {
+          // The server wants a login for uploads (owner or content checks): sign in and send again.
+          this.needLogin = true;
           d = http.check(await session.withSession(send));
         } else {
           throw err;
@@ -145,7 +146,7 @@ Page({
     const path = url.replace(/^https?:\/\/[^/]+/, '');
     const opts = { url: base() + '/delete', method: 'POST', data: { filepath: path } };
     try {
-      http.check(this.data.ownerCheck ? await session.request(opts) : await call(wx.request, opts));
+      http.check(this.data.ownerCheck || this.needLogin ? await session.request(opts) : await call(wx.request, opts));
       const mine = Object.assign({}, this.data.mine);
       delete mine[url];
       this.setData({ images: this.data.images.filter((u) => u !== url), mine });

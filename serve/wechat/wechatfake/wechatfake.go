@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/qcloud-applet/applet/serve/wechat"
 )
 
 // Server is the stand-in.
@@ -22,6 +24,7 @@ type Server struct {
 	AppSecret string
 
 	mu     sync.Mutex
+	sec    security
 	used   map[string]bool
 	faults []Fault
 	calls  int
@@ -78,7 +81,12 @@ func SessionKey(code string) string {
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/sns/jscode2session" {
+	switch r.URL.Path {
+	case "/cgi-bin/token", "/wxa/msg_sec_check", "/wxa/media_check_async":
+		s.security(w, r)
+		return
+	case "/sns/jscode2session":
+	default:
 		http.NotFound(w, r)
 		return
 	}
@@ -131,4 +139,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer(map[string]any{"openid": OpenID(s.AppID, code), "session_key": SessionKey(code)})
+}
+
+// Dev starts a stand-in for `applet serve --dev` and returns a client of it, its URL, and how to stop it.
+func Dev(appID string) (*wechat.Client, string, func(), error) {
+	s, err := Start(appID, "dev-secret")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	c, err := wechat.New(wechat.Config{AppID: appID, AppSecret: "dev-secret", BaseURL: s.URL})
+	return c, s.URL, func() { s.Close() }, err
 }
