@@ -104,7 +104,9 @@ func TestContentCheckOnCommentsAndUploads(t *testing.T) {
 }
 
 func TestContentCheckNeedsWeChat(t *testing.T) {
-	lookup := func(k string) (string, bool) { return map[string]string{"APPLET_WECHAT_CONTENT_CHECK": "true"}[k], k == "APPLET_WECHAT_CONTENT_CHECK" }
+	lookup := func(k string) (string, bool) {
+		return map[string]string{"APPLET_WECHAT_CONTENT_CHECK": "true"}[k], k == "APPLET_WECHAT_CONTENT_CHECK"
+	}
 	l, err := config.Load(config.LoadOptions{LookupEnv: lookup})
 	if err == nil || !strings.Contains(err.Error(), "wechat.content_check") {
 		t.Fatalf("content check without WeChat: %v %v", l, err)
