@@ -185,3 +185,23 @@ test('with content checks: a comment signs in first, and a refused one says why 
     config.host = server.host;
   }
 });
+
+test('no network: a message and a retry; a login WeChat refuses is said plainly', async (t) => {
+  t.after(() => { config.host = server.host; });
+  config.host = 'http://127.0.0.1:' + (await freePort()); // nothing listens: the request fails
+  const wx = createWx('offline');
+  const video = loadPage('video', wx);
+  await video.onLoad();
+  assert.match(video.sees(), /网络不可用，请检查网络后重试 重试/);
+  config.host = server.host;
+  await tapOn(video, video.view(), '重试');
+  assert.ok(video.data.list.length > 0);
+
+  const refused = createWx('reused');
+  refused.reuseCode = true; // the second login sends a used code, which WeChat refuses
+  const draw = loadPage('draw', refused);
+  await draw.onLoad();
+  refused.setStorageSync('applet_session', { skey: 'd'.repeat(48), userinfo: { openId: 'ox' } });
+  await draw.list();
+  assert.match(draw.sees(), /登录失败，请稍后再试 重试/);
+});
