@@ -45,7 +45,7 @@ func (c *Client) accessToken(ctx context.Context, fresh bool) (string, error) {
 		ErrCode     int    `json:"errcode"`
 		ErrMsg      string `json:"errmsg"`
 	}
-	if err := c.call(ctx, http.MethodGet, "/cgi-bin/token?"+q.Encode(), nil, &out); err != nil {
+	if _, err := c.call(ctx, http.MethodGet, "/cgi-bin/token?"+q.Encode(), nil, &out); err != nil {
 		return "", err
 	}
 	if out.ErrCode != 0 || out.AccessToken == "" {
@@ -57,8 +57,9 @@ func (c *Client) accessToken(ctx context.Context, fresh bool) (string, error) {
 	return t.value, nil
 }
 
-// call sends a request and decodes the JSON answer; errors never carry the URL (it holds secrets).
-func (c *Client) call(ctx context.Context, method, path string, body any, out any) error {
+// call sends a request and decodes the JSON answer into out, returning the raw answer too; errors
+// never carry the URL (it holds the AppSecret or the access token).
+func (c *Client) call(ctx context.Context, method, path string, body any, out any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -66,7 +67,7 @@ func (c *Client) call(ctx context.Context, method, path string, body any, out an
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.cfg.BaseURL+path, rd)
 	if err != nil {
-		return errors.New("wechat: bad request")
+		return nil, errors.New("wechat: bad request")
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -78,17 +79,17 @@ func (c *Client) call(ctx context.Context, method, path string, body any, out an
 		if errors.As(err, &ue) {
 			msg = ue.Err.Error()
 		}
-		return &APIError{ErrMsg: "no answer: " + msg}
+		return nil, &APIError{ErrMsg: "no answer: " + msg}
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return &APIError{ErrMsg: "reading the answer: " + err.Error()}
+		return nil, &APIError{ErrMsg: "reading the answer: " + err.Error()}
 	}
 	if err := json.Unmarshal(b, out); err != nil {
-		return &APIError{ErrMsg: fmt.Sprintf("HTTP %d with a body that is not JSON", resp.StatusCode), Body: truncate(string(b))}
+		return b, &APIError{ErrMsg: fmt.Sprintf("HTTP %d with a body that is not JSON", resp.StatusCode), Body: truncate(string(b))}
 	}
-	return nil
+	return b, nil
 }
 
 // secCall posts to a content-security API with the access token, once more with a new token when
@@ -99,7 +100,7 @@ func (c *Client) secCall(ctx context.Context, path string, body any, out interfa
 		if err != nil {
 			return err
 		}
-		if err := c.call(ctx, http.MethodPost, path+"?access_token="+url.QueryEscape(tok), body, out); err != nil {
+		if _, err := c.call(ctx, http.MethodPost, path+"?access_token="+url.QueryEscape(tok), body, out); err != nil {
 			return err
 		}
 		code, msg := out.code()

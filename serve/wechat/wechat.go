@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"time"
@@ -77,38 +76,20 @@ func (e *APIError) Error() string {
 // Code2Session exchanges a wx.login code for the user's openid and session key.
 func (c *Client) Code2Session(ctx context.Context, code string) (Login, error) {
 	q := url.Values{"appid": {c.cfg.AppID}, "secret": {c.cfg.AppSecret}, "js_code": {code}, "grant_type": {"authorization_code"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.cfg.BaseURL+"/sns/jscode2session?"+q.Encode(), nil)
-	if err != nil {
-		return Login{}, fmt.Errorf("wechat: %w", err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		// Not err itself: a *url.Error quotes the URL, and the URL carries the AppSecret.
-		msg := "request failed"
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			msg = ue.Err.Error()
-		}
-		return Login{}, &APIError{ErrMsg: "no answer: " + msg}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if err != nil {
-		return Login{}, &APIError{ErrMsg: "reading the answer: " + err.Error()}
-	}
 	var out struct {
 		Login
 		ErrCode int    `json:"errcode"`
 		ErrMsg  string `json:"errmsg"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil {
-		return Login{}, &APIError{ErrMsg: fmt.Sprintf("HTTP %d with a body that is not JSON", resp.StatusCode), Body: truncate(string(body))}
+	raw, err := c.call(ctx, http.MethodGet, "/sns/jscode2session?"+q.Encode(), nil, &out)
+	if err != nil {
+		return Login{}, err
 	}
 	if out.ErrCode != 0 || out.SessionKey == "" || out.OpenID == "" {
 		if out.ErrMsg == "" {
 			out.ErrMsg = "no session_key in the answer"
 		}
-		return Login{}, &APIError{ErrCode: out.ErrCode, ErrMsg: out.ErrMsg, Body: truncate(string(body))}
+		return Login{}, &APIError{ErrCode: out.ErrCode, ErrMsg: out.ErrMsg, Body: truncate(string(raw))}
 	}
 	return out.Login, nil
 }
