@@ -184,6 +184,9 @@ test('game: a round against the bot, rematch, and a round between two clients wh
   assert.match(page.sees(), /对手：Frank/);
   const start = seen.find(([e]) => e === 'start')[1];
   assert.ok(!JSON.stringify(start).includes(page.data.uid), 'frank never sees the openId');
+  other.emit('face', { face: 1 });
+  await waitFor(() => page.data.opponentFace, 'frank\'s face');
+  assert.match(page.sees(), /对手：Frank 😀/, 'the opponent\'s face is shown');
   other.emit('choice', { choice: 3 });
   await waitFor(() => page.data.opponentMoved, 'movement from frank');
   assert.match(page.sees(), /对手已出拳/);
