@@ -91,7 +91,7 @@ func TestRoleCredentialsRefreshBeforeTheyExpire(t *testing.T) {
 // With the metadata service down for a moment, credentials that still work are used; with none
 // left, the error says so.
 func TestRoleCredentialsSurviveAMetadataBlip(t *testing.T) {
-	md, _ := stand(t, 3*time.Second, hostRole)
+	md, _ := stand(t, 6*time.Second, hostRole) // ExpiredTime is in whole seconds: 5 to 6s of life
 	p := &rolecred.Provider{Endpoint: md.URL}
 	ctx := context.Background()
 	first, err := p.Credentials(ctx)
@@ -99,11 +99,11 @@ func TestRoleCredentialsSurviveAMetadataBlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	md.SetDown(true)
-	time.Sleep(2200 * time.Millisecond)
+	time.Sleep(4300 * time.Millisecond) // past the refresh point, before the expiry
 	if c, err := p.Credentials(ctx); err != nil || c != first {
 		t.Fatalf("during the blip: %v %+v", err, c)
 	}
-	time.Sleep(time.Second) // now expired
+	time.Sleep(2 * time.Second) // now expired
 	if _, err := p.Credentials(ctx); err == nil || !strings.Contains(err.Error(), "metadata") {
 		t.Fatalf("with the service down and the credentials expired: %v", err)
 	}
