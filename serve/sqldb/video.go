@@ -40,7 +40,10 @@ var _ video.Store = (*VideoStore)(nil)
 // Queries, prepared once per store. Paging by offset is the contract (pageNo); the inner query walks
 // only the primary key, so a deep page does not read the rows it skips.
 var queries = map[string]string{
-	"count":  "SELECT COUNT(*) FROM video",
+	"count": "SELECT COUNT(*) FROM video",
+	"stamp": "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM video",
+	// The primary key's order: every plan of it is a walk of the clustered index, whatever the statistics say.
+	"all":    "SELECT id, video_title, video_image, video_url FROM video ORDER BY id",
 	"videos": "SELECT v.id, v.video_title, v.video_image, v.video_url FROM video v JOIN (SELECT id FROM video ORDER BY id LIMIT ? OFFSET ?) p ON p.id = v.id ORDER BY v.id",
 	"exists": "SELECT COUNT(*) FROM video WHERE id = ?",
 	"newest": "SELECT id, vid, nick, avatar, content, created_at FROM comment WHERE vid = ? ORDER BY id DESC LIMIT ?",
@@ -104,6 +107,49 @@ func (s *VideoStore) Videos(ctx context.Context, offset, limit int) ([]video.Vid
 		return nil, 0, fmt.Errorf("listing videos: %w", err)
 	}
 	return out, total, nil
+}
+
+// AllVideos implements video.Store. It may read many rows: its bound is ten query timeouts.
+func (s *VideoStore) AllVideos(ctx context.Context) ([]video.Video, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*s.timeout)
+	defer cancel()
+	q, err := s.stmt(ctx, "all")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing videos: %w", err)
+	}
+	defer rows.Close()
+	out := []video.Video{}
+	for rows.Next() {
+		var v video.Video
+		if err := rows.Scan(&v.ID, &v.Title, &v.Image, &v.URL); err != nil {
+			return nil, fmt.Errorf("listing videos: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("listing videos: %w", err)
+	}
+	return out, nil
+}
+
+// VideoStamp implements video.Store.
+func (s *VideoStore) VideoStamp(ctx context.Context) (int, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int
+	var maxID int64
+	st, err := s.stmt(ctx, "stamp")
+	if err == nil {
+		err = st.QueryRowContext(ctx).Scan(&n, &maxID)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("checking videos: %w", err)
+	}
+	return n, maxID, nil
 }
 
 // total returns the cached count; a stale one is served while one request refreshes it in the

@@ -55,6 +55,29 @@ func RunVideoStore(t *testing.T, newStore NewVideoStore) {
 		}
 	})
 
+	t.Run("AllVideosAndTheirStamp", func(t *testing.T) {
+		s := newStore(t, 14)
+		all, err := s.AllVideos(ctx)
+		if err != nil || len(all) != 14 {
+			t.Fatalf("all = %d videos, %v", len(all), err)
+		}
+		for i, v := range all {
+			if v.ID != int64(i+1) || v.Title != fmt.Sprintf("video %d", v.ID) || v.URL == "" {
+				t.Fatalf("all[%d] = %+v", i, v)
+			}
+		}
+		if n, maxID, err := s.VideoStamp(ctx); err != nil || n != 14 || maxID != 14 {
+			t.Fatalf("stamp = %d, %d, %v", n, maxID, err)
+		}
+		empty := newStore(t, 0)
+		if all, err := empty.AllVideos(ctx); err != nil || all == nil || len(all) != 0 {
+			t.Fatalf("empty all = %v, %v", all, err)
+		}
+		if n, maxID, err := empty.VideoStamp(ctx); err != nil || n != 0 || maxID != 0 {
+			t.Fatalf("empty stamp = %d, %d, %v", n, maxID, err)
+		}
+	})
+
 	t.Run("EmptyStore", func(t *testing.T) {
 		s := newStore(t, 0)
 		list, total, err := s.Videos(ctx, 0, 6)

@@ -85,7 +85,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	if offset > 1<<31 {
 		offset = 1 << 31 // past any real table: an empty page, not an overflow
 	}
-	list, total, err := a.store.Videos(r.Context(), int(offset), a.pageSize)
+	list, total, err := a.index.page(r.Context(), int(offset), a.pageSize)
 	if err != nil {
 		a.storeFailed(w, r, "list", err, true)
 		return

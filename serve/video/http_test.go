@@ -3,6 +3,7 @@ package video_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -211,5 +212,45 @@ func TestCommentListParams(t *testing.T) {
 		if r.Code != -1 || r.Msg != "failed" || string(r.Data) != "{}" || r.Error == nil {
 			t.Errorf("%q: %+v", q, r)
 		}
+	}
+}
+
+// The list comes from memory: a video added behind the app's back (an operator's SQL, seed-mysql,
+// another instance) shows within video.ListCheck plus the check itself, and deep pages are slices.
+func TestListFollowsChangesMadeElsewhere(t *testing.T) {
+	dir := t.TempDir()
+	db, err := sqlite.Open(filepath.Join(dir, "video.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.SQLite}).Apply(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	app := video.New(video.Options{Store: sqldb.NewVideoStore(db, sqlseed.SQLite, 2*time.Second)})
+	ts := httptest.NewServer(serve.New(serve.Options{}).Handler([]serve.App{app}))
+	t.Cleanup(func() { ts.Close(); app.Shutdown(context.Background()) })
+	total := func() int {
+		r := call(t, "GET", ts.URL+video.BasePath+"/list?pageNo=1", "", "")
+		var d struct{ TotalPage int }
+		json.Unmarshal(r.Data, &d)
+		return d.TotalPage
+	}
+	before := total()
+	// Another writer adds 60 videos: ten more pages.
+	for i := 0; i < 60; i++ {
+		if _, err := db.Exec("INSERT INTO video (video_title, video_image, video_url) VALUES (?, ?, ?)", fmt.Sprint("added ", i), "https://a.example/p.jpg", "https://a.example/v.mp4"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(video.ListCheck + 3*time.Second)
+	for total() == before && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := total(); got != before+10 {
+		t.Fatalf("total pages %d after 60 videos were added elsewhere, want %d", got, before+10)
+	}
+	r := call(t, "GET", ts.URL+video.BasePath+"/list?pageNo="+fmt.Sprint(before+10), "", "")
+	if r.Code != 0 || !strings.Contains(string(r.Data), "added 59") {
+		t.Fatalf("last page: %+v", r)
 	}
 }

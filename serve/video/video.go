@@ -63,6 +63,10 @@ var ErrVideoNotFound = errors.New("video not found")
 //   - Ready fails while the database cannot serve requests (unreachable, or its schema behind).
 type Store interface {
 	Videos(ctx context.Context, offset, limit int) (list []Video, total int, err error)
+	// AllVideos returns every video in id order; VideoStamp is a cheap summary that changes when
+	// videos are added or removed (their count and largest id). The app lists from memory with them.
+	AllVideos(ctx context.Context) ([]Video, error)
+	VideoStamp(ctx context.Context) (count int, maxID int64, err error)
 	Comments(ctx context.Context, vid, before int64, limit int) ([]Comment, error)
 	AddComment(ctx context.Context, c Comment) (Comment, error)
 	Ready(ctx context.Context) error
@@ -100,6 +104,7 @@ type App struct {
 	writes      *serve.Limiter
 	proxies     []netip.Prefix
 	mediaOrigin string
+	index       *index
 	checkText   func(r *http.Request, text string) error
 	auth        func(http.Handler) http.Handler
 }
@@ -115,7 +120,7 @@ func New(opts Options) *App {
 		opts.PageSize = 6
 	}
 	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies,
-		mediaOrigin: opts.MediaOrigin, checkText: opts.CheckText, auth: opts.Auth}
+		mediaOrigin: opts.MediaOrigin, checkText: opts.CheckText, auth: opts.Auth, index: &index{store: opts.Store, log: opts.Logger}}
 }
 
 // Name implements serve.App.
