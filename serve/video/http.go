@@ -124,7 +124,13 @@ func (a *App) commentList(w http.ResponseWriter, r *http.Request) {
 		before = n
 	}
 	// One more than asked tells whether another page exists.
-	list, err := a.store.Comments(r.Context(), vid, before, limit+1)
+	var list []Comment
+	var err error
+	if before == 0 {
+		list, err = a.comments.first(r.Context(), vid, limit+1)
+	} else {
+		list, err = a.store.Comments(r.Context(), vid, before, limit+1)
+	}
 	if errors.Is(err, ErrVideoNotFound) {
 		failed(w, true, &fieldError{"vid", "no such video"})
 		return
@@ -188,6 +194,7 @@ func (a *App) comment(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	saved, err := a.store.AddComment(r.Context(), c)
+	a.comments.forget(c.VID, nil) // the writer sees it at once
 	if errors.Is(err, ErrVideoNotFound) {
 		failed(w, false, &fieldError{"vid", "no such video"})
 		return

@@ -254,3 +254,22 @@ func TestListFollowsChangesMadeElsewhere(t *testing.T) {
 		t.Fatalf("last page: %+v", r)
 	}
 }
+
+// A comment shows at once to the process it was posted through, though first pages are cached.
+func TestCommentShowsAtOnceDespiteTheCache(t *testing.T) {
+	ts := newServer(t)
+	list := func() string {
+		r := call(t, "GET", ts.URL+video.BasePath+"/commentList?vid=4", "", "")
+		return string(r.Data)
+	}
+	list() // cached now
+	for i := 0; i < 3; i++ {
+		body := fmt.Sprintf(`{"vid":4,"nick":"n","content":"c%d"}`, i)
+		if r := call(t, "POST", ts.URL+video.BasePath+"/comment", "application/json", body); r.Code != 0 {
+			t.Fatalf("comment: %+v", r)
+		}
+		if got := list(); !strings.Contains(got, fmt.Sprintf(`"c%d"`, i)) {
+			t.Fatalf("comment %d not listed right after: %s", i, got)
+		}
+	}
+}

@@ -105,6 +105,7 @@ type App struct {
 	proxies     []netip.Prefix
 	mediaOrigin string
 	index       *index
+	comments    *commentCache
 	checkText   func(r *http.Request, text string) error
 	auth        func(http.Handler) http.Handler
 }
@@ -120,7 +121,8 @@ func New(opts Options) *App {
 		opts.PageSize = 6
 	}
 	return &App{store: opts.Store, log: opts.Logger, pageSize: opts.PageSize, backend: opts.Backend, writes: opts.Writes, proxies: opts.Proxies,
-		mediaOrigin: opts.MediaOrigin, checkText: opts.CheckText, auth: opts.Auth, index: &index{store: opts.Store, log: opts.Logger}}
+		mediaOrigin: opts.MediaOrigin, checkText: opts.CheckText, auth: opts.Auth, index: &index{store: opts.Store, log: opts.Logger},
+		comments: &commentCache{store: opts.Store}}
 }
 
 // Name implements serve.App.
