@@ -2,6 +2,7 @@ package video_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,6 +23,12 @@ import (
 
 // newServer serves the app over the embedded store seeded with the sample videos.
 func newServer(t *testing.T) *httptest.Server {
+	ts, _ := newServerDB(t)
+	return ts
+}
+
+// newServerDB is newServer with the database, for writes behind the app's back.
+func newServerDB(t *testing.T) (*httptest.Server, *sql.DB) {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "video.db"))
 	if err != nil {
@@ -33,7 +40,7 @@ func newServer(t *testing.T) *httptest.Server {
 	app := video.New(video.Options{Store: sqldb.NewVideoStore(db, sqlseed.SQLite, 2*time.Second)})
 	ts := httptest.NewServer(serve.New(serve.Options{}).Handler([]serve.App{app}))
 	t.Cleanup(func() { ts.Close(); app.Shutdown(context.Background()) })
-	return ts
+	return ts, db
 }
 
 type reply struct {
@@ -218,17 +225,7 @@ func TestCommentListParams(t *testing.T) {
 // The list comes from memory: a video added behind the app's back (an operator's SQL, seed-mysql,
 // another instance) shows within video.ListCheck plus the check itself, and deep pages are slices.
 func TestListFollowsChangesMadeElsewhere(t *testing.T) {
-	dir := t.TempDir()
-	db, err := sqlite.Open(filepath.Join(dir, "video.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.SQLite}).Apply(context.Background(), true); err != nil {
-		t.Fatal(err)
-	}
-	app := video.New(video.Options{Store: sqldb.NewVideoStore(db, sqlseed.SQLite, 2*time.Second)})
-	ts := httptest.NewServer(serve.New(serve.Options{}).Handler([]serve.App{app}))
-	t.Cleanup(func() { ts.Close(); app.Shutdown(context.Background()) })
+	ts, db := newServerDB(t)
 	total := func() int {
 		r := call(t, "GET", ts.URL+video.BasePath+"/list?pageNo=1", "", "")
 		var d struct{ TotalPage int }
