@@ -12,7 +12,8 @@ import (
 // Drawings implements session.DrawingStore in the embedded database: the default when no MongoDB is
 // configured.
 type Drawings struct {
-	db *sql.DB
+	db   *sql.DB
+	list *sql.Stmt // prepared once: the list is the hot read
 }
 
 var _ session.DrawingStore = (*Drawings)(nil)
@@ -32,12 +33,16 @@ func NewDrawings(ctx context.Context, db *sql.DB) (*Drawings, error) {
 	if _, err := db.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS paints_recent ON paints (open_id, updated_at DESC)`); err != nil {
 		return nil, fmt.Errorf("sqlite: creating paints index: %w", err)
 	}
-	return &Drawings{db: db}, nil
+	list, err := db.PrepareContext(ctx, `SELECT id, actions, updated_at FROM paints WHERE open_id = ? ORDER BY updated_at DESC, id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: preparing the drawing list: %w", err)
+	}
+	return &Drawings{db: db, list: list}, nil
 }
 
 // List implements session.DrawingStore.
 func (d *Drawings) List(ctx context.Context, openID string) ([]session.Drawing, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT id, actions, updated_at FROM paints WHERE open_id = ? ORDER BY updated_at DESC, id`, openID)
+	rows, err := d.list.QueryContext(ctx, openID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: listing drawings: %w", err)
 	}
@@ -82,4 +87,4 @@ func (d *Drawings) Delete(ctx context.Context, openID, id string) error {
 func (d *Drawings) Ready(ctx context.Context) error { return d.db.PingContext(ctx) }
 
 // Close implements session.DrawingStore.
-func (d *Drawings) Close() error { return d.db.Close() }
+func (d *Drawings) Close() error { d.list.Close(); return d.db.Close() }

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -28,6 +29,12 @@ func Open(path string) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
+	// A pool that keeps what it opens: database/sql keeps 2 idle connections by default, so under
+	// load most queries would open one and run its pragmas (WAL, busy timeout) again. WAL lets the
+	// readers run side by side; writes still go one at a time, waiting at most busy_timeout.
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
 	if err := db.Ping(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
