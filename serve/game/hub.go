@@ -67,6 +67,7 @@ type Player struct {
 	node   string      // a proxy's home node ("" for players of this node and bots)
 	remote *remoteSeat // set while this node's player plays in a room on another node
 	ticket *Ticket     // set while this player waits in the cluster's slot
+	alias  string      // the pseudonym strangers see, made from id on first use (under the hub's lock)
 }
 
 type roomState int
@@ -402,8 +403,11 @@ func seen(to, about *Player) string {
 	if to == about || (about.out == nil && about.node == "") { // itself, or a bot (nobody's identity)
 		return about.uid
 	}
-	sum := sha256.Sum256([]byte("applet-game-pseudonym/" + about.id))
-	return "player-" + hex.EncodeToString(sum[:6])
+	if about.alias == "" {
+		sum := sha256.Sum256([]byte("applet-game-pseudonym/" + about.id))
+		about.alias = "player-" + hex.EncodeToString(sum[:6])
+	}
+	return about.alias
 }
 
 // start begins a round: every member gets start, and gameTime later the result.
