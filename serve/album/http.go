@@ -339,6 +339,12 @@ func (a *App) receive(w http.ResponseWriter, r *http.Request, part io.Reader, ow
 	serve.WriteJSON(w, http.StatusOK, map[string]any{"code": 0, "msg": "ok", "data": map[string]any{"imgUrl": a.url(r, key)}})
 }
 
+// How long, and how many, images under check are remembered.
+const (
+	checkingFor = time.Hour
+	maxChecking = 10000
+)
+
 // track remembers an image under check until its verdict comes (an hour at most, 10,000 at most).
 func (a *App) track(trace, key string) {
 	a.mu.Lock()
@@ -346,9 +352,11 @@ func (a *App) track(trace, key string) {
 	if a.checking == nil {
 		a.checking = map[string]pending{}
 	}
-	for t, p := range a.checking {
-		if time.Since(p.since) > time.Hour || len(a.checking) >= 10000 {
-			delete(a.checking, t)
+	if len(a.checking) >= maxChecking { // swept only when full, not on every upload
+		for t, p := range a.checking {
+			if time.Since(p.since) > checkingFor || len(a.checking) >= maxChecking {
+				delete(a.checking, t)
+			}
 		}
 	}
 	a.checking[trace] = pending{key: key, since: time.Now()}
@@ -379,6 +387,7 @@ func (a *App) mediaVerdict(w http.ResponseWriter, r *http.Request) {
 	p, known := a.checking[trace]
 	delete(a.checking, trace)
 	a.mu.Unlock()
+	known = known && time.Since(p.since) <= checkingFor
 	if known && risky {
 		log := serve.LoggerFrom(r.Context(), a.log)
 		if err := a.opts.Storage.Delete(r.Context(), p.key); err != nil {
