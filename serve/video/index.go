@@ -84,32 +84,27 @@ func (x *index) load(ctx context.Context) error {
 }
 
 // refresh runs the cheap check and reloads when it changed (or ListReload passed). A failure keeps
-// the list it had: the database may be down for a moment, and the list is still right.
+// the list it had: the database may be down for a moment, and the list is still right. Either way
+// the next check comes ListCheck later, not on every request.
 func (x *index) refresh() {
 	defer x.busy.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	count, maxID, err := x.store.VideoStamp(ctx)
 	x.mu.RLock()
-	same := err == nil && count == x.count && maxID == x.maxID && time.Since(x.loaded) < ListReload
+	same := count == x.count && maxID == x.maxID && time.Since(x.loaded) < ListReload
 	x.mu.RUnlock()
-	if err != nil {
+	switch {
+	case err != nil:
 		x.log.Warn("checking the video list for changes", "err", err)
-		x.mu.Lock()
-		x.at = time.Now() // try again after ListCheck, not on every request
-		x.mu.Unlock()
-		return
-	}
-	if same {
-		x.mu.Lock()
-		x.at = time.Now()
-		x.mu.Unlock()
-		return
-	}
-	if err := x.load(ctx); err != nil {
+	case !same:
+		err := x.load(ctx)
+		if err == nil {
+			return // load set the time of the check
+		}
 		x.log.Warn("reloading the video list", "err", err)
-		x.mu.Lock()
-		x.at = time.Now()
-		x.mu.Unlock()
 	}
+	x.mu.Lock()
+	x.at = time.Now()
+	x.mu.Unlock()
 }
