@@ -31,11 +31,14 @@ type Source interface {
 	Credentials(ctx context.Context) (Creds, error)
 }
 
-// Static is a long-lived key (no token, no expiry).
-type Static struct{ ID, Key string }
+// Static is a key that does not change while it is used: a long-lived one, or a temporary one
+// given with its token (which then expires when it does).
+type Static struct{ ID, Key, Token string }
 
 // Credentials implements Source.
-func (s Static) Credentials(context.Context) (Creds, error) { return Creds{ID: s.ID, Key: s.Key}, nil }
+func (s Static) Credentials(context.Context) (Creds, error) {
+	return Creds{ID: s.ID, Key: s.Key, Token: s.Token}, nil
+}
 
 // Provider reads the instance role's credentials from the metadata service.
 type Provider struct {

@@ -155,15 +155,11 @@ func TestRolePolicyLimitsWhatTheHostCanDo(t *testing.T) {
 		t.Fatalf("without the token: %v", err)
 	}
 	cs.AddRoleKey("AKIDold", "old-secret", "old-token", time.Now().Add(-time.Second), func() []string { return hostPolicies("") })
-	expired := staticToken{rolecred.Creds{ID: "AKIDold", Key: "old-secret", Token: "old-token"}}
+	expired := rolecred.Static{ID: "AKIDold", Key: "old-secret", Token: "old-token"}
 	if err := put(client(t, cs, expired), "photos/b.jpg"); err == nil || !strings.Contains(err.Error(), "ExpiredToken") {
 		t.Fatalf("an expired key: %v", err)
 	}
 }
-
-type staticToken struct{ c rolecred.Creds }
-
-func (s staticToken) Credentials(context.Context) (rolecred.Creds, error) { return s.c, nil }
 
 // The same credentials sign Tencent Cloud API calls through the SDK's credential interface, token
 // included; the stand-in refuses the key without it.

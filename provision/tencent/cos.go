@@ -65,18 +65,12 @@ func NewBuckets(cfg BucketConfig) (*Buckets, error) {
 	}
 	src := cfg.Source
 	if src == nil {
-		src = staticToken{cfg.Credentials}
+		src = rolecred.Static{ID: cfg.Credentials.SecretID, Key: cfg.Credentials.SecretKey, Token: cfg.Credentials.Token}
 	}
 	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: cfg.Timeout, Transport: rolecred.COSTransport(src, base)})
 	client.Conf.RetryOpt.Count = 3
 	client.Conf.RetryOpt.Interval = 300 * time.Millisecond
 	return &Buckets{cfg: cfg, client: client, url: "https://" + bu.Host, plain: &http.Client{Timeout: cfg.Timeout, Transport: base}, bucketURL: bu.String()}, nil
-}
-
-type staticToken struct{ c Credentials }
-
-func (s staticToken) Credentials(context.Context) (rolecred.Creds, error) {
-	return rolecred.Creds{ID: s.c.SecretID, Key: s.c.SecretKey, Token: s.c.Token}, nil
 }
 
 // Name is the bucket's name.
