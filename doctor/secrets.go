@@ -13,6 +13,7 @@ import (
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/rolecred"
+	"github.com/qcloud-applet/applet/provision"
 	"github.com/qcloud-applet/applet/provision/host"
 	"github.com/qcloud-applet/applet/provision/tencent"
 )
@@ -23,7 +24,7 @@ func (d *env) wantRole() string {
 	case d.c.Provision.InstanceRole != "":
 		return d.c.Provision.InstanceRole
 	case d.c.COS.Bucket != "":
-		return "applet-" + d.c.Deployment
+		return provision.RoleName(d.c.Deployment)
 	}
 	return ""
 }

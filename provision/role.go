@@ -30,6 +30,10 @@ type Roles interface {
 	DeletePolicy(ctx context.Context, policy uint64) error
 }
 
+// RoleName and PolicyName are the role and policy provision makes for a deployment.
+func RoleName(deployment string) string   { return "applet-" + deployment }
+func PolicyName(deployment string) string { return "applet-" + deployment + "-host" }
+
 // RoleSpec is the role a deployment's instance gets.
 type RoleSpec struct {
 	// Name is the role; Existing: it is the team's own (provision.instance_role), read, never changed.

@@ -188,7 +188,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 
 // RoleSpec is the CAM role of a deployment's instance and the one policy provision keeps on it.
 func RoleSpec(o Options) provision.RoleSpec {
-	r := provision.RoleSpec{Name: "applet-" + o.Deployment, PolicyName: "applet-" + o.Deployment + "-host"}
+	r := provision.RoleSpec{Name: provision.RoleName(o.Deployment), PolicyName: provision.PolicyName(o.Deployment)}
 	if o.InstanceRole != "" {
 		return provision.RoleSpec{Name: o.InstanceRole, Existing: true}
 	}
