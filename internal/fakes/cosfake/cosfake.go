@@ -131,18 +131,6 @@ func (s *Server) Object(bucket, key string) *Object {
 	return nil
 }
 
-// signer is the SecretId that signed the request.
-func (s *Server) signer(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); a != "" {
-		for _, kv := range strings.Split(a, "&") {
-			if v, ok := strings.CutPrefix(kv, "q-ak="); ok {
-				return v
-			}
-		}
-	}
-	return r.URL.Query().Get("q-ak")
-}
-
 // Objects lists the keys of a bucket, sorted.
 func (s *Server) Objects(name string) []string {
 	s.mu.Lock()
@@ -350,13 +338,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if signed {
 		if code, msg := s.verify(r); code != "" {
 			writeError(w, r, http.StatusForbidden, code, msg)
-			return
-		}
-		s.mu.Lock()
-		tk := s.tokens[s.signer(r)]
-		s.mu.Unlock()
-		if tk.scoped && !allowed(parsePolicies(tk.policies()), cosAction(r, key), resourceOf(r.Host, key)) {
-			writeError(w, r, http.StatusForbidden, "AccessDenied", "Access Denied: the role's policies do not allow "+cosAction(r, key)+" on "+resourceOf(r.Host, key)+".")
 			return
 		}
 	}
@@ -726,6 +707,12 @@ func (s *Server) verify(r *http.Request) (code, msg string) {
 	want := hex.EncodeToString(hmacSHA1([]byte(signKey), stringToSign))
 	if !hmac.Equal([]byte(want), []byte(get("q-signature"))) {
 		return "SignatureDoesNotMatch", "The calculated signature does not match the one you provided."
+	}
+	if isTemp && temp.scoped { // a role's key: its policies, as they are now, must allow the request
+		key := strings.TrimPrefix(r.URL.Path, "/")
+		if action, res := cosAction(r, key), resourceOf(r.Host, key); !allowed(parsePolicies(temp.policies()), action, res) {
+			return "AccessDenied", "Access Denied: the role's policies do not allow " + action + " on " + res + "."
+		}
 	}
 	return "", ""
 }
