@@ -125,16 +125,9 @@ Page({
     return this.connect();
   },
 
+  // A wait or round cut by the link was already ended by onDisconnect, with the reason shown.
   onHi() {
-    const st = this.data.state;
-    // After a reconnect the server knows nothing of a wait or a round: back to ready, saying why.
-    const lost = st === 'waiting' || st === 'playing';
-    this.setData({
-      online: true,
-      reconnecting: false,
-      state: st === 'connecting' || lost ? 'ready' : st,
-      message: lost ? '网络中断，本局已结束，请重新匹配' : this.data.message,
-    });
+    this.setData({ online: true, reconnecting: false, state: this.data.state === 'connecting' ? 'ready' : this.data.state });
   },
 
   // A wait or a round does not survive the link: say so now, not when the link is back.
