@@ -7,16 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	sdk "github.com/tencentyun/cos-go-sdk-v5"
-
 	"github.com/qcloud-applet/applet/internal/rolecred"
+	"github.com/qcloud-applet/applet/provision/tencent"
 )
 
 // Fetch says where the secret part of a bundle waits: a private object that only the instance's
@@ -35,33 +32,20 @@ func FetchBundle(ctx context.Context, f Fetch, dst string) error {
 	if f.Bucket == "" || f.Region == "" || f.Key == "" || f.SHA256 == "" {
 		return errors.New("fetching the bundle: bucket, region, key and sha256 are all needed")
 	}
-	bu, err := sdk.NewBucketURL(f.Bucket, f.Region, f.Endpoint == "")
+	// The bucket client provision uses, signing with the role's credentials.
+	b, err := tencent.NewBuckets(tencent.BucketConfig{Source: &rolecred.Provider{Endpoint: f.Metadata},
+		Bucket: f.Bucket, Region: f.Region, Endpoint: f.Endpoint, Timeout: 10 * time.Minute})
 	if err != nil {
 		return fmt.Errorf("fetching the bundle: %w", err)
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	if f.Endpoint != "" {
-		d := &net.Dialer{Timeout: 5 * time.Second}
-		base.DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, f.Endpoint)
-		}
-	}
-	src := &rolecred.Provider{Endpoint: f.Metadata}
-	client := sdk.NewClient(&sdk.BaseURL{BucketURL: bu}, &http.Client{Timeout: 10 * time.Minute, Transport: rolecred.COSTransport(src, base)})
-	client.Conf.RetryOpt.Count = 3
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	resp, err := client.Object.Get(ctx, f.Key, nil)
-	if err != nil {
-		return fmt.Errorf("fetching the bundle %s with the instance role: %w", f.Key, err)
-	}
-	defer resp.Body.Close()
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(out, h), resp.Body); err != nil {
-		return fmt.Errorf("fetching the bundle: %w", err)
+	if err := b.Download(ctx, f.Key, io.MultiWriter(out, h)); err != nil {
+		return fmt.Errorf("fetching the bundle %s with the instance role: %w", f.Key, err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 {
 		return fmt.Errorf("the bundle %s has digest %s, the command expected %s: not applied", f.Key, got, f.SHA256)
@@ -71,7 +55,7 @@ func FetchBundle(ctx context.Context, f Fetch, dst string) error {
 	}
 	// Gone once read: provision deletes it too, and a lifecycle rule expires any left after a day.
 	for attempt := 0; attempt < 3; attempt++ {
-		if _, err = client.Object.Delete(ctx, f.Key); err == nil || sdk.IsNotFoundError(err) {
+		if b.DeleteObject(ctx, f.Key) == nil {
 			return nil
 		}
 		time.Sleep(time.Duration(attempt+1) * 300 * time.Millisecond)

@@ -458,3 +458,16 @@ func (b *Buckets) List(ctx context.Context, prefix string) ([]string, error) {
 
 // Region is the bucket's region.
 func (b *Buckets) Region() string { return b.cfg.Region }
+
+// Download writes an object (signed, private ones too) to w.
+func (b *Buckets) Download(ctx context.Context, key string, w io.Writer) error {
+	resp, err := b.client.Object.Get(ctx, key, nil)
+	if err != nil {
+		return cosErr("GetObject", err)
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return fmt.Errorf("cos GetObject: %w", err)
+	}
+	return nil
+}
