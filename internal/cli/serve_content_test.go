@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
-	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -61,16 +60,7 @@ func TestContentCheckOnCommentsAndUploads(t *testing.T) {
 		var img bytes.Buffer
 		png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2)))
 		img.Write(extra) // after the image's end: still a valid PNG
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		part, _ := mw.CreateFormFile("image", "a.png")
-		part.Write(img.Bytes())
-		mw.Close()
-		req, _ := http.NewRequest("POST", ts.URL+album.BasePath+"/upload", &body)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		req.Header.Set(session.HeaderCode, "carol:1")
-		_, out := doReq(t, req)
-		return out
+		return uploadImage(t, ts.URL+album.BasePath+"/upload", img.Bytes(), map[string]string{session.HeaderCode: "carol:1"})
 	}
 	clean, risky := upload(nil), upload([]byte(wechatfake.RiskyWord))
 	for _, out := range []map[string]any{clean, risky} {

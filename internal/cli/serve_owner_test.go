@@ -27,20 +27,7 @@ func TestAlbumOwnerChecks(t *testing.T) {
 
 	var img bytes.Buffer
 	png.Encode(&img, image.NewGray(image.Rect(0, 0, 2, 2)))
-	upload := func(hdr map[string]string) map[string]any {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		part, _ := mw.CreateFormFile("image", "a.png")
-		part.Write(img.Bytes())
-		mw.Close()
-		req, _ := http.NewRequest("POST", base+"/upload", &body)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		for k, v := range hdr {
-			req.Header.Set(k, v)
-		}
-		_, out := doReq(t, req)
-		return out
-	}
+	upload := func(hdr map[string]string) map[string]any { return uploadImage(t, base+"/upload", img.Bytes(), hdr) }
 	del := func(path string, hdr map[string]string) map[string]any {
 		b, _ := json.Marshal(map[string]string{"filepath": path})
 		req, _ := http.NewRequest("POST", base+"/delete", bytes.NewReader(b))
@@ -117,4 +104,21 @@ func doReq(t *testing.T, req *http.Request) (int, map[string]any) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
+}
+
+// uploadImage posts data as the album's image field with the headers and returns the reply.
+func uploadImage(t *testing.T, url string, data []byte, hdr map[string]string) map[string]any {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	part, _ := mw.CreateFormFile("image", "a.png")
+	part.Write(data)
+	mw.Close()
+	req, _ := http.NewRequest("POST", url, &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	_, out := doReq(t, req)
+	return out
 }
