@@ -165,13 +165,10 @@ func (d *env) checkBucket(ctx context.Context) Result {
 	if c.COS.Bucket == "" {
 		return Skip("cos.bucket is empty: the album keeps images on disk")
 	}
-	id, key := c.COS.SecretID, c.COS.SecretKey
 	if c.COSCredentials() == config.COSKeyRole {
 		return Skip("the album signs with the instance role: host.album-scope checks its writes")
 	}
-	if id == "" || key == "" {
-		id, key = c.TencentCloud.SecretID, c.TencentCloud.SecretKey
-	}
+	id, key := c.COSKey()
 	if id == "" {
 		return Failed("no key for COS", "set cos.secret_id and cos.secret_key")
 	}

@@ -127,7 +127,8 @@ func (d *env) checkAlbumScope(ctx context.Context) Result {
 		how := c.COSCredentials()
 		switch how {
 		case config.COSKeyOwn:
-			bc.Credentials = tencent.Credentials{SecretID: c.COS.SecretID, SecretKey: c.COS.SecretKey}
+			id, key := c.COSKey()
+			bc.Credentials = tencent.Credentials{SecretID: id, SecretKey: key}
 		case config.COSKeyRole:
 			bc.Source = &rolecred.Provider{Endpoint: c.COS.MetadataURL}
 		default:
