@@ -58,8 +58,10 @@ type Storage struct {
 
 var _ album.Storage = (*Storage)(nil)
 
-// New returns a storage on the configured bucket. It makes no request.
-func New(cfg Config) (*Storage, error) {
+// NewClient returns the SDK's client for the configured bucket: signed with the static key or the
+// role's changing credentials, three attempts a request, CRC checked. The album and the backups
+// share it.
+func NewClient(cfg Config) (*sdk.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -85,6 +87,16 @@ func New(cfg Config) (*Storage, error) {
 	client.Conf.RetryOpt.Count = 3 // three attempts in all; PUT bodies are files, so they replay
 	client.Conf.RetryOpt.Interval = 200 * time.Millisecond
 	client.Conf.EnableCRC = true
+	return client, nil
+}
+
+// New returns a storage on the configured bucket. It makes no request.
+func New(cfg Config) (*Storage, error) {
+	client, err := NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	bu := client.BaseURL.BucketURL
 	public := "https://" + bu.Host
 	if cfg.PublicDomain != "" {
 		public = "https://" + cfg.PublicDomain

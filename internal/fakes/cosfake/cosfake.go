@@ -33,6 +33,7 @@ type Object struct {
 	ContentType string
 	ETag        string
 	Modified    time.Time
+	SSE         string // x-cos-server-side-encryption asked for at upload: "" or AES256
 }
 
 type bucket struct {
@@ -573,8 +574,13 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, b *bucket, 
 			writeError(w, r, http.StatusBadRequest, "IncompleteBody", "")
 			return
 		}
+		sse := r.Header.Get("X-Cos-Server-Side-Encryption")
+		if sse != "" && sse != "AES256" {
+			writeError(w, r, http.StatusBadRequest, "InvalidArgument", "The encryption method specified is not supported")
+			return
+		}
 		sum := md5.Sum(data)
-		o := &Object{ACL: r.Header.Get("X-Cos-Acl"), Data: data, ContentType: r.Header.Get("Content-Type"), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: time.Now()}
+		o := &Object{SSE: sse, ACL: r.Header.Get("X-Cos-Acl"), Data: data, ContentType: r.Header.Get("Content-Type"), ETag: `"` + hex.EncodeToString(sum[:]) + `"`, Modified: time.Now()}
 		if o.ContentType == "" {
 			o.ContentType = "application/octet-stream"
 		}
@@ -595,6 +601,9 @@ func (s *Server) serveObject(w http.ResponseWriter, r *http.Request, b *bucket, 
 		}
 		w.Header().Set("Content-Type", o.ContentType)
 		w.Header().Set("ETag", o.ETag)
+		if o.SSE != "" {
+			w.Header().Set("x-cos-server-side-encryption", o.SSE)
+		}
 		w.Header().Set("x-cos-hash-crc64ecma", strconv.FormatUint(crc64.Checksum(o.Data, crcTable), 10))
 		http.ServeContent(w, r, "", o.Modified, bytes.NewReader(o.Data))
 	case http.MethodDelete:
