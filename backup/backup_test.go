@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -371,4 +372,304 @@ func (f *failing) Get(ctx context.Context, name string) (io.ReadCloser, error) {
 		return nil, errors.New("network went away")
 	}
 	return f.Target.Get(ctx, name)
+}
+
+func TestKilledBackupLeavesNoBackup(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 50)
+	inner := cosTarget(t, nil)
+	f := &failing{Target: inner, putLimit: 2}
+	repo := backup.New(f, nil)
+	if _, err := repo.Backup(ctx, r.stores, "test"); err == nil {
+		t.Fatal("a backup whose target fails succeeded")
+	}
+	list, err := backup.New(inner, nil).List(ctx)
+	if err != nil || len(list) != 0 {
+		t.Fatalf("after a killed backup: %d backups listed (%v), want none", len(list), err)
+	}
+	if parts, _ := inner.List(ctx, "parts/"); len(parts) == 0 {
+		t.Fatal("the killed backup stored no part: the test did not kill it midway")
+	}
+	f.putLimit = 0
+	m, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatalf("the next backup: %v", err)
+	}
+	if err := repo.Verify(ctx, []*backup.Manifest{m}, r.stores); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestDamagedPartIsNamedAndRestoreRefuses(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 50)
+	var fake *cosfake.Server
+	tg := cosTarget(t, &fake)
+	repo := backup.New(tg, nil)
+	m, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := m.Store("drawings")
+	damaged := e.Files[0].Parts[0].ID
+	o := fake.Object("backup-1250000000", "demo/parts/"+damaged[:2]+"/"+damaged)
+	o.Data[len(o.Data)/2] ^= 0x40
+	err = repo.Verify(ctx, []*backup.Manifest{m}, r.stores)
+	if err == nil || !strings.Contains(err.Error(), damaged) || !strings.Contains(err.Error(), "drawings/collection.bson") {
+		t.Fatalf("verify of a damaged part: %v, want it named", err)
+	}
+	st, _ := repo.LastVerify(ctx)
+	if st == nil || st.OK {
+		t.Fatalf("last verify recorded as %+v", st)
+	}
+	before := r.snapshot(t)
+	r.wipe(t)
+	err = repo.Restore(ctx, m, r.stores, true)
+	if err == nil || !strings.Contains(err.Error(), "nothing was restored") {
+		t.Fatalf("restore from a damaged backup: %v", err)
+	}
+	if got := r.snapshot(t); len(got["comment"]) != 0 || len(got["drawings0"]) != 0 {
+		t.Fatal("a refused restore wrote data")
+	}
+	_ = before
+}
+
+func TestRestoreRefusesNewerData(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 20)
+	repo := backup.New(cosTarget(t, nil), nil)
+	m, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r.snapshot(t)
+	if _, err := r.videos.AddComment(ctx, video.Comment{VID: 1, Nick: "late", Content: "after the backup"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // drawings' times are in milliseconds
+	if err := r.drawings.Save(ctx, "o-0", session.Drawing{ID: "new", Actions: "[]"}); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(r.dataDir, "album", "photos", "99990", "late.jpg"), []byte("x"), 0o644)
+	err = repo.Restore(ctx, m, r.stores, false)
+	if !errors.Is(err, backup.ErrNewer) {
+		t.Fatalf("restore onto newer data: %v, want ErrNewer", err)
+	}
+	for _, s := range []string{"table comment", "drawings:", "late.jpg", "--force"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("refusal does not mention %q:\n%v", s, err)
+		}
+	}
+	if err := repo.Restore(ctx, m, r.stores, true); err != nil {
+		t.Fatalf("restore --force: %v", err)
+	}
+	equal(t, r.snapshot(t), want)
+}
+
+func TestEncryptedBackupNeedsItsKey(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 5)
+	tg := cosTarget(t, nil)
+	key, _ := backup.ParseKey([]byte(strings.Repeat("01", 32)))
+	m, err := backup.New(tg, key).Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := backup.ParseKey([]byte(strings.Repeat("02", 32)))
+	for _, c := range []struct {
+		key  *backup.Key
+		want string
+	}{{nil, "is encrypted"}, {other, "was encrypted with key " + key.ID}} {
+		repo := backup.New(tg, c.key)
+		if err := repo.Verify(ctx, []*backup.Manifest{m}, nil); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "backup.encryption_key_file") {
+			t.Errorf("verify: %v, want %q", err, c.want)
+		}
+		if err := repo.Restore(ctx, m, r.stores, true); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("restore: %v, want %q", err, c.want)
+		}
+	}
+	if _, err := backup.ParseKey([]byte("short")); err == nil || !strings.Contains(err.Error(), "openssl rand -hex 32") {
+		t.Errorf("a bad key: %v", err)
+	}
+	// No part holds the data in the clear.
+	parts, _ := tg.List(ctx, "parts/")
+	for _, p := range parts {
+		rc, _ := tg.Get(ctx, p.Name)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if bytes.Contains(b, []byte("用户")) || bytes.HasPrefix(b, []byte{0x1f, 0x8b}) { // plain text, or plain gzip
+			t.Fatalf("part %s is readable without the key", p.Name)
+		}
+	}
+}
+
+func TestIncrementalBackupStoresOnlyWhatChanged(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 3000)
+	tg, _ := dir.New(t.TempDir())
+	repo := backup.New(tg, nil)
+	first, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first backup: %s of data, %s stored; unchanged second: %s stored", backup.Bytes(first.Size), backup.Bytes(first.Stored), backup.Bytes(second.Stored))
+	if first.Stored == 0 || second.Stored*4 > first.Stored {
+		t.Errorf("an unchanged second backup stored %d bytes, the first %d", second.Stored, first.Stored)
+	}
+	// An unchanged album file is not read again: its entry is the first backup's.
+	a1, _ := first.Store("album")
+	a2, _ := second.Store("album")
+	if len(a1.Files) != 5 || !slices.EqualFunc(a1.Files, a2.Files, func(x, y backup.File) bool { return x.SHA256 == y.SHA256 && x.Modified.Equal(y.Modified) }) {
+		t.Errorf("album entries differ between unchanged backups")
+	}
+}
+
+func TestRetentionKeepsDailyAndWeekly(t *testing.T) {
+	day := 24 * time.Hour
+	start := time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC) // a Monday
+	var ms []*backup.Manifest
+	for i := 0; i < 40; i++ { // newest first: two a day for twenty days
+		at := start.Add(-time.Duration(i) * 12 * time.Hour)
+		ms = append(ms, &backup.Manifest{ID: at.Format("20060102T150405Z"), Created: at})
+	}
+	keep := backup.Retention{Daily: 7, Weekly: 4}.Keep(ms)
+	var kept []string
+	for _, m := range ms {
+		if keep[m.ID] {
+			kept = append(kept, m.Created.Format("01-02 15"))
+		}
+	}
+	want := []string{"11-30 03", "11-29 15", "11-28 15", "11-27 15", "11-26 15", "11-25 15", "11-24 15", "11-22 15", "11-15 15"}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("kept %v\nwant %v", kept, want)
+	}
+	_ = day
+}
+
+func TestPruneDeletesOnlyUnreferencedParts(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 100)
+	tg, _ := dir.New(t.TempDir())
+	repo := backup.New(tg, nil)
+	old, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.fill(t, 500) // new comments, new drawings' times, same files
+	keepM, err := repo.Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An orphan part, as a killed backup leaves.
+	tg.Put(ctx, "parts/00/00orphan", strings.NewReader("x"), 1)
+	rep, err := repo.Prune(ctx, backup.Retention{Daily: 1, Weekly: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Backups != 1 || rep.Parts == 0 {
+		t.Fatalf("prune: %+v, want the old backup and its own parts gone", rep)
+	}
+	if _, err := repo.Load(ctx, old.ID); !errors.Is(err, backup.ErrNotFound) {
+		t.Fatalf("old backup still there: %v", err)
+	}
+	if err := repo.Verify(ctx, []*backup.Manifest{keepM}, r.stores); err != nil {
+		t.Fatalf("the kept backup after prune: %v", err)
+	}
+}
+
+func TestRestoreKilledMidwayFinishesWhenRunAgain(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 3000)
+	inner, _ := dir.New(t.TempDir())
+	m, err := backup.New(inner, nil).Backup(ctx, r.stores, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r.snapshot(t)
+	r.wipe(t)
+	parts := 0
+	for _, s := range m.Stores {
+		for _, f := range s.Files {
+			parts += len(f.Parts)
+		}
+	}
+	// The check reads every part once; the kill comes during the writes after it.
+	f := &failing{Target: inner, getLimit: int64(parts + parts/2)}
+	if err := backup.New(f, nil).Restore(ctx, m, r.stores, false); err == nil || strings.Contains(err.Error(), "nothing was restored") {
+		t.Fatalf("a restore killed while writing: %v", err)
+	}
+	if err := backup.New(inner, nil).Restore(ctx, m, r.stores, true); err != nil {
+		t.Fatalf("restore run again: %v", err)
+	}
+	equal(t, r.snapshot(t), want)
+}
+
+// TestBackupWhileCommentsFlow backs up while comments are added as fast as the database takes them:
+// the dump is one snapshot, so every restored comment is whole and the restored table is exactly
+// the rows up to the backup's mark.
+func TestBackupWhileCommentsFlow(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.fill(t, 2000)
+	tg, _ := dir.New(t.TempDir())
+	repo := backup.New(tg, nil)
+	stop := make(chan struct{})
+	var added atomic.Int64
+	var wg sync.WaitGroup
+	rate := func(d time.Duration) float64 { n := added.Swap(0); return float64(n) / d.Seconds() }
+	writer := func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := r.videos.AddComment(ctx, video.Comment{VID: 2, Nick: "flow", Content: fmt.Sprintf("comment %d %s", i, contents[0])}); err == nil {
+				added.Add(1)
+			}
+		}
+	}
+	for range 4 {
+		wg.Add(1)
+		go writer()
+	}
+	time.Sleep(time.Second)
+	before := rate(time.Second)
+	start := time.Now()
+	m, err := repo.Backup(ctx, r.stores, "test")
+	took := time.Since(start)
+	during := rate(took)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("comments a second: %.0f before the backup, %.0f during it (%.2f×); backup took %s", before, during, during/before, took.Round(time.Millisecond))
+	r.wipe(t)
+	if err := repo.Restore(ctx, m, r.stores, true); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := m.Store("video")
+	maxID := e.Mark["comment.id"]
+	db, _ := sql.Open("mysql", r.mysqlDSN)
+	defer db.Close()
+	var n, top int64
+	var bad int
+	db.QueryRow("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM comment").Scan(&n, &top)
+	db.QueryRow("SELECT COUNT(*) FROM comment WHERE nick = 'flow' AND content NOT LIKE CONCAT('comment %', ?)", contents[0]).Scan(&bad)
+	if top != maxID || bad != 0 || n == 0 {
+		t.Fatalf("restored %d comments up to id %d (mark %d), %d damaged", n, top, maxID, bad)
+	}
 }
