@@ -128,8 +128,8 @@ func partName(id string) string { return "parts/" + id[:2] + "/" + id }
 
 // Chunk sizes: cut where the content says, between min and max, about avg apart.
 const (
-	chunkMin = 256 << 10
-	chunkMax = 4 << 20
+	chunkMin  = 256 << 10
+	chunkMax  = 4 << 20
 	chunkBits = 20 // average 1 MiB
 )
 

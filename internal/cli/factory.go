@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,6 +24,9 @@ type IOStreams struct {
 	// OutIsTerminal says whether Out is a terminal (colour in tables).
 	OutIsTerminal bool
 }
+
+// progress prints a line of a long command's progress on ErrOut.
+func (s IOStreams) progress(format string, args ...any) { fmt.Fprintf(s.ErrOut, format+"\n", args...) }
 
 // Factory creates what commands need, lazily: `--help`, `version` and `init` never read the
 // configuration or need credentials.

@@ -63,5 +63,6 @@ defaults (local disk, in-process stores).`),
 	root.AddCommand(newCmdProvision(f, nil))
 	root.AddCommand(newCmdHost(f))
 	root.AddCommand(newCmdDoctor(f, nil))
+	root.AddCommand(newCmdBackup(f), newCmdRestore(f))
 	return root
 }

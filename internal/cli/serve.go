@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/qcloud-applet/applet/backup/setup"
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/spf13/cobra"
@@ -87,6 +88,11 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	}
 	cfg := loaded.Config
 	log := opts.Logger(cfg)
+	release, err := setup.LockDataDir(cfg.DataDir, false) // a restore takes it exclusively
+	if err != nil {
+		return &HintError{Err: fmt.Errorf("data_dir %s: %w", cfg.DataDir, err), Hint: "a restore is writing it: wait for applet restore to finish"}
+	}
+	defer release()
 	if loaded.File != "" {
 		log.Info("config loaded", "file", loaded.File)
 	} else {

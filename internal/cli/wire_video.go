@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/session"
@@ -22,10 +21,7 @@ func newVideoApp(ctx context.Context, w *wiring, log *slog.Logger) (serve.App, e
 		return nil, err
 	}
 	if cfg.MySQL.DSN == "" {
-		path := cfg.Video.SQLitePath
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "video.db")
-		}
+		path := cfg.VideoSQLitePath()
 		store, err := sqldb.OpenEmbedded(ctx, path, cfg.Video.QueryTimeout, log)
 		if err != nil {
 			return nil, fmt.Errorf("video: %w", err)

@@ -39,6 +39,7 @@ type Config struct {
 	WeChat       WeChat       `yaml:"wechat"`
 	TencentCloud TencentCloud `yaml:"tencentcloud"`
 	Provision    Provision    `yaml:"provision"`
+	Backup       Backup       `yaml:"backup"`
 }
 
 // Log configures the servers' structured logs.
@@ -185,6 +186,15 @@ type Provision struct {
 	DNSResolver   string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
 }
 
+// Backup configures `applet backup` and `applet restore`.
+type Backup struct {
+	To                string        `yaml:"to" help:"Where backups go: cos://<name>-<appid>[/prefix] (a private bucket) or a directory (empty: <data_dir>/backups locally; with a domain, the backup bucket provision makes, cos://<deployment>-backup-<appid>)."`
+	KeepDaily         int           `yaml:"keep_daily" help:"Keep the newest backup of each of this many last days."`
+	KeepWeekly        int           `yaml:"keep_weekly" help:"Also keep the newest backup of each of this many last weeks."`
+	MaxAge            time.Duration `yaml:"max_age" help:"applet doctor warns when the last backup is older than this."`
+	EncryptionKeyFile string        `yaml:"encryption_key_file" help:"File of the key backups are encrypted with (64 hex digits: openssl rand -hex 32); keep a copy off the instance: without it no backup can be restored (empty: COS server-side encryption only)."`
+}
+
 // Default returns the configuration used when nothing is set: every app on its documented port with
 // embedded stores.
 func Default() *Config {
@@ -204,5 +214,6 @@ func Default() *Config {
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
 			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
 			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute},
+		Backup: Backup{KeepDaily: 7, KeepWeekly: 4, MaxAge: 26 * time.Hour},
 	}
 }

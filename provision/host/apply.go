@@ -495,3 +495,22 @@ func ensureRedis(ctx context.Context, o *Options, rep *Report, r *Redis) error {
 	rep.Actions = append(rep.Actions, "redis: set the password")
 	return nil
 }
+
+// WhileStopped runs fn with the host's backends stopped (a restore writes their data), and starts
+// them again after, whatever fn returned. Off a systemd host it just runs fn.
+func WhileStopped(ctx context.Context, o Options, fn func() error) error {
+	o.defaults()
+	m, err := LoadManifest(o.Root)
+	if !o.Systemd || err != nil || len(m.Apps) == 0 {
+		return fn()
+	}
+	rep := &Report{}
+	for _, app := range m.Apps {
+		if err := o.run(ctx, rep, []string{"systemctl", "stop", "applet@" + app}); err != nil {
+			return err
+		}
+	}
+	ferr := fn()
+	// Started even when fn failed: a refused or failed restore leaves the old data, still served.
+	return errors.Join(ferr, restartBackends(context.WithoutCancel(ctx), &o, rep, m))
+}
