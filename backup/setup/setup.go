@@ -5,11 +5,11 @@ package setup
 import (
 	"context"
 	"errors"
-	"io"
-	"time"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/qcloud-applet/applet/backup"
 	bcos "github.com/qcloud-applet/applet/backup/cos"

@@ -54,7 +54,9 @@ Sessions (Redis) are not backed up: after a restore, users log in again.`,
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			which := append(args, "all")[0]
-			return withBackups(cmd.Context(), opts, false, func(b *setup.Backups, _ *config.Config) error { return b.VerifyWhich(cmd.Context(), which, opts.IO.Out) })
+			return withBackups(cmd.Context(), opts, false, func(b *setup.Backups, _ *config.Config) error {
+				return b.VerifyWhich(cmd.Context(), which, opts.IO.Out)
+			})
 		},
 	})
 	return cmd
