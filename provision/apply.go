@@ -75,9 +75,10 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 		StepInstance: func(ctx context.Context) (string, string, error) { return p.applyInstance(ctx, plan) },
 		StepDNS:      func(ctx context.Context) (string, string, error) { return p.applyRecord(ctx, plan) },
 		StepBucket:   func(ctx context.Context) (string, string, error) { return p.applyBucket(ctx, plan) },
+		StepVault:    func(ctx context.Context) (string, string, error) { return p.applyVault(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) { return p.applyDatabase(ctx, plan) },
 	}
-	order := []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase}
+	order := []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase}
 	if p.deps.Host != nil {
 		do[StepCert] = func(ctx context.Context) (string, string, error) { return p.applyCert(ctx, plan) }
 		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHost(ctx, plan) }

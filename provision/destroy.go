@@ -12,6 +12,8 @@ import (
 type DestroyOptions struct {
 	Force bool // delete the bucket's objects; otherwise a bucket with objects is kept
 	Purge bool // drop the database; otherwise its data is kept
+	// PurgeBackups deletes the backup bucket; otherwise it is kept, backups and all.
+	PurgeBackups bool
 }
 
 // PlanDestroy reads what carries the deployment's tag and says what Destroy would remove. Read calls only.
@@ -20,6 +22,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 	rd := &reads{plan: plan}
 	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
 	p.planDestroyRole(ctx, rd)
+	p.planDestroyVault(ctx, rd, opts)
 	run(func() {
 		groups, err := p.groups(ctx)
 		if err != nil {
@@ -193,7 +196,8 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 			}
 			return "deleted", c.Detail, nil
 		},
-		StepRole: func(ctx context.Context) (string, string, error) { return p.destroyRole(ctx, plan) },
+		StepRole:  func(ctx context.Context) (string, string, error) { return p.destroyRole(ctx, plan) },
+		StepVault: func(ctx context.Context) (string, string, error) { return p.destroyVault(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepDatabase)
 			if c.Action != Delete {
@@ -207,7 +211,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	}
 	var order []string
 	for _, s := range stepOrder {
-		if _, ok := do[s]; ok && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) {
+		if _, ok := do[s]; ok && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
 			order = append(order, s)
 		}
 	}
@@ -329,6 +333,11 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 		return nil, err
 	}
 	left = append(left, roles...)
+	vault, err := p.censusVault(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	left = append(left, vault...)
 	if p.deps.Buckets != nil {
 		b, err := p.deps.Buckets.Bucket(ctx)
 		if err != nil {

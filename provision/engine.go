@@ -31,11 +31,12 @@ var stepNeeds = map[string][]string{
 	StepBucket:   nil,
 	StepDatabase: nil,
 	StepCert:     nil, // DNS-01 does not wait for the instance or its record
-	StepHost:     {StepInstance, StepCert, StepBucket, StepDatabase},
+	StepVault:    nil,
+	StepHost:     {StepInstance, StepCert, StepBucket, StepVault, StepDatabase},
 	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepDatabase, StepCert, StepHost, StepHealth}
+var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepHost, StepHealth}
 
 // Action is what a plan does to a resource.
 type Action string
@@ -98,6 +99,7 @@ type observed struct {
 	extraInst []Instance
 	records   []Record
 	bucket    BucketState
+	vault     BucketState
 	role      RoleState
 }
 
@@ -125,6 +127,7 @@ type Deps struct {
 	Firewall Firewall
 	DNS      DNS
 	Buckets  Buckets
+	Vault    Vault // the backup bucket; nil: none
 	Schema   Schema
 	Roles    Roles // nil: no instance role
 	// The host side; all nil with cloud_only.
@@ -218,6 +221,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	}
 
 	p.planRole(ctx, rd)
+	p.planVault(ctx, rd)
 	// Security group, then the instance (whose creation needs the zone checked and the price).
 	run(func() {
 		groups, err := p.groups(ctx)

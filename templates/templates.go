@@ -20,16 +20,18 @@ var files embed.FS
 
 // Names of the templates.
 const (
-	NginxSite    = "nginx-site.conf"
-	NginxMain    = "nginx.conf"
-	ServiceUnit  = "applet@.service"
-	RenewService = "applet-renew.service"
-	RenewTimer   = "applet-renew.timer"
-	CloudInit    = "cloud-init.yaml"
+	NginxSite     = "nginx-site.conf"
+	NginxMain     = "nginx.conf"
+	ServiceUnit   = "applet@.service"
+	RenewService  = "applet-renew.service"
+	RenewTimer    = "applet-renew.timer"
+	BackupService = "applet-backup.service"
+	BackupTimer   = "applet-backup.timer"
+	CloudInit     = "cloud-init.yaml"
 )
 
 // Names lists every template.
-var Names = []string{NginxMain, NginxSite, ServiceUnit, RenewService, RenewTimer, CloudInit}
+var Names = []string{NginxMain, NginxSite, ServiceUnit, RenewService, RenewTimer, BackupService, BackupTimer, CloudInit}
 
 // Site is the data of the nginx site.
 type Site struct {

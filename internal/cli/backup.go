@@ -80,10 +80,12 @@ func withBackups(ctx context.Context, opts *backupOptions, forWrite bool, fn fun
 	}
 	o := setup.Options{Dir: to.Dir, Bucket: to.Bucket, Prefix: to.Prefix, Region: to.Region, COSEndpoint: cfg.COS.Endpoint, KeyFile: cfg.Backup.EncryptionKeyFile,
 		MySQLDSN: cfg.MySQL.DSN, MongoURI: cfg.Mongo.URI, MongoDatabase: cfg.Mongo.Database, MongoCollection: mongo.Collection}
-	if cfg.COSCredentials() == config.COSKeyRole {
+	switch id, key := cfg.COSKey(); {
+	case cfg.COS.InstanceRole: // a host: the role may use the backup bucket, the album's key may not
 		o.Credentials = &rolecred.Provider{Endpoint: cfg.COS.MetadataURL}
-	} else {
-		id, key := cfg.COSKey()
+	case cfg.TencentCloud.SecretID != "":
+		o.Credentials = rolecred.Static{ID: cfg.TencentCloud.SecretID, Key: cfg.TencentCloud.SecretKey}
+	default:
 		o.Credentials = rolecred.Static{ID: id, Key: key}
 	}
 	if o.MySQLDSN == "" {

@@ -43,7 +43,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		}
 	}
 	hc, warnings := c.ForHost(config.HostLayout{DataDir: host.DataDir, Loopback: host.Upstream,
-		OwnMySQL: slices.Contains(deliver.SelfHosted(c.Redis.Addr, c.MySQL.DSN), "mariadb-server")})
+		OwnMySQL: slices.Contains(deliver.SelfHosted(c.Redis.Addr, c.MySQL.DSN), "mariadb-server"), BackupKey: host.BackupKeyPath})
 	bin := o.HostBinary
 	if bin == "" {
 		bin = p.HostBinary
@@ -72,6 +72,10 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		if c.COS.SecretID != "" {
 			do.Bucket.Credentials = &tencent.Credentials{SecretID: c.COS.SecretID, SecretKey: c.COS.SecretKey, Source: "cos.secret_id"}
 		}
+	}
+	if to, err := c.Backups(true); err == nil && to.Bucket != "" {
+		do.Backups = &deploy.Backups{Bucket: to.Bucket, Prefix: to.Prefix, Region: to.Region, Endpoint: c.COS.Endpoint}
+		do.Host.Deliver.Backup, do.Host.Deliver.BackupKeyFile = true, c.Backup.EncryptionKeyFile
 	}
 	for _, m := range video.Media() {
 		do.Media = append(do.Media, provision.MediaObject{Key: strings.TrimPrefix(m.Path, "/"), ContentType: m.ContentType, Data: m.Data})

@@ -244,13 +244,49 @@ func TestHostConfigHasNoAccountSecret(t *testing.T) {
 	if strings.Contains(string(RenderWithSecrets(hc, "")), "account-secret") {
 		t.Fatal("the rendered host config holds the account key")
 	}
-	// A key named for the album is kept, and wins; the account key named as one is warned about.
+	if hc.Backup.To != "cos://applet-backup-1250000000/" {
+		t.Fatalf("the host's backups go to %q", hc.Backup.To)
+	}
+	// A key named for the album is kept, and wins for the album; the backups still use the role.
+	// The account key named as one is warned about.
 	c.COS.SecretID, c.COS.SecretKey = "AKIDalbum", "album-secret"
-	if hc, _ = c.ForHost(layout); hc.COSCredentials() != COSKeyOwn || hc.COS.InstanceRole {
+	if hc, _ = c.ForHost(layout); hc.COSCredentials() != COSKeyOwn || !hc.COS.InstanceRole {
 		t.Fatalf("with cos.secret_id: %s", hc.COSCredentials())
 	}
 	c.COS.SecretID, c.COS.SecretKey = "AKIDaccount", "account-secret"
 	if _, warnings = c.ForHost(layout); len(warnings) != 1 || !strings.Contains(warnings[0], "account key") {
 		t.Fatalf("the account key as cos.secret_id: %v", warnings)
+	}
+}
+
+// backup.to: a directory locally, the deployment's bucket with a domain, a directory refused for
+// writing there with a fix that names the key.
+func TestBackupTarget(t *testing.T) {
+	c := Default()
+	if to, err := c.Backups(true); err != nil || to.Dir != "data/backups" {
+		t.Fatalf("local: %+v %v", to, err)
+	}
+	c.Domain = "applet.example.com"
+	if _, err := c.Backups(true); err == nil || !strings.Contains(err.Error(), "backup.to") || !strings.Contains(err.Error(), "cos://") {
+		t.Fatalf("a domain without cos.bucket: %v", err)
+	}
+	c.COS.Bucket, c.COS.Region = "album-1250000000", "ap-guangzhou"
+	if to, err := c.Backups(true); err != nil || to.Bucket != "applet-backup-1250000000" || to.Region != "ap-guangzhou" {
+		t.Fatalf("a deployment: %+v %v", to, err)
+	}
+	c.Backup.To = "/mnt/backups"
+	if _, err := c.Backups(true); err == nil || !strings.Contains(err.Error(), "lost with the instance") || !strings.Contains(err.Error(), "cos://applet-backup-1250000000") {
+		t.Fatalf("a directory on a deployment: %v", err)
+	}
+	if to, err := c.Backups(false); err != nil || to.Dir != "/mnt/backups" {
+		t.Fatalf("reading a directory (a drill): %+v %v", to, err)
+	}
+	c.Backup.To = "cos://team-vault-1250000000/shop"
+	if to, err := c.Backups(true); err != nil || to.Bucket != "team-vault-1250000000" || to.Prefix != "shop/" {
+		t.Fatalf("a named bucket: %+v %v", to, err)
+	}
+	c.Backup.To = "cos://Not_A_Bucket"
+	if _, err := c.Backups(true); err == nil || !strings.Contains(err.Error(), "not a COS bucket name") {
+		t.Fatalf("a bad bucket: %v", err)
 	}
 }

@@ -25,6 +25,8 @@ type HostLayout struct {
 	Loopback func(listen string) string
 	// OwnMySQL: the host runs the video database itself, empty at first.
 	OwnMySQL bool
+	// BackupKey is where the host keeps the backups' encryption key.
+	BackupKey string
 }
 
 // ForHost is the config the backends run with on a host: loopback listeners, the host's data
@@ -60,6 +62,13 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 		warnings = append(warnings, "cos.secret_id is the Tencent Cloud account key, which would be installed on the host: leave cos.secret_id empty (the host uses its CAM role) or set a sub-account key limited to the bucket")
 	}
 	hc.TencentCloud.SecretID, hc.TencentCloud.SecretKey = "", ""
+	// Backups go to the bucket named in full, signed with the role whatever key the album has.
+	if to, err := c.Backups(true); err == nil && to.Bucket != "" {
+		hc.Backup.To, hc.COS.InstanceRole = to.String(), true
+		if c.Backup.EncryptionKeyFile != "" {
+			hc.Backup.EncryptionKeyFile = h.BackupKey
+		}
+	}
 	if h.OwnMySQL {
 		hc.Video.Migrate = true // the host's own MariaDB starts empty: serve applies the schema and seed
 	}

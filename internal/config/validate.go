@@ -77,6 +77,12 @@ func (l *Loaded) Validate() error {
 			}
 		}
 	}
+	if c.Backup.KeepDaily < 0 || c.Backup.KeepWeekly < 0 {
+		bad("backup.keep_daily", "must not be negative", "use 7 (a week of daily backups); the newest is always kept")
+	}
+	if c.Backup.MaxAge <= 0 {
+		bad("backup.max_age", "must be positive", "use a duration such as 26h (a daily backup and some slack)")
+	}
 	if _, err := c.Serve.Proxies(); err != nil {
 		bad("serve.trusted_proxies", err.Error(), "list addresses or CIDR blocks, e.g. 127.0.0.1,::1")
 	}

@@ -71,6 +71,10 @@ type Options struct {
 	Timeout time.Duration
 	// Metadata is the instance metadata service's base URL the host reads its role from ("": the real one).
 	Metadata string
+	// Backup installs the backup timer (and backs up before upgrades); BackupKeyFile is the local
+	// encryption key the host gets at host.BackupKeyPath ("": none).
+	Backup        bool
+	BackupKeyFile string
 }
 
 // Delivery is provision.Host.
@@ -125,7 +129,15 @@ func (d *Delivery) build() (*host.Builder, error) {
 		port, _ := strconv.Atoi(p)
 		m.Database = &host.Database{Name: mc.DBName, User: mc.User, Password: mc.Passwd, Host: h, Port: port}
 	}
+	m.Backup = o.Backup
 	b := host.NewBuilder(m)
+	if o.BackupKeyFile != "" {
+		key, err := os.ReadFile(o.BackupKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("backup.encryption_key_file: %w", err)
+		}
+		b.Add(host.File{Path: host.BackupKeyPath, Mode: 0o600, Owner: host.User}, key)
+	}
 	if err := b.AddFile(host.File{Path: host.BinaryPath, Mode: 0o755, Trigger: host.TriggerBackend}, o.Binary); err != nil {
 		return nil, fmt.Errorf("host binary: %w", err)
 	}
@@ -173,16 +185,22 @@ func (d *Delivery) build() (*host.Builder, error) {
 	for _, p := range m.Packages {
 		unit.After = append(unit.After, map[string]string{"redis-server": "redis-server.service", "mariadb-server": "mariadb.service"}[p])
 	}
-	for _, t := range []struct {
+	type rendered struct {
 		name, path, trigger string
 		data                any
-	}{
+	}
+	extra := []rendered{}
+	if o.Backup {
+		extra = append(extra, rendered{templates.BackupService, "/etc/systemd/system/applet-backup.service", host.TriggerUnits, unit},
+			rendered{templates.BackupTimer, "/etc/systemd/system/applet-backup.timer", host.TriggerTimer, unit})
+	}
+	for _, t := range append([]rendered{
 		{templates.NginxMain, "/etc/nginx/nginx.conf", host.TriggerNginx, templates.NginxMainFor(o.Deployment, o.BackendConnections)},
 		{templates.NginxSite, "/etc/nginx/sites-enabled/applet-" + o.Deployment + ".conf", host.TriggerNginx, site},
 		{templates.ServiceUnit, "/etc/systemd/system/applet@.service", host.TriggerUnits, unit},
 		{templates.RenewService, "/etc/systemd/system/applet-renew.service", host.TriggerUnits, unit},
 		{templates.RenewTimer, "/etc/systemd/system/applet-renew.timer", host.TriggerTimer, unit},
-	} {
+	}, extra...) {
 		data, err := o.Templates.Render(t.name, t.data)
 		if err != nil {
 			return nil, err

@@ -35,6 +35,13 @@ type Bucket struct {
 	Credentials *tencent.Credentials
 }
 
+// Backups is the deployment's private backup bucket: provision makes it, and the instance's role
+// may write, list, read and delete under Prefix in it.
+type Backups struct {
+	Bucket, Prefix, Region, Endpoint string
+	Credentials                      *tencent.Credentials
+}
+
 // HostSide is what the certificate, host and health steps need.
 type HostSide struct {
 	ACMEDirectory, ACMEEmail string
@@ -63,7 +70,8 @@ type Options struct {
 	Endpoint          string // the API's endpoint ("": Tencent Cloud's)
 	CallTimeout       time.Duration
 
-	Bucket *Bucket // nil: no bucket
+	Bucket  *Bucket  // nil: no bucket
+	Backups *Backups // nil: no backup bucket
 	// InstanceRole is an existing CAM role to attach ("": provision makes applet-<deployment>);
 	// AlbumFolder is the album's key prefix, which the role may write under.
 	InstanceRole, AlbumFolder string
@@ -134,6 +142,16 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 		}
 		buckets, cosBuckets = b, b
 	}
+	var vault provision.Vault
+	if o.Backups != nil {
+		bc := tencent.BucketConfig{Credentials: creds, Bucket: o.Backups.Bucket, Region: o.Backups.Region, Endpoint: o.Backups.Endpoint, Timeout: o.CallTimeout, Private: true}
+		if o.Backups.Credentials != nil {
+			bc.Credentials = *o.Backups.Credentials
+		}
+		if vault, err = tencent.NewBuckets(bc); err != nil {
+			return nil, err
+		}
+	}
 	var schema provision.Schema
 	if o.MySQLDSN != "" {
 		s, err := mysqlschema.New(o.MySQLDSN)
@@ -167,8 +185,8 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
 	}
-	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Schema: schema}
-	if o.Bucket != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
+	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema}
+	if o.Bucket != nil || o.Backups != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
 		deps.Roles = client.Roles()
 		pcfg.Role = RoleSpec(o)
 	}
@@ -192,12 +210,19 @@ func RoleSpec(o Options) provision.RoleSpec {
 	if o.InstanceRole != "" {
 		return provision.RoleSpec{Name: o.InstanceRole, Existing: true}
 	}
-	if o.Bucket != nil {
-		region := o.Bucket.Region
-		if region == "" {
-			region = o.Region
+	var backups []tencent.BackupPlace
+	if o.Backups != nil {
+		backups = append(backups, tencent.BackupPlace{Bucket: o.Backups.Bucket, Prefix: o.Backups.Prefix})
+	}
+	if o.Bucket != nil || o.Backups != nil {
+		region, album := o.Region, ""
+		if o.Bucket != nil {
+			album = o.Bucket.Name
+			if o.Bucket.Region != "" {
+				region = o.Bucket.Region
+			}
 		}
-		r.Policy = tencent.HostPolicy(o.Bucket.Name, region, o.Deployment, o.AlbumFolder)
+		r.Policy = tencent.HostPolicy(album, region, o.Deployment, o.AlbumFolder, backups...)
 	}
 	return r
 }

@@ -145,6 +145,9 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 			return rep, err
 		}
 	}
+	if err := backupBeforeUpgrade(ctx, &o, rep, m); err != nil {
+		return rep, err
+	}
 	keepTLS := hostCertIsNewer(&o, dir, m)
 	triggers := map[string]bool{}
 	var nginxOld []restore
@@ -229,7 +232,11 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 		}
 	}
 	if o.Systemd && triggers[TriggerTimer] {
-		if err := o.run(ctx, rep, []string{"systemctl", "enable", "--now", "applet-renew.timer"}); err != nil {
+		timers := []string{"applet-renew.timer"}
+		if m.Backup {
+			timers = append(timers, "applet-backup.timer")
+		}
+		if err := o.run(ctx, rep, append([]string{"systemctl", "enable", "--now"}, timers...)); err != nil {
 			return rep, err
 		}
 	}
@@ -513,4 +520,37 @@ func WhileStopped(ctx context.Context, o Options, fn func() error) error {
 	ferr := fn()
 	// Started even when fn failed: a refused or failed restore leaves the old data, still served.
 	return errors.Join(ferr, restartBackends(context.WithoutCancel(ctx), &o, rep, m))
+}
+
+// backupBeforeUpgrade backs the data up with the binary that is about to be replaced, while it still
+// runs the backends: an upgrade whose migrations go wrong can be rolled back with the data as it was.
+// A binary too old to know `backup` (exit 2) is let through with a note; any other failure stops
+// the upgrade.
+func backupBeforeUpgrade(ctx context.Context, o *Options, rep *Report, m *Manifest) error {
+	if !m.Backup {
+		return nil
+	}
+	bin := o.path(m.Binary)
+	cur, err := os.ReadFile(bin)
+	if err != nil {
+		return nil // a first install: nothing to back up yet
+	}
+	for _, f := range m.Files {
+		if f.Path == m.Binary && sha(cur) == f.SHA256 {
+			return nil // not an upgrade
+		}
+	}
+	cmd := []string{bin, "backup", "--config", o.path(ConfigPath)}
+	fmt.Fprintf(o.Log, "host: backing up before the upgrade: %s\n", strings.Join(cmd, " "))
+	out, err := o.Run(ctx, cmd[0], cmd[1:]...)
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 2:
+		fmt.Fprintf(o.Log, "host: the installed applet cannot back up (too old); upgrading without a backup\n")
+		return nil
+	case err != nil:
+		return fmt.Errorf("backing up before the upgrade failed, nothing was changed: %w\n%s", err, Tail(string(out), 10))
+	}
+	rep.Actions = append(rep.Actions, "backup before the upgrade")
+	return nil
 }

@@ -56,7 +56,9 @@ type Manifest struct {
 	Packages   []string  `json:"packages"`           // Debian packages to install when missing (self-hosted Redis, MariaDB)
 	Database   *Database `json:"database,omitempty"` // a MariaDB on the host to set up
 	Redis      *Redis    `json:"redis,omitempty"`    // a Redis on the host to set up
-	Files      []File    `json:"files"`
+	// Backup: the host backs up on a timer, and before every upgrade with the binary it replaces.
+	Backup bool   `json:"backup,omitempty"`
+	Files  []File `json:"files"`
 }
 
 // Redis is the host's Redis: its password is set when the config asks for one.

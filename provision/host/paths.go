@@ -11,10 +11,12 @@ import (
 const (
 	BinaryPath = "/usr/local/bin/applet"
 	ConfigPath = "/etc/applet/applet.yaml"
-	TLSDir     = "/etc/applet/tls"
-	DataDir    = "/var/lib/applet"
-	Webroot    = "/var/lib/applet/acme"
-	User       = "applet"
+	// BackupKeyPath is the backups' encryption key on the host (backup.encryption_key_file).
+	BackupKeyPath = "/etc/applet/backup.key"
+	TLSDir        = "/etc/applet/tls"
+	DataDir       = "/var/lib/applet"
+	Webroot       = "/var/lib/applet/acme"
+	User          = "applet"
 )
 
 // OpenFiles is each backend service's open-file limit (LimitNOFILE); serve shares it out.

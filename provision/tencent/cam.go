@@ -212,12 +212,15 @@ func (r *Roles) DeletePolicy(ctx context.Context, policy uint64) error {
 // HostPolicy is the one policy document of a deployment's instance: what the host may do, and no
 // more. The album writes and deletes under its folder (and lists and heads the bucket); the host
 // reads and deletes its own bundles. Later features add their statements here.
-func HostPolicy(bucket, region, deployment, albumFolder string) string {
+func HostPolicy(bucket, region, deployment, albumFolder string, backups ...BackupPlace) string {
 	if albumFolder = strings.Trim(albumFolder, "/"); albumFolder != "" {
 		albumFolder += "/"
 	}
-	appid := bucket[strings.LastIndex(bucket, "-")+1:]
-	res := func(path string) string { return "qcs::cos:" + region + ":uid/" + appid + ":" + bucket + "/" + path }
+	in := func(bucket, path string) string {
+		appid := bucket[strings.LastIndex(bucket, "-")+1:]
+		return "qcs::cos:" + region + ":uid/" + appid + ":" + bucket + "/" + path
+	}
+	res := func(path string) string { return in(bucket, path) }
 	type statement struct {
 		Effect   string   `json:"effect"`
 		Action   []string `json:"action"`
@@ -226,14 +229,26 @@ func HostPolicy(bucket, region, deployment, albumFolder string) string {
 	doc := struct {
 		Version   string      `json:"version"`
 		Statement []statement `json:"statement"`
-	}{Version: "2.0", Statement: []statement{
-		{"allow", []string{"name/cos:PutObject", "name/cos:DeleteObject", "name/cos:HeadObject", "name/cos:GetObject"}, []string{res(albumFolder + "*")}},
-		{"allow", []string{"name/cos:GetBucket", "name/cos:HeadBucket"}, []string{res("*")}},
-		{"allow", []string{"name/cos:GetObject", "name/cos:DeleteObject"}, []string{res(BundlePrefix(deployment) + "*")}},
-	}}
+	}{Version: "2.0"}
+	if bucket != "" {
+		doc.Statement = []statement{
+			{"allow", []string{"name/cos:PutObject", "name/cos:DeleteObject", "name/cos:HeadObject", "name/cos:GetObject"}, []string{res(albumFolder + "*")}},
+			{"allow", []string{"name/cos:GetBucket", "name/cos:HeadBucket"}, []string{res("*")}},
+			{"allow", []string{"name/cos:GetObject", "name/cos:DeleteObject"}, []string{res(BundlePrefix(deployment) + "*")}},
+		}
+	}
+	for _, v := range backups {
+		// The backups: written, listed, read back and pruned from the host, nothing else.
+		doc.Statement = append(doc.Statement,
+			statement{"allow", []string{"name/cos:PutObject", "name/cos:GetObject", "name/cos:HeadObject", "name/cos:DeleteObject"}, []string{in(v.Bucket, v.Prefix+"*")}},
+			statement{"allow", []string{"name/cos:GetBucket", "name/cos:HeadBucket"}, []string{in(v.Bucket, "*")}})
+	}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)
 }
+
+// BackupPlace is where in which bucket a deployment's backups are.
+type BackupPlace struct{ Bucket, Prefix string }
 
 // BundlePrefix is where in the bucket a deployment's host bundles wait for their instance.
 func BundlePrefix(deployment string) string { return "applet-deploy/" + deployment + "/" }

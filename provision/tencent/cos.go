@@ -30,6 +30,8 @@ type BucketConfig struct {
 	Region   string
 	Endpoint string // host:port to dial instead of the bucket's domain (a stand-in)
 	Timeout  time.Duration
+	// Private makes CreateBucket create a private bucket (the backups'), not a public-read one.
+	Private bool
 }
 
 // Buckets is provision.Buckets on COS.
@@ -42,7 +44,10 @@ type Buckets struct {
 	bucketURL string
 }
 
-var _ provision.Buckets = (*Buckets)(nil)
+var (
+	_ provision.Buckets = (*Buckets)(nil)
+	_ provision.Vault   = (*Buckets)(nil)
+)
 
 // NewBuckets returns the bucket's manager; it makes no request.
 func NewBuckets(cfg BucketConfig) (*Buckets, error) {
@@ -195,7 +200,11 @@ func (b *Buckets) CreateBucket(ctx context.Context, tags map[string]string) erro
 	for k, v := range tags {
 		vals.Set(k, v)
 	}
-	_, err := b.client.Bucket.Put(ctx, &sdk.BucketPutOptions{XCosACL: "public-read", XCosTagging: vals.Encode()})
+	acl := "public-read"
+	if b.cfg.Private {
+		acl = "private"
+	}
+	_, err := b.client.Bucket.Put(ctx, &sdk.BucketPutOptions{XCosACL: acl, XCosTagging: vals.Encode()})
 	if err == nil {
 		return nil
 	}
@@ -222,6 +231,14 @@ func (b *Buckets) CreateBucket(ctx context.Context, tags map[string]string) erro
 // SetPublicRead sets the canned ACL public-read.
 func (b *Buckets) SetPublicRead(ctx context.Context) error {
 	if _, err := b.client.Bucket.PutACL(ctx, &sdk.BucketPutACLOptions{Header: &sdk.ACLHeaderOptions{XCosACL: "public-read"}}); err != nil {
+		return cosErr("PutBucketACL", err)
+	}
+	return nil
+}
+
+// SetPrivate sets the canned ACL private.
+func (b *Buckets) SetPrivate(ctx context.Context) error {
+	if _, err := b.client.Bucket.PutACL(ctx, &sdk.BucketPutACLOptions{Header: &sdk.ACLHeaderOptions{XCosACL: "private"}}); err != nil {
 		return cosErr("PutBucketACL", err)
 	}
 	return nil
