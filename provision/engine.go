@@ -68,6 +68,10 @@ type Plan struct {
 	Changes     []Change
 	Price       *Price // set when an instance will be created
 	Warnings    []string
+	// Backups are the deployment's backups (ids, oldest first); Restore is the one the caller chose
+	// to restore onto an instance this plan creates ("": none).
+	Backups []string
+	Restore string
 
 	seen observed
 }
@@ -119,6 +123,8 @@ type Config struct {
 	Media []MediaObject
 	// Role is the CAM role the instance runs with (Name "": none).
 	Role RoleSpec
+	// BackupPrefix is where in the backup bucket the backups are.
+	BackupPrefix string
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).

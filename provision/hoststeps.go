@@ -20,7 +20,8 @@ type Host interface {
 	Digest() (string, error)
 	// Apply delivers the bundle to the instance and converges it; it returns the bundle's digest and
 	// the host's own report.
-	Apply(ctx context.Context, in Instance) (digest, report string, err error)
+	// restore, when set, is a backup the host restores before it starts the backends.
+	Apply(ctx context.Context, in Instance, restore string) (digest, report string, err error)
 }
 
 // Health checks the backends through the public domain.
@@ -45,6 +46,8 @@ func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
 	}
 	inst := plan.change(StepInstance).Action
 	switch {
+	case j.PendingRestore != "" && inst == Keep:
+		plan.Changes = append(plan.Changes, Change{StepHost, Update, "converge the host and restore backup " + j.PendingRestore + " (an earlier run did not finish)"})
 	case inst != Keep:
 		plan.Changes = append(plan.Changes, Change{StepHost, Create, "install applet, its config, the certificate, the nginx site and the services"})
 	case !certOK || digest != j.HostDigest:
@@ -81,11 +84,20 @@ func (p *Provisioner) applyHost(ctx context.Context, plan *Plan) (string, string
 	if c.Action == Keep && plan.change(StepCert).Action == Keep {
 		return "ok", c.Detail, nil
 	}
-	digest, report, err := p.deps.Host.Apply(ctx, Instance{ID: in.InstanceID, PublicIP: in.PublicIP})
+	// A backup chosen for a new instance is recorded first, so that a run killed before the host
+	// finished it restores it when run again.
+	if a := plan.change(StepInstance).Action; plan.Restore != "" && (a == Create || a == Replace) {
+		p.journal.Update(func(d *JournalData) { d.PendingRestore = plan.Restore })
+	}
+	restore := p.journal.Data().PendingRestore
+	digest, report, err := p.deps.Host.Apply(ctx, Instance{ID: in.InstanceID, PublicIP: in.PublicIP}, restore)
 	if err != nil {
 		return "", "", err
 	}
-	p.journal.Update(func(d *JournalData) { d.HostDigest, d.HostApplied = digest, time.Now().UTC() })
+	p.journal.Update(func(d *JournalData) { d.HostDigest, d.HostApplied, d.PendingRestore = digest, time.Now().UTC(), "" })
+	if restore != "" {
+		report = "restored backup " + restore + "; " + report
+	}
 	if c.Action == Create {
 		return "created", report, nil
 	}

@@ -37,6 +37,8 @@ type JournalData struct {
 	RecordID        uint64               `json:"record_id,omitempty"`
 	HostDigest      string               `json:"host_digest,omitempty"` // the bundle the host last applied
 	HostApplied     time.Time            `json:"host_applied,omitempty"`
+	// PendingRestore is the backup to restore onto a new instance until the host step has done it.
+	PendingRestore string `json:"pending_restore,omitempty"`
 	Run             string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way
 	Steps           map[string]StepEntry `json:"steps,omitempty"`
 	Updated         time.Time            `json:"updated"`

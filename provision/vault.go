@@ -3,6 +3,9 @@ package provision
 import (
 	"context"
 	"fmt"
+	"path"
+	"slices"
+	"sort"
 	"strings"
 )
 
@@ -18,6 +21,8 @@ type Vault interface {
 	CreateBucket(ctx context.Context, tags map[string]string) error
 	SetPrivate(ctx context.Context) error
 	SetTags(ctx context.Context, tags map[string]string) error
+	// List names the objects under prefix.
+	List(ctx context.Context, prefix string) ([]string, error)
 	Empty(ctx context.Context) error
 	DeleteBucket(ctx context.Context) error
 }
@@ -37,6 +42,16 @@ func (p *Provisioner) planVault(ctx context.Context, rd *reads) {
 		rd.plan.seen.vault = b
 		rd.mu.Unlock()
 		name := p.deps.Vault.Name()
+		if b.Exists {
+			ids, err := p.backups(ctx)
+			if err != nil {
+				rd.fail(StepVault, err)
+				return
+			}
+			rd.mu.Lock()
+			rd.plan.Backups = ids
+			rd.mu.Unlock()
+		}
 		switch {
 		case b.Exists && b.Tags[TagKey] != "" && b.Tags[TagKey] != p.cfg.Deployment:
 			rd.fail(StepVault, fmt.Errorf("bucket %s belongs to deployment %q: name another in backup.to", name, b.Tags[TagKey]))
@@ -146,4 +161,49 @@ func (p *Provisioner) censusVault(ctx context.Context, plan *Plan) ([]string, er
 		return []string{"backup bucket " + p.deps.Vault.Name()}, nil
 	}
 	return nil, nil
+}
+
+// backups lists the backups in the vault by id, oldest first (ids sort by time).
+func (p *Provisioner) backups(ctx context.Context) ([]string, error) {
+	keys, err := p.deps.Vault.List(ctx, p.cfg.BackupPrefix+"manifests/")
+	if err != nil {
+		return nil, fmt.Errorf("listing backups: %w", err)
+	}
+	var ids []string
+	for _, k := range keys {
+		if id, ok := strings.CutSuffix(path.Base(k), ".json"); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// NewInstance says whether applying the plan creates an instance (a first one, or a replacement).
+func (p *Plan) NewInstance() bool {
+	a := p.change(StepInstance).Action
+	return a == Create || a == Replace
+}
+
+// ChooseRestore settles which backup a new instance gets from --restore's value: latest, an id, or
+// none; "" when there is no new instance or no backup. The note says what was chosen, for people.
+func (p *Plan) ChooseRestore(flag string) (note string, err error) {
+	if !p.NewInstance() || len(p.Backups) == 0 {
+		return "", nil
+	}
+	latest := p.Backups[len(p.Backups)-1]
+	switch flag {
+	case "latest":
+		p.Restore = latest
+	case "none":
+		return fmt.Sprintf("The new instance starts empty: %d backups exist (latest %s), --restore=none.", len(p.Backups), latest), nil
+	case "":
+		return fmt.Sprintf("The new instance starts empty: %d backups exist (latest %s); run again with --restore=latest (or an id) to bring the data back.", len(p.Backups), latest), nil
+	default:
+		if !slices.Contains(p.Backups, flag) {
+			return "", fmt.Errorf("--restore=%s: no such backup; the latest is %s (applet backup list shows them all)", flag, latest)
+		}
+		p.Restore = flag
+	}
+	return "The new instance gets backup " + p.Restore + " restored before its backends start.", nil
 }

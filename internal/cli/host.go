@@ -19,10 +19,13 @@ type hostOptions struct {
 	Fetch       host.Fetch // --from-cos: the bundle's secret part, read with the instance role
 	NoSystemd   bool
 	RenewBefore time.Duration
+	Restore     string
 }
 
 func (o *hostOptions) options() host.Options {
-	return host.OptionsFromEnv(getenv(o.LookupEnv), o.Root, o.NoSystemd, o.IO.ErrOut)
+	ho := host.OptionsFromEnv(getenv(o.LookupEnv), o.Root, o.NoSystemd, o.IO.ErrOut)
+	ho.Restore = o.Restore
+	return ho
 }
 
 func newCmdHost(f *Factory) *cobra.Command {
@@ -61,6 +64,7 @@ nothing the second time.`,
 	apply.Flags().StringVar(&ao.Fetch.Metadata, "metadata-url", "", "the instance metadata service's base URL (default the real one)")
 	apply.Flags().StringVar(&ao.Root, "root", "", "converge this directory instead of / (default $"+host.EnvRoot+")")
 	apply.Flags().BoolVar(&ao.NoSystemd, "no-systemd", false, "write the units but run no systemctl")
+	apply.Flags().StringVar(&ao.Restore, "restore", "", "restore this backup before the backends start (a new instance)")
 
 	ro := opts()
 	renew := &cobra.Command{

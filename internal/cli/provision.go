@@ -26,9 +26,9 @@ type provisionOptions struct {
 	Yes        bool
 	HostBinary string
 	Converge   bool
+	Restore    string // latest, a backup id or none: what a new instance gets
 	// destroy only
-	Force bool
-	Purge bool
+	Force, Purge, PurgeBackups bool
 }
 
 func newCmdProvision(f *Factory, runF func(*provisionOptions) error) *cobra.Command {
@@ -55,6 +55,7 @@ then tencentcloud.secret_id and tencentcloud.secret_key in the config file. They
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the plan and stop (read calls only)")
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "apply without asking")
 	cmd.Flags().BoolVar(&opts.Converge, "converge", false, "run the host step even when the bundle did not change (repairs a host changed by hand)")
+	cmd.Flags().StringVar(&opts.Restore, "restore", "", "when an instance is created and backups exist: latest, a backup id, or none (default: ask on a terminal, else none)")
 	cmd.Flags().StringVar(&opts.HostBinary, "host-binary", "", "linux/amd64 applet binary to install on the instance (default: this one)")
 	cmd.AddCommand(newCmdProvisionDestroy(f, nil))
 	cmd.AddCommand(newCmdProvisionRollback(f))
@@ -84,6 +85,15 @@ func provisionRun(ctx context.Context, o *provisionOptions) error {
 		plan.Converge()
 	}
 	report.Plan(out, plan)
+	if o.Restore == "" && plan.NewInstance() && len(plan.Backups) > 0 && o.IO.InIsTerminal && !o.DryRun &&
+		confirmTyped(o.IO, false, "Backups of this deployment exist: restore the latest onto the new instance? Type yes: ", "yes", "", "") == nil {
+		o.Restore = "latest"
+	}
+	if note, err := plan.ChooseRestore(o.Restore); err != nil {
+		return &FlagError{Err: err, Command: "applet provision"}
+	} else if note != "" {
+		fmt.Fprintln(out, note)
+	}
 	if provision.Mainland(c.TencentCloud.Region) {
 		fmt.Fprintf(out, "Warning: %s is in mainland China: %s serves on ports 80 and 443 only after the domain's ICP filing (备案) is done; provision cannot check it.\n", c.TencentCloud.Region, c.Domain)
 	}

@@ -18,7 +18,8 @@ func newCmdProvisionDestroy(f *Factory, runF func(*provisionOptions) error) *cob
 		Short: "Remove what provision made (asks first)",
 		Long: `Remove the resources tagged applet-deployment=<deployment>: the DNS record, the instance, the security
 group and the bucket. Other deployments' resources are never touched. A bucket that holds objects is kept
-unless --force; the database's data is kept unless --purge.
+unless --force; the database's data is kept unless --purge; the backup bucket, backups and all,
+unless --purge-backups.
 
 Instances are found by tag and by the local journal (also one whose create was cut off before its answer
 came). Destroy ends with a census of everything that still carries the deployment's tag: it says
@@ -36,6 +37,8 @@ would remove it); otherwise it names what is left and exits 1.`,
 	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "remove without asking")
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "also delete the bucket's objects and the bucket")
 	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also drop the database")
+	cmd.Flags().BoolVar(&opts.PurgeBackups, "purge-backups", false, "also delete the backup bucket and every backup in it")
+	cmd.Flags().BoolVar(&opts.PurgeBackups, "purge-backups", false, "also delete the backup bucket and every backup in it")
 	return cmd
 }
 
@@ -49,7 +52,7 @@ func destroyRun(ctx context.Context, o *provisionOptions) error {
 	defer d.Close()
 	out := o.IO.Out
 	fmt.Fprintf(out, "Deployment %s: %s in %s, credentials %s\n", c.Deployment, c.Domain, c.TencentCloud.Region, d.Credentials)
-	plan, err := d.Provisioner.PlanDestroy(ctx, provision.DestroyOptions{Force: o.Force, Purge: o.Purge})
+	plan, err := d.Provisioner.PlanDestroy(ctx, provision.DestroyOptions{Force: o.Force, Purge: o.Purge, PurgeBackups: o.PurgeBackups})
 	if err != nil {
 		return provisionError(err)
 	}

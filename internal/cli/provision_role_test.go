@@ -20,7 +20,7 @@ func TestProvisionInstanceRole(t *testing.T) {
 	if code, out, errOut = runCLI(t, env, "", "provision", "--yes"); code != 0 {
 		t.Fatalf("provision: exit %d\n%s%s", code, out, errOut)
 	}
-	want := tencent.HostPolicy(testBucket, "ap-guangzhou", "prod", "photos/")
+	want := tencent.HostPolicy(testBucket, "ap-guangzhou", "prod", "photos/", tencent.BackupPlace{Bucket: "prod-backup-1250000000"})
 	if c.tc.PolicyDocument("applet-prod-host") != want || !slices.Equal(c.tc.AttachedPolicies("applet-prod"), []string{"applet-prod-host"}) {
 		t.Fatalf("policy %q attached to %v", c.tc.PolicyDocument("applet-prod-host"), c.tc.AttachedPolicies("applet-prod"))
 	}

@@ -224,7 +224,7 @@ func (d *Delivery) Digest() (string, error) {
 // secret, comes through a presigned URL that lives a few minutes; the rest (config, keys,
 // passwords) is a private object that `applet host apply` fetches with the instance role's
 // credentials. The command carries only where both are and their digests.
-func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, string, error) {
+func (d *Delivery) Apply(ctx context.Context, in provision.Instance, restore string) (string, string, error) {
 	b, err := d.build()
 	if err != nil {
 		return "", "", err
@@ -248,7 +248,7 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, st
 		return "", "", err
 	}
 	if d.o.SSH.User != "" {
-		out, err := d.applyOverSSH(ctx, in, f.Name())
+		out, err := d.applyOverSSH(ctx, in, f.Name(), restore)
 		out = strings.TrimSpace(out)
 		if err != nil {
 			return "", "", fmt.Errorf("the host step on %s over SSH: %w\n%s", in.ID, err, host.Tail(out, 20))
@@ -289,7 +289,7 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance) (string, st
 		return "", "", err
 	}
 	fetch := host.Fetch{Bucket: bk.Name(), Region: bk.Region(), Key: secretKey, SHA256: sum, Endpoint: bk.Endpoint(), Metadata: d.o.Metadata}
-	res, err := d.o.Client.RunCommand(ctx, in.ID, hostScript(link, binSHA, fetch), d.o.Timeout)
+	res, err := d.o.Client.RunCommand(ctx, in.ID, hostScript(link, binSHA, fetch, restore), d.o.Timeout)
 	if err != nil {
 		return "", "", fmt.Errorf("running the host step on %s: %w", in.ID, err)
 	}

@@ -19,15 +19,25 @@ mkdir -p "$dir"
 `)
 
 // scriptApply unpacks the bundle's binary and lets it converge the host (over SSH: the whole bundle).
-const scriptApply = `tar -xzf "$dir/bundle.tar.gz" -C "$dir" root` + host.BinaryPath + `
-"$dir/root` + host.BinaryPath + `" host apply --bundle "$dir/bundle.tar.gz"
+func scriptApply(restore string) string {
+	return `tar -xzf "$dir/bundle.tar.gz" -C "$dir" root` + host.BinaryPath + `
+"$dir/root` + host.BinaryPath + `" host apply --bundle "$dir/bundle.tar.gz"` + restoreArg(restore) + `
 rm -rf "$dir/bundle.tar.gz" "$dir/root"
 `
+}
+
+// restoreArg is host apply's --restore, for a backup id (letters, digits, T, Z and a dash: no quoting).
+func restoreArg(id string) string {
+	if id == "" {
+		return ""
+	}
+	return " --restore " + id
+}
 
 // hostScript fetches the binary through a presigned URL, checks it, and has it fetch and apply the
 // secret part with the instance role. It holds no secret: a URL to a binary that expires, where
 // the secret part is, and the digests.
-func hostScript(link, binSHA string, f host.Fetch) string {
+func hostScript(link, binSHA string, f host.Fetch, restore string) string {
 	connect := ""
 	if f.Endpoint != "" { // a stand-in: dial it for the bucket's host name, as the SDK does
 		connect = " --connect-to ::" + f.Endpoint
@@ -43,13 +53,13 @@ func hostScript(link, binSHA string, f host.Fetch) string {
 	return scriptHead + `curl -fsS --retry 3 --max-time 600` + connect + ` -o "$dir/applet.new" ` + q(link) + `
 echo "` + binSHA + `  $dir/applet.new" | sha256sum -c --quiet -
 chmod 700 "$dir/applet.new"
-"$dir/applet.new" host apply ` + strings.Join(args, " ") + `
+"$dir/applet.new" host apply ` + strings.Join(args, " ") + restoreArg(restore) + `
 rm -f "$dir/applet.new"
 `
 }
 
 // applyOverSSH sends the bundle on the SSH session's standard input, then applies it.
-func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bundle string) (string, error) {
+func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bundle, restore string) (string, error) {
 	o := d.o.SSH
 	sudo := ""
 	if o.User != "root" {
@@ -77,5 +87,5 @@ func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bund
 	if out, err := s.Run(ctx, quote(scriptHead+`cat > "$dir/bundle.tar.gz"`), f); err != nil {
 		return out, fmt.Errorf("sending the bundle: %w", err)
 	}
-	return s.Run(ctx, quote(scriptHead+scriptApply), nil)
+	return s.Run(ctx, quote(scriptHead+scriptApply(restore)), nil)
 }

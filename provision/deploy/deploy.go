@@ -185,6 +185,9 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
 	}
+	if o.Backups != nil {
+		pcfg.BackupPrefix = o.Backups.Prefix
+	}
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema}
 	if o.Bucket != nil || o.Backups != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
 		deps.Roles = client.Roles()

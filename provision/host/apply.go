@@ -44,6 +44,9 @@ type Options struct {
 	// BinarySource is the applet binary to install when the bundle leaves it out (its secret part,
 	// fetched by the binary that runs): the running executable.
 	BinarySource string
+	// Restore is a backup to restore, with the binary just installed, before the backends start (a
+	// new instance of a deployment that has backups).
+	Restore string
 }
 
 func (o *Options) defaults() {
@@ -239,6 +242,18 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 		if err := o.run(ctx, rep, append([]string{"systemctl", "enable", "--now"}, timers...)); err != nil {
 			return rep, err
 		}
+	}
+	if o.Restore != "" {
+		cmd := []string{o.path(m.Binary), "restore", "--from", o.Restore, "--force", "--config", o.path(ConfigPath)}
+		if err := o.run(ctx, rep, cmd); err != nil {
+			return rep, fmt.Errorf("restoring backup %s: %w", o.Restore, err)
+		}
+		if realRoot { // restored as root: the backends' user must own its data
+			if err := o.run(ctx, rep, []string{"chown", "-R", m.User + ":" + m.User, DataDir}); err != nil {
+				return rep, err
+			}
+		}
+		triggers[TriggerBackend] = true
 	}
 	if o.Systemd && (triggers[TriggerBackend] || triggers[TriggerUnits]) {
 		if err := restartBackends(ctx, &o, rep, m); err != nil {
