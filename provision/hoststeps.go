@@ -9,9 +9,11 @@ import (
 // Certs keeps the deployment's certificate.
 type Certs interface {
 	// Status says whether the certificate on hand covers the names and is not due, and describes it.
-	Status() (ok bool, detail string)
+	// fresh: the host is a new instance, so only the local copy can reach it (whatever the domain
+	// serves now comes from the instance it replaces).
+	Status(fresh bool) (ok bool, detail string)
 	// Obtain issues one (DNS-01) unless the one on hand is good; it reports whether it issued.
-	Obtain(ctx context.Context) (issued bool, detail string, err error)
+	Obtain(ctx context.Context, fresh bool) (issued bool, detail string, err error)
 }
 
 // Host converges the instance.
@@ -33,7 +35,7 @@ func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
 	if p.deps.Host == nil {
 		return nil
 	}
-	certOK, certDetail := p.deps.Certs.Status()
+	certOK, certDetail := p.deps.Certs.Status(plan.NewInstance())
 	if certOK {
 		plan.Changes = append(plan.Changes, Change{StepCert, Keep, certDetail})
 	} else {
@@ -68,7 +70,7 @@ func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
 }
 
 func (p *Provisioner) applyCert(ctx context.Context, plan *Plan) (string, string, error) {
-	issued, detail, err := p.deps.Certs.Obtain(ctx)
+	issued, detail, err := p.deps.Certs.Obtain(ctx, plan.NewInstance())
 	if err != nil {
 		return "", "", err
 	}

@@ -28,6 +28,8 @@ import (
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/gorilla/websocket"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/internal/fakes/metafake"
@@ -59,7 +61,8 @@ type hostSim struct {
 
 func (h *hostSim) env() []string {
 	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.root, "APPLET_HOST_ROOT=" + h.root, "APPLET_HOST_NO_SYSTEMD=1",
-		"APPLET_HOST_NGINX_TEST=" + h.nginxTest, "APPLET_HOST_NGINX_RELOAD=" + h.nginxRelod, "APPLET_HOST_MARIADB_ADMIN=" + h.mariadbAdmin}
+		"APPLET_HOST_NGINX_TEST=" + h.nginxTest, "APPLET_HOST_NGINX_RELOAD=" + h.nginxRelod, "APPLET_HOST_MARIADB_ADMIN=" + h.mariadbAdmin,
+		"APPLET_DATA_DIR=" + filepath.Join(h.root, "var/lib/applet")}
 }
 
 func (h *hostSim) run(instanceID, workDir, script string) (int, string) {
@@ -501,6 +504,7 @@ http {
 	}
 	if !viaSSH { // rollback goes through the command service
 		upgradeAndRollBack(t, provision, h.root)
+		lostInstanceComesBack(t, h, tc, cs, provision, getJSON, client, base, mysqlDSN, env)
 	}
 	// What the host said and logged, and every command the command service keeps.
 	h.mu.Lock()
@@ -679,4 +683,107 @@ func ownUserDSN(t *testing.T, dsn string) string {
 	})
 	mc.User, mc.Passwd = user, pass
 	return mc.FormatDSN()
+}
+
+// lostInstanceComesBack writes data through the public routes, backs up on the host, loses the
+// instance with its disk and databases, provisions again with --restore=latest and reads the same
+// data back through the public routes.
+func lostInstanceComesBack(t *testing.T, h *hostSim, tc *tcfake.Server, cs *cosfake.Server, provision func(args ...string) string,
+	getJSON func(string, map[string]string) map[string]any, client *http.Client, base, mysqlDSN string, env []string) {
+	t.Helper()
+	post := func(path, body string, hdr map[string]string) map[string]any {
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if json.Unmarshal(b, &m) != nil || m["code"] != float64(0) {
+			t.Fatalf("POST %s: %d %s", path, resp.StatusCode, b)
+		}
+		return m
+	}
+	login := func(code string) map[string]string {
+		m := getJSON("/applet/session/login", map[string]string{"X-WX-Code": code})
+		return map[string]string{"X-WX-Skey": fmt.Sprint(m["data"].(map[string]any)["skey"])}
+	}
+	const comment = "kept through a lost instance 😀"
+	post("/applet/video/comment", `{"vid":"1","nick":"备份","avatar":"","content":"`+comment+`"}`, nil)
+	post("/applet/session/paints/save", `{"id":"lost-and-found","actions":"[1,2,3]"}`, login("bob:1"))
+
+	// The timer's backup, run by hand on the host with its role.
+	backup := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), "backup", "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))
+	backup.Env = h.env()
+	out, err := backup.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "backup ") {
+		t.Fatalf("backup on the host: %v\n%s", err, out)
+	}
+	manifests := 0
+	for _, o := range cs.Objects("prod-backup-1250000000") {
+		if strings.HasPrefix(o, "manifests/") {
+			manifests++
+		}
+	}
+	if manifests == 0 || len(cs.Objects("prod-backup-1250000000")) < 3 {
+		t.Fatalf("the backup bucket holds %v", cs.Objects("prod-backup-1250000000"))
+	}
+	if _, acl, _, _ := cs.Bucket("prod-backup-1250000000"); acl != "private" {
+		t.Fatalf("the backup bucket is %s", acl)
+	}
+
+	// The instance dies with its disk; its MariaDB and MongoDB data go with it.
+	ids := tc.Instances()
+	tc.LoseInstance(ids[len(ids)-1])
+	h.mu.Lock()
+	h.serve.Process.Kill()
+	h.serve.Wait()
+	h.serve = nil
+	h.mu.Unlock()
+	os.RemoveAll(h.root)
+	os.MkdirAll(h.root, 0o755)
+	mc, _ := mysqldrv.ParseDSN(mysqlDSN)
+	admin, err := sql.Open("mysql", testenv.MySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("DROP DATABASE `" + mc.DBName + "`"); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "APPLET_MONGO_DATABASE="); ok {
+			dropMongo(t, v)
+		}
+	}
+
+	out2 := provision("--restore=latest")
+	if !strings.Contains(out2, "gets backup") || !strings.Contains(out2, "restored backup") {
+		t.Fatalf("provision after the loss:\n%s", out2)
+	}
+	if m := getJSON("/applet/video/commentList?vid=1", nil); !strings.Contains(fmt.Sprint(m["data"]), comment) {
+		t.Fatalf("the comment did not come back: %v", m)
+	}
+	if m := getJSON("/applet/session/paints/list", login("bob:2")); !strings.Contains(fmt.Sprint(m["data"]), "lost-and-found") {
+		t.Fatalf("the drawing did not come back: %v", m)
+	}
+}
+
+func dropMongo(t *testing.T, database string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(testenv.MongoURI(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	if err := c.Database(database).Drop(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -38,7 +38,6 @@ would remove it); otherwise it names what is left and exits 1.`,
 	cmd.Flags().BoolVar(&opts.Force, "force", false, "also delete the bucket's objects and the bucket")
 	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also drop the database")
 	cmd.Flags().BoolVar(&opts.PurgeBackups, "purge-backups", false, "also delete the backup bucket and every backup in it")
-	cmd.Flags().BoolVar(&opts.PurgeBackups, "purge-backups", false, "also delete the backup bucket and every backup in it")
 	return cmd
 }
 

@@ -45,12 +45,12 @@ type Source struct {
 
 var _ provision.Certs = (*Source)(nil)
 
-func (a *Source) Status() (bool, string) {
+func (a *Source) Status(fresh bool) (bool, string) {
 	cur, err := a.Client.Current()
 	if err == nil && !Due(cur, a.Names, time.Now(), RenewBefore) {
 		return true, "valid until " + cur.NotAfter.Local().Format(time.DateOnly)
 	}
-	if ok, detail := a.liveGood(context.Background()); ok {
+	if ok, detail := a.liveGood(context.Background()); ok && !fresh {
 		return true, detail
 	}
 	if err != nil {
@@ -74,8 +74,8 @@ func (a *Source) liveGood(ctx context.Context) (bool, string) {
 	return true, "the host serves one valid until " + c.NotAfter.Local().Format(time.DateOnly) + " (renewed there)"
 }
 
-func (a *Source) Obtain(ctx context.Context) (bool, string, error) {
-	if cur, err := a.Client.Current(); (err != nil || Due(cur, a.Names, time.Now(), RenewBefore)) && a.Live != nil {
+func (a *Source) Obtain(ctx context.Context, fresh bool) (bool, string, error) {
+	if cur, err := a.Client.Current(); (err != nil || Due(cur, a.Names, time.Now(), RenewBefore)) && a.Live != nil && !fresh {
 		if ok, detail := a.liveGood(ctx); ok {
 			return false, detail, nil
 		}

@@ -453,6 +453,16 @@ func (s *Server) StopInstance(id, state string) {
 	s.mu.Unlock()
 }
 
+// LoseInstance ends an instance as a dead machine that was released would: it goes the way a
+// terminated one does, its disk with it.
+func (s *Server) LoseInstance(id string) {
+	s.mu.Lock()
+	if i := s.cvm.instances[id]; i != nil && i.terminated.IsZero() {
+		i.terminated = s.now()
+	}
+	s.mu.Unlock()
+}
+
 // Instances returns the ids of the instances that still exist (any state but gone).
 func (s *Server) Instances() []string {
 	s.mu.Lock()
