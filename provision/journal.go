@@ -30,18 +30,18 @@ type Journal struct {
 
 // JournalData is the journal's content.
 type JournalData struct {
-	Deployment      string               `json:"deployment"`
-	ClientToken     string               `json:"client_token,omitempty"`
-	InstanceID      string               `json:"instance_id,omitempty"`
-	SecurityGroupID string               `json:"security_group_id,omitempty"`
-	RecordID        uint64               `json:"record_id,omitempty"`
-	HostDigest      string               `json:"host_digest,omitempty"` // the bundle the host last applied
-	HostApplied     time.Time            `json:"host_applied,omitempty"`
+	Deployment      string    `json:"deployment"`
+	ClientToken     string    `json:"client_token,omitempty"`
+	InstanceID      string    `json:"instance_id,omitempty"`
+	SecurityGroupID string    `json:"security_group_id,omitempty"`
+	RecordID        uint64    `json:"record_id,omitempty"`
+	HostDigest      string    `json:"host_digest,omitempty"` // the bundle the host last applied
+	HostApplied     time.Time `json:"host_applied,omitempty"`
 	// PendingRestore is the backup to restore onto a new instance until the host step has done it.
-	PendingRestore string `json:"pending_restore,omitempty"`
-	Run             string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way
-	Steps           map[string]StepEntry `json:"steps,omitempty"`
-	Updated         time.Time            `json:"updated"`
+	PendingRestore string               `json:"pending_restore,omitempty"`
+	Run            string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way
+	Steps          map[string]StepEntry `json:"steps,omitempty"`
+	Updated        time.Time            `json:"updated"`
 }
 
 // StepEntry is a step's last known state.
