@@ -115,16 +115,12 @@ func (r *Repo) parts(ctx context.Context) (map[string]Object, error) {
 
 // List reads every manifest, newest first.
 func (r *Repo) List(ctx context.Context) ([]*Manifest, error) {
-	objs, err := r.target.List(ctx, "manifests/")
+	ids, err := r.IDs(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing backups in %s: %w", r.target.Describe(), err)
+		return nil, err
 	}
 	var out []*Manifest
-	for _, o := range objs {
-		id, ok := strings.CutSuffix(strings.TrimPrefix(o.Name, "manifests/"), ".json")
-		if !ok {
-			continue
-		}
+	for _, id := range ids {
 		m, err := r.Load(ctx, id)
 		if err != nil {
 			return nil, err
@@ -135,17 +131,33 @@ func (r *Repo) List(ctx context.Context) ([]*Manifest, error) {
 	return out, nil
 }
 
+// IDs lists the backups' ids, newest first, without reading them.
+func (r *Repo) IDs(ctx context.Context) ([]string, error) {
+	objs, err := r.target.List(ctx, "manifests/")
+	if err != nil {
+		return nil, fmt.Errorf("listing backups in %s: %w", r.target.Describe(), err)
+	}
+	var ids []string
+	for _, o := range objs {
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(o.Name, "manifests/"), ".json"); ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(ids)))
+	return ids, nil
+}
+
 // Load reads one manifest; "latest" is the newest.
 func (r *Repo) Load(ctx context.Context, id string) (*Manifest, error) {
 	if id == "latest" || id == "" {
-		list, err := r.List(ctx)
+		ids, err := r.IDs(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if len(list) == 0 {
+		if len(ids) == 0 {
 			return nil, fmt.Errorf("no backup in %s: %w", r.target.Describe(), ErrNotFound)
 		}
-		return list[0], nil
+		id = ids[0]
 	}
 	rc, err := r.target.Get(ctx, manifestName(id))
 	if errors.Is(err, ErrNotFound) {

@@ -106,6 +106,8 @@ func (d *env) checks() []Check {
 		c("backends.mongo", d.checkMongo),
 		c("backends.bucket", d.checkBucket),
 		c("serve.limits", d.checkLimits),
+		c("backup.age", d.checkBackupAge),
+		c("backup.verify", d.checkBackupVerify),
 		c("host.secrets", d.checkHostSecrets),
 		c("host.album-scope", d.checkAlbumScope),
 		c("icp.filing", d.checkICP),

@@ -66,7 +66,7 @@ func (p *Provisioner) planRole(ctx context.Context, rd *reads) {
 		case r.Existing:
 			rd.set(Change{StepRole, Keep, r.Name + " (provision.instance_role: yours, not changed)"})
 		case !st.Exists:
-			rd.set(Change{StepRole, Create, fmt.Sprintf("%s for CVM, with policy %s: the album's images and this deployment's bundles only", r.Name, r.PolicyName)})
+			rd.set(Change{StepRole, Create, fmt.Sprintf("%s for CVM, with policy %s: the album's images, this deployment's bundles and backups only", r.Name, r.PolicyName)})
 		case !st.TrustsCVM:
 			rd.fail(StepRole, fmt.Errorf("a role named %s exists and does not trust cvm.qcloud.com: it is not applet's; delete or rename it, or set provision.instance_role to a role for CVM", r.Name))
 		case st.PolicyID == 0:

@@ -183,6 +183,8 @@ func (b *Backups) WriteList(ctx context.Context, out io.Writer) error {
 // Age is a duration for people: minutes, then hours, then days.
 func Age(d time.Duration) string {
 	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
 	case d < time.Hour:
 		return d.Round(time.Minute).String()
 	case d < 48*time.Hour:

@@ -66,6 +66,15 @@ func with(env []string, kv ...string) []string { return append(append([]string{}
 
 // doctorScenarios runs doctor against the healthy full stack, then breaks one thing at a time.
 func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hostSim, tc *tcfake.Server, cs *cosfake.Server, p443 int) {
+	// Before the first backup: a warning with the fix; after the timer's backup and verify, ok.
+	expectFault(t, bin, env, work, "backup.age", "warn", "no backup in cos://prod-backup-1250000000/", "backup timer")
+	for _, args := range [][]string{{"backup"}, {"backup", "verify", "latest"}} {
+		cmd := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), append(args, "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))...)
+		cmd.Env = h.env()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("applet %s on the host: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
 	res, code, out := runDoctor(t, bin, env, work)
 	t.Logf("doctor on the healthy setup:\n%s", out)
 	if code != 0 {
@@ -77,7 +86,7 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 		}
 	}
 	for _, name := range []string{"tls.chain", "tls.versions", "nginx.websocket", "nginx.upload-limit", "backends.redis", "backends.mysql", "backends.mongo", "backends.bucket", "serve.limits", "wechat.secret", "credentials.write", "dns.resolve",
-		"credentials.role", "host.secrets", "host.album-scope"} {
+		"credentials.role", "host.secrets", "host.album-scope", "backup.age", "backup.verify"} {
 		if res[name].Status != "ok" {
 			t.Errorf("healthy setup: %s not checked: %+v", name, res[name])
 		}
