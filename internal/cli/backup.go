@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/qcloud-applet/applet/backup"
@@ -74,34 +73,28 @@ func withBackups(ctx context.Context, opts *backupOptions, forWrite bool, fn fun
 		return err
 	}
 	cfg := loaded.Config
-	to, err := cfg.Backups(forWrite)
+	p, err := cfg.BackupPlan(forWrite)
 	if err != nil {
 		return err
 	}
-	o := setup.Options{Dir: to.Dir, Bucket: to.Bucket, Prefix: to.Prefix, Region: to.Region, COSEndpoint: cfg.COS.Endpoint, KeyFile: cfg.Backup.EncryptionKeyFile,
-		MySQLDSN: cfg.MySQL.DSN, MongoURI: cfg.Mongo.URI, MongoDatabase: cfg.Mongo.Database, MongoCollection: mongo.Collection}
-	switch id, key := cfg.COSKey(); {
-	case cfg.COS.InstanceRole: // a host: the role may use the backup bucket, the album's key may not
-		o.Credentials = &rolecred.Provider{Endpoint: cfg.COS.MetadataURL}
-	case cfg.TencentCloud.SecretID != "":
-		o.Credentials = rolecred.Static{ID: cfg.TencentCloud.SecretID, Key: cfg.TencentCloud.SecretKey}
-	default:
-		o.Credentials = rolecred.Static{ID: id, Key: key}
-	}
-	if o.MySQLDSN == "" {
-		o.VideoSQLite = cfg.VideoSQLitePath()
-	}
-	if o.MongoURI == "" {
-		o.DrawingsSQLite = filepath.Join(cfg.DataDir, "session.db")
-	}
-	if cfg.COS.Bucket == "" {
-		o.AlbumDir = filepath.Join(cfg.DataDir, "album")
-	}
-	b, err := setup.Open(o)
+	b, err := setup.Open(backupOptionsFor(p))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	b.Progress = opts.IO.progress
 	return fn(b, cfg)
+}
+
+// backupOptionsFor turns the configuration's plan into the constructor's options.
+func backupOptionsFor(p config.BackupPlan) setup.Options {
+	t := p.Target
+	o := setup.Options{Dir: t.Dir, Bucket: t.Bucket, Prefix: t.Prefix, Region: t.Region, COSEndpoint: p.COSEndpoint, KeyFile: p.KeyFile,
+		Credentials: rolecred.Static{ID: p.SecretID, Key: p.SecretKey}}
+	if p.Role {
+		o.Credentials = &rolecred.Provider{Endpoint: p.MetadataURL}
+	}
+	o.MySQLDSN, o.VideoSQLite, o.DrawingsSQLite, o.AlbumDir = p.MySQLDSN, p.VideoSQLite, p.DrawingsSQLite, p.AlbumDir
+	o.MongoURI, o.MongoDatabase, o.MongoCollection = p.MongoURI, p.MongoDatabase, mongo.Collection
+	return o
 }

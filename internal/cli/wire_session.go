@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/serve"
@@ -41,7 +40,7 @@ func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger
 		drawings = d
 		desc = append(desc, "drawings", "mongodb "+cfg.Mongo.Database+"."+mongo.Collection)
 	} else {
-		path := filepath.Join(cfg.DataDir, "session.db")
+		path := cfg.SessionDBPath()
 		db, err := sqlite.Open(path)
 		if err != nil {
 			cleanup()

@@ -84,3 +84,47 @@ func (c *Config) VideoSQLitePath() string {
 	}
 	return filepath.Join(c.DataDir, "video.db")
 }
+
+// SessionDBPath is the embedded drawing store's file.
+func (c *Config) SessionDBPath() string { return filepath.Join(c.DataDir, "session.db") }
+
+// BackupPlan is what a backup of this configuration covers, and with which key it reaches the target,
+// in plain values for the backup constructor.
+type BackupPlan struct {
+	Target  BackupTarget
+	KeyFile string
+	// Exactly one of MySQLDSN and VideoSQLite, of MongoURI and DrawingsSQLite; AlbumDir when the album
+	// is on local disk.
+	MySQLDSN, VideoSQLite    string
+	MongoURI, MongoDatabase  string
+	DrawingsSQLite, AlbumDir string
+	COSEndpoint              string
+	// Role: sign with the instance role (a host: the role may use the backup bucket, an album key
+	// may not); otherwise with SecretID/SecretKey, the account's key when there is one.
+	Role                bool
+	MetadataURL         string
+	SecretID, SecretKey string
+}
+
+// Backup resolves what `applet backup` and `applet restore` work on.
+func (c *Config) BackupPlan(forWrite bool) (BackupPlan, error) {
+	to, err := c.Backups(forWrite)
+	if err != nil {
+		return BackupPlan{}, err
+	}
+	p := BackupPlan{Target: to, KeyFile: c.Backup.EncryptionKeyFile, MySQLDSN: c.MySQL.DSN, MongoURI: c.Mongo.URI, MongoDatabase: c.Mongo.Database,
+		COSEndpoint: c.COS.Endpoint, Role: c.COS.InstanceRole, MetadataURL: c.COS.MetadataURL, SecretID: c.TencentCloud.SecretID, SecretKey: c.TencentCloud.SecretKey}
+	if p.SecretID == "" {
+		p.SecretID, p.SecretKey = c.COSKey()
+	}
+	if p.MySQLDSN == "" {
+		p.VideoSQLite = c.VideoSQLitePath()
+	}
+	if p.MongoURI == "" {
+		p.DrawingsSQLite = c.SessionDBPath()
+	}
+	if c.COS.Bucket == "" {
+		p.AlbumDir = filepath.Join(c.DataDir, "album")
+	}
+	return p, nil
+}
