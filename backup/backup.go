@@ -17,6 +17,7 @@
 package backup
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -137,4 +138,22 @@ func (m *Manifest) Store(name string) (*StoreEntry, bool) {
 		}
 	}
 	return nil, false
+}
+
+// Stream adds a file that fn writes, through a pipe: the store goes on writing while the writer cuts
+// and stores parts, so nothing is held whole in memory or on disk.
+func Stream(w Writer, name string, mode fs.FileMode, fn func(*bufio.Writer) error) error {
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- w.Add(name, mode, pr) }()
+	bw := bufio.NewWriterSize(pw, 256<<10)
+	err := fn(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	pw.CloseWithError(err)
+	if aerr := <-done; err == nil {
+		err = aerr
+	}
+	return err
 }

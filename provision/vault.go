@@ -33,15 +33,10 @@ func (p *Provisioner) planVault(ctx context.Context, rd *reads) {
 		return
 	}
 	rd.run(func() {
-		b, err := p.deps.Vault.Bucket(ctx)
-		if err != nil {
-			rd.fail(StepVault, err)
+		b, name, ok := p.readVault(ctx, rd)
+		if !ok {
 			return
 		}
-		rd.mu.Lock()
-		rd.plan.seen.vault = b
-		rd.mu.Unlock()
-		name := p.deps.Vault.Name()
 		if b.Exists {
 			ids, err := p.backups(ctx)
 			if err != nil {
@@ -73,6 +68,19 @@ func (p *Provisioner) planVault(ctx context.Context, rd *reads) {
 			rd.set(Change{StepVault, Update, name + ": " + strings.Join(todo, ", ")})
 		}
 	})
+}
+
+// readVault reads the backup bucket's state into the plan.
+func (p *Provisioner) readVault(ctx context.Context, rd *reads) (BucketState, string, bool) {
+	b, err := p.deps.Vault.Bucket(ctx)
+	if err != nil {
+		rd.fail(StepVault, err)
+		return b, "", false
+	}
+	rd.mu.Lock()
+	rd.plan.seen.vault = b
+	rd.mu.Unlock()
+	return b, p.deps.Vault.Name(), true
 }
 
 func (p *Provisioner) applyVault(ctx context.Context, plan *Plan) (string, string, error) {
@@ -109,15 +117,10 @@ func (p *Provisioner) planDestroyVault(ctx context.Context, rd *reads, opts Dest
 		return
 	}
 	rd.run(func() {
-		b, err := p.deps.Vault.Bucket(ctx)
-		if err != nil {
-			rd.fail(StepVault, err)
+		b, name, ok := p.readVault(ctx, rd)
+		if !ok {
 			return
 		}
-		rd.mu.Lock()
-		rd.plan.seen.vault = b
-		rd.mu.Unlock()
-		name := p.deps.Vault.Name()
 		switch {
 		case !b.Exists:
 			rd.set(Change{StepVault, Skip, "none"})

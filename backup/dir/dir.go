@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/qcloud-applet/applet/backup"
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 )
 
 // Target implements backup.Target on a directory.
@@ -45,32 +47,26 @@ func (t *Target) Put(ctx context.Context, name string, r io.Reader, size int64) 
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
+	cr := &countingReader{r: r}
+	if err := atomicfile.WriteFrom(p, cr, 0o600, time.Time{}); err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	n, err := io.Copy(f, r)
-	if err == nil && size >= 0 && n != size {
-		err = fmt.Errorf("%s: wrote %d bytes of %d", name, n, size)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(p)); err == nil {
-		_ = d.Sync()
-		d.Close()
+	if size >= 0 && cr.n != size {
+		os.Remove(p)
+		return fmt.Errorf("%s: wrote %d bytes of %d", name, cr.n, size)
 	}
 	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	return n, err
 }
 
 func (t *Target) Get(ctx context.Context, name string) (io.ReadCloser, error) {
@@ -94,7 +90,7 @@ func (t *Target) List(ctx context.Context, prefix string) ([]backup.Object, erro
 			}
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".") {
 			return nil
 		}
 		rel, _ := filepath.Rel(t.root, p)

@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/qcloud-applet/applet/backup"
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 )
 
 // Store implements backup.Store on a directory. Names starting with a dot (the upload spool) are not
@@ -151,26 +151,5 @@ func (s *Store) restoreFile(ctx context.Context, r backup.Reader, f backup.File)
 		return err
 	}
 	defer rc.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".restore-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = io.Copy(tmp, rc)
-	if err == nil {
-		err = tmp.Chmod(fs.FileMode(f.Mode) & fs.ModePerm)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if !f.Modified.IsZero() {
-		_ = os.Chtimes(tmp.Name(), f.Modified, f.Modified)
-	}
-	return os.Rename(tmp.Name(), dst)
+	return atomicfile.WriteFrom(dst, rc, fs.FileMode(f.Mode)&fs.ModePerm, f.Modified)
 }

@@ -59,29 +59,18 @@ func (s *Store) Dump(ctx context.Context, w backup.Writer) (backup.Mark, error) 
 	}
 	defer cur.Close(ctx)
 	mark := backup.Mark{"documents": 0, "updatedAt": 0}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- w.Add(File, 0o600, pr) }()
-	bw := bufio.NewWriterSize(pw, 256<<10)
-	for cur.Next(ctx) {
-		if _, err = bw.Write(cur.Current); err != nil {
-			break
+	err = backup.Stream(w, File, 0o600, func(bw *bufio.Writer) error {
+		for cur.Next(ctx) {
+			if _, err := bw.Write(cur.Current); err != nil {
+				return err
+			}
+			mark["documents"]++
+			if at, ok := cur.Current.Lookup("updatedAt").DateTimeOK(); ok && at > mark["updatedAt"] {
+				mark["updatedAt"] = at
+			}
 		}
-		mark["documents"]++
-		if at, ok := cur.Current.Lookup("updatedAt").DateTimeOK(); ok && at > mark["updatedAt"] {
-			mark["updatedAt"] = at
-		}
-	}
-	if err == nil {
-		err = cur.Err()
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	pw.CloseWithError(err)
-	if aerr := <-done; err == nil {
-		err = aerr
-	}
+		return cur.Err()
+	})
 	if err != nil {
 		return nil, fmt.Errorf("exporting %s: %w", s.coll.Name(), err)
 	}

@@ -122,18 +122,7 @@ func (s *Store) Dump(ctx context.Context, w backup.Writer) (backup.Mark, error) 
 		return nil, err
 	}
 	mark := backup.Mark{}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() { done <- w.Add(DumpFile, 0o600, pr) }()
-	bw := bufio.NewWriterSize(pw, 256<<10)
-	err = s.dump(ctx, conn, tables, bw, mark)
-	if err == nil {
-		err = bw.Flush()
-	}
-	pw.CloseWithError(err)
-	if aerr := <-done; err == nil {
-		err = aerr
-	}
+	err = backup.Stream(w, DumpFile, 0o600, func(bw *bufio.Writer) error { return s.dump(ctx, conn, tables, bw, mark) })
 	if err != nil {
 		return nil, err
 	}

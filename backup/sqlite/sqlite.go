@@ -8,14 +8,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/qcloud-applet/applet/backup"
+	"github.com/qcloud-applet/applet/internal/atomicfile"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -186,18 +187,7 @@ func (s *Store) write(ctx context.Context, r backup.Reader, path string) error {
 		return err
 	}
 	defer rc.Close()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, rc)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := atomicfile.WriteFrom(path, rc, 0o600, time.Time{}); err != nil {
 		return err
 	}
 	db, err := open(path, true)
