@@ -56,6 +56,12 @@ func (r *Repo) Backup(ctx context.Context, stores []Store, host string) (*Manife
 	if err != nil {
 		return nil, err
 	}
+	// Parts the last verify found damaged are stored again, overwritten with good content.
+	if st, err := r.LastVerify(ctx); err == nil && st != nil {
+		for _, id := range st.Damaged {
+			delete(have, id)
+		}
+	}
 	var prev *Manifest
 	if list, err := r.List(ctx); err != nil {
 		return nil, err

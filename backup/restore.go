@@ -107,6 +107,9 @@ type VerifyStatus struct {
 	Backups []string  `json:"backups"`
 	OK      bool      `json:"ok"`
 	Error   string    `json:"error,omitempty"`
+	// Damaged are the parts that failed: the next backup stores them again when it has their content,
+	// which heals every backup that names them.
+	Damaged []string `json:"damaged,omitempty"`
 }
 
 const statusName = "status/verify.json"
@@ -115,8 +118,8 @@ const statusName = "status/verify.json"
 // each store that can check its files load them somewhere harmless. It records the outcome in the
 // target.
 func (r *Repo) Verify(ctx context.Context, ms []*Manifest, stores []Store) error {
-	err := r.verify(ctx, ms, stores)
-	st := VerifyStatus{Time: time.Now().UTC(), OK: err == nil}
+	damaged, err := r.verify(ctx, ms, stores)
+	st := VerifyStatus{Time: time.Now().UTC(), OK: err == nil, Damaged: damaged}
 	for _, m := range ms {
 		st.Backups = append(st.Backups, m.ID)
 	}
@@ -130,12 +133,12 @@ func (r *Repo) Verify(ctx context.Context, ms []*Manifest, stores []Store) error
 	return err
 }
 
-func (r *Repo) verify(ctx context.Context, ms []*Manifest, stores []Store) error {
+func (r *Repo) verify(ctx context.Context, ms []*Manifest, stores []Store) (damaged []string, err error) {
 	seen := map[string]bool{}
 	var bad []string
 	for _, m := range ms {
 		if err := r.CanRead(m); err != nil {
-			return err
+			return nil, err
 		}
 		n, size := 0, int64(0)
 		for _, s := range m.Stores {
@@ -147,9 +150,10 @@ func (r *Repo) verify(ctx context.Context, ms []*Manifest, stores []Store) error
 					seen[p.ID] = true
 					if _, err := r.part(ctx, p); err != nil {
 						if ctx.Err() != nil {
-							return ctx.Err()
+							return nil, ctx.Err()
 						}
 						bad = append(bad, fmt.Sprintf("%s %s/%s: %v", m.ID, s.Name, f.Name, err))
+						damaged = append(damaged, p.ID)
 					}
 					n++
 					size += p.Stored
@@ -159,10 +163,10 @@ func (r *Repo) verify(ctx context.Context, ms []*Manifest, stores []Store) error
 		r.say("backup %s: %d new parts checked, %s", m.ID, n, Bytes(size))
 	}
 	if len(bad) > 0 {
-		return fmt.Errorf("%d damaged parts:\n  %s", len(bad), strings.Join(bad, "\n  "))
+		return damaged, fmt.Errorf("%d damaged parts:\n  %s", len(bad), strings.Join(bad, "\n  "))
 	}
 	if len(ms) == 0 {
-		return nil
+		return nil, nil
 	}
 	// Loading into scratch space is only done for the newest: it is what a restore would use.
 	m := ms[0]
@@ -173,11 +177,11 @@ func (r *Repo) verify(ctx context.Context, ms []*Manifest, stores []Store) error
 			continue
 		}
 		if err := c.Check(ctx, &reader{repo: r, entry: e}); err != nil {
-			return fmt.Errorf("backup %s: %s does not load: %w", m.ID, s.Name(), err)
+			return nil, fmt.Errorf("backup %s: %s does not load: %w", m.ID, s.Name(), err)
 		}
 		r.say("backup %s: %s loads", m.ID, s.Name())
 	}
-	return nil
+	return nil, nil
 }
 
 // LastVerify reads the last verify's outcome; nil when there was none.
@@ -237,7 +241,7 @@ func (r *Repo) Restore(ctx context.Context, m *Manifest, stores []Store, force b
 				ErrNewer, m.ID, m.Created.Format(time.RFC3339), strings.Join(newer, "\n  "))
 		}
 	}
-	if err := r.verify(ctx, []*Manifest{m}, nil); err != nil {
+	if _, err := r.verify(ctx, []*Manifest{m}, nil); err != nil {
 		return fmt.Errorf("backup %s fails its check, nothing was restored: %w", m.ID, err)
 	}
 	for _, p := range todo {

@@ -54,7 +54,7 @@ func expectFault(t *testing.T, bin string, env []string, dir, check, status, obs
 	res, code, out := runDoctor(t, bin, env, dir, append([]string{"--only", check}, args...)...)
 	r := res[check]
 	wantCode := 1
-	if status == "warn" {
+	if status == "warn" || status == "ok" {
 		wantCode = 0
 	}
 	if r.Status != status || !strings.Contains(r.Observed, observed) || !strings.Contains(r.Fix, fix) || code != wantCode {
@@ -94,6 +94,31 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 	if !strings.Contains(res["backends.redis"].Observed, "on ins-") {
 		t.Errorf("the instance's loopback Redis was not checked on the instance: %+v", res["backends.redis"])
 	}
+
+	// A damaged part: verify fails and doctor says so; the next backup stores the part again.
+	hostApplet := func(args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), append(args, "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))...)
+		cmd.Env = h.env()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	for _, k := range cs.Objects("prod-backup-1250000000") {
+		if strings.HasPrefix(k, "parts/") {
+			o := cs.Object("prod-backup-1250000000", k)
+			o.Data[len(o.Data)/2] ^= 0x40
+			break
+		}
+	}
+	if out, err := hostApplet("backup", "verify"); err == nil || !strings.Contains(out, "damaged") {
+		t.Fatalf("verify of a damaged backup: %v\n%s", err, out)
+	}
+	expectFault(t, bin, env, work, "backup.verify", "fail", "damaged", "applet backup")
+	for _, args := range [][]string{{"backup"}, {"backup", "verify"}} {
+		if out, err := hostApplet(args...); err != nil {
+			t.Fatalf("applet %s after the damage: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	expectFault(t, bin, env, work, "backup.verify", "ok", "passed", "")
 
 	// A wrong AppSecret (the WeChat stand-in answers 40125).
 	expectFault(t, bin, with(env, "APPLET_WECHAT_APP_SECRET=wrong-secret"), work, "wechat.secret", "fail", "40125", "AppSecret")
