@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -117,13 +118,16 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 			set(Change{StepDatabase, Delete, "drop " + p.deps.Schema.Describe()})
 		} else {
 			set(Change{StepDatabase, Skip, p.deps.Schema.Describe() + ": data kept (--purge drops it)"})
+			mu.Lock() // the reads started above may be adding to Kept
 			plan.Kept = append(plan.Kept, "database "+p.deps.Schema.Describe()+" (--purge drops it)")
+			mu.Unlock()
 		}
 	}
 	if err := rd.wait(); err != nil {
 		return nil, err
 	}
 	sortChanges(plan.Changes)
+	sort.Strings(plan.Kept) // the reads finish in any order
 	return plan, nil
 }
 

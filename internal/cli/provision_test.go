@@ -179,8 +179,21 @@ func TestProvisionEndToEnd(t *testing.T) {
 	if ok, _, _, _ := c.cos.Bucket("other-1250000000"); !ok {
 		t.Fatal("the other deployment's bucket was deleted")
 	}
-	// Nothing left: destroy again has nothing to do.
+	// The backup bucket is kept on purpose, said so with the flag that removes it.
+	if ok, acl, _, _ := c.cos.Bucket("prod-backup-1250000000"); !ok || acl != "private" || !strings.Contains(out, "Kept: backup bucket prod-backup-1250000000 and its backups (--purge-backups deletes them).") {
+		t.Fatalf("the backup bucket after destroy: exists %v, %s\n%s", ok, acl, out)
+	}
+	// Nothing left but it: destroy again has nothing to do; --purge-backups removes it.
 	if code, out, _ := runCLI(t, env, "", "provision", "destroy", "--yes"); code != 0 || !strings.Contains(out, "Nothing to remove.") {
 		t.Fatalf("second destroy: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := runCLI(t, env, "", "provision", "destroy", "--yes", "--purge-backups"); code != 0 || !strings.Contains(out, "Removed.") {
+		t.Fatalf("destroy --purge-backups: exit %d\n%s%s", code, out, errOut)
+	}
+	if ok, _, _, _ := c.cos.Bucket("prod-backup-1250000000"); ok {
+		t.Fatal("--purge-backups kept the backup bucket")
+	}
+	if ok, _, _, _ := c.cos.Bucket("other-backup-1250000000"); !ok {
+		t.Fatal("the other deployment's backup bucket was deleted")
 	}
 }
