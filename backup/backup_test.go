@@ -414,8 +414,9 @@ func TestDamagedPartIsNamedAndRestoreRefuses(t *testing.T) {
 	}
 	e, _ := m.Store("drawings")
 	damaged := e.Files[0].Parts[0].ID
-	o := fake.Object("backup-1250000000", "demo/parts/"+damaged[:2]+"/"+damaged)
-	o.Data[len(o.Data)/2] ^= 0x40
+	if !fake.Damage("backup-1250000000", "demo/parts/"+damaged[:2]+"/"+damaged) {
+		t.Fatal("no such part")
+	}
 	err = repo.Verify(ctx, []*backup.Manifest{m}, r.stores)
 	if err == nil || !strings.Contains(err.Error(), damaged) || !strings.Contains(err.Error(), "drawings/collection.bson") {
 		t.Fatalf("verify of a damaged part: %v, want it named", err)
@@ -432,8 +433,7 @@ func TestDamagedPartIsNamedAndRestoreRefuses(t *testing.T) {
 	if err := repo.Verify(ctx, []*backup.Manifest{m}, r.stores); err != nil {
 		t.Fatalf("the damaged backup after a new one stored its part again: %v", err)
 	}
-	o = fake.Object("backup-1250000000", "demo/parts/"+damaged[:2]+"/"+damaged)
-	o.Data[len(o.Data)/2] ^= 0x40
+	fake.Damage("backup-1250000000", "demo/parts/"+damaged[:2]+"/"+damaged)
 	r.wipe(t)
 	err = repo.Restore(ctx, m, r.stores, true)
 	if err == nil || !strings.Contains(err.Error(), "nothing was restored") {

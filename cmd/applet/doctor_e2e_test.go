@@ -103,9 +103,7 @@ func doctorScenarios(t *testing.T, bin string, env []string, work string, h *hos
 		return string(out), err
 	}
 	for _, k := range cs.Objects("prod-backup-1250000000") {
-		if strings.HasPrefix(k, "parts/") {
-			o := cs.Object("prod-backup-1250000000", k)
-			o.Data[len(o.Data)/2] ^= 0x40
+		if strings.HasPrefix(k, "parts/") && cs.Damage("prod-backup-1250000000", k) {
 			break
 		}
 	}

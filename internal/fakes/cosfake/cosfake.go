@@ -132,6 +132,22 @@ func (s *Server) Object(bucket, key string) *Object {
 	return nil
 }
 
+// Damage flips a bit in the middle of a stored object, as a disk fault would; it reports whether the
+// object exists. The object is replaced, not changed in place: an answer being sent keeps its bytes.
+func (s *Server) Damage(bucket, key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.buckets[bucket]
+	if b == nil || b.objects[key] == nil {
+		return false
+	}
+	o := *b.objects[key]
+	o.Data = append([]byte(nil), o.Data...)
+	o.Data[len(o.Data)/2] ^= 0x40
+	b.objects[key] = &o
+	return true
+}
+
 // Objects lists the keys of a bucket, sorted.
 func (s *Server) Objects(name string) []string {
 	s.mu.Lock()
