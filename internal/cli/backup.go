@@ -8,8 +8,7 @@ import (
 	"github.com/qcloud-applet/applet/backup"
 	"github.com/qcloud-applet/applet/backup/setup"
 	"github.com/qcloud-applet/applet/internal/config"
-	"github.com/qcloud-applet/applet/internal/rolecred"
-	"github.com/qcloud-applet/applet/serve/mongo"
+	"github.com/qcloud-applet/applet/internal/wire"
 	"github.com/spf13/cobra"
 )
 
@@ -77,24 +76,11 @@ func withBackups(ctx context.Context, opts *backupOptions, forWrite bool, fn fun
 	if err != nil {
 		return err
 	}
-	b, err := setup.Open(backupOptionsFor(p))
+	b, err := setup.Open(wire.Backups(p))
 	if err != nil {
 		return err
 	}
 	defer b.Close()
 	b.Progress = opts.IO.progress
 	return fn(b, cfg)
-}
-
-// backupOptionsFor turns the configuration's plan into the constructor's options.
-func backupOptionsFor(p config.BackupPlan) setup.Options {
-	t := p.Target
-	o := setup.Options{Dir: t.Dir, Bucket: t.Bucket, Prefix: t.Prefix, Region: t.Region, COSEndpoint: p.COSEndpoint, KeyFile: p.KeyFile,
-		Credentials: rolecred.Static{ID: p.SecretID, Key: p.SecretKey}}
-	if p.Role {
-		o.Credentials = &rolecred.Provider{Endpoint: p.MetadataURL}
-	}
-	o.MySQLDSN, o.VideoSQLite, o.DrawingsSQLite, o.AlbumDir = p.MySQLDSN, p.VideoSQLite, p.DrawingsSQLite, p.AlbumDir
-	o.MongoURI, o.MongoDatabase, o.MongoCollection = p.MongoURI, p.MongoDatabase, mongo.Collection
-	return o
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/wire"
 	"github.com/qcloud-applet/applet/serve"
 )
 
@@ -28,12 +29,12 @@ func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // wiredServer builds the named apps as one `applet serve all` run would (sharing the session parts)
 // and serves them on one test listener.
-func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.Server, *wiring) {
+func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.Server, *wire.Wiring) {
 	t.Helper()
 	w := testWiring(t, cfg)
 	var apps []serve.App
 	for _, name := range names {
-		app, err := w.app(context.Background(), name)
+		app, err := w.App(context.Background(), name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,9 +47,9 @@ func wiredServer(t *testing.T, cfg *config.Config, names ...string) (*httptest.S
 }
 
 // testWiring is the wiring of one serve run on cfg.
-func testWiring(t *testing.T, cfg *config.Config) *wiring {
+func testWiring(t *testing.T, cfg *config.Config) *wire.Wiring {
 	t.Helper()
-	w, err := newWiring(cfg, discard(), 1)
+	w, err := wire.New(cfg, discard(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}

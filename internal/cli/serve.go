@@ -13,6 +13,7 @@ import (
 
 	"github.com/qcloud-applet/applet/backup/setup"
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/wire"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/spf13/cobra"
 )
@@ -111,21 +112,21 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 	if opts.App == "all" && opts.Listen != "" {
 		shared, listeners = opts.Listen, 1
 	}
-	w, err := newWiring(cfg, log, listeners)
+	w, err := wire.New(cfg, log, listeners)
 	if err != nil {
 		return err
 	}
 	var apps []serve.App
 	var addrs []string
 	for _, name := range names {
-		app, err := w.app(ctx, name)
+		app, err := w.App(ctx, name)
 		if err != nil {
 			for _, a := range apps {
 				_ = a.Shutdown(ctx)
 			}
 			return err
 		}
-		apps, addrs = append(apps, app), append(addrs, listenAddr(cfg, name))
+		apps, addrs = append(apps, app), append(addrs, wire.ListenAddr(cfg, name))
 		attrs := []any{"app", name, "base", app.BasePath()}
 		if d, ok := app.(serve.Describer); ok {
 			attrs = append(attrs, d.Describe()...)
@@ -140,8 +141,8 @@ func serveRun(ctx context.Context, opts *serveOptions) error {
 		ShutdownTimeout: cfg.Serve.ShutdownTimeout,
 		ReadyTimeout:    cfg.Serve.ReadyTimeout,
 		OnListen:        opts.OnListen,
-		Deadlines:       w.deadlines,
-		Budgets:         w.budgets,
+		Deadlines:       w.Deadlines,
+		Budgets:         w.Budgets,
 	})
 	if err := srv.Run(ctx); err != nil {
 		if strings.Contains(err.Error(), "address already in use") {

@@ -78,7 +78,7 @@ func originalClientFlow(t *testing.T, base string, download func(string) (int, [
 
 func albumServer(t *testing.T, cfg *config.Config) *httptest.Server {
 	t.Helper()
-	app, err := newAlbumApp(testWiring(t, cfg), discard())
+	app, err := testWiring(t, cfg).App(context.Background(), "album")
 	if err != nil {
 		t.Fatal(err)
 	}

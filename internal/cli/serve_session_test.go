@@ -23,7 +23,7 @@ import (
 
 func sessionServer(t *testing.T, cfg *config.Config) *httptest.Server {
 	t.Helper()
-	app, err := newSessionApp(context.Background(), cfg, discard())
+	app, err := testWiring(t, cfg).App(context.Background(), "session")
 	if err != nil {
 		t.Fatal(err)
 	}

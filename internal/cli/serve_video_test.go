@@ -20,7 +20,7 @@ import (
 
 func videoServer(t *testing.T, cfg *config.Config) (*httptest.Server, error) {
 	t.Helper()
-	app, err := newVideoApp(context.Background(), testWiring(t, cfg), discard())
+	app, err := testWiring(t, cfg).App(context.Background(), "video")
 	if err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package cli
+package wire
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/hint"
 	"github.com/qcloud-applet/applet/internal/rolecred"
 	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/album"
@@ -16,11 +17,11 @@ import (
 
 // newAlbumApp stores images in COS when cos.bucket is set, on local disk otherwise. With
 // album.owner_check or wechat.content_check it signs users in through the shared session parts.
-func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
+func newAlbumApp(w *Wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	maxUploads := cfg.Album.MaxUploads
 	if maxUploads == 0 {
-		maxUploads = w.budgets.Uploads()
+		maxUploads = w.Budgets.Uploads()
 	}
 	opts := album.Options{MaxUploads: maxUploads, MaxUploadsPerClient: cfg.Album.MaxUploadsPerClient, Writes: w.writes, Proxies: w.proxies,
 		Logger: log, Folder: cfg.Album.Folder, MaxUploadMB: cfg.Album.MaxUploadMB, AllowGIF: cfg.Album.AllowGIF, AllowWebP: cfg.Album.AllowWebP,
@@ -28,7 +29,7 @@ func newAlbumApp(w *wiring, log *slog.Logger) (serve.App, error) {
 	if cfg.COS.Bucket != "" {
 		s, err := cos.New(cosConfig(cfg))
 		if err != nil {
-			return nil, &HintError{Err: err, Hint: "set cos.secret_id and cos.secret_key (a key limited to the bucket), or cos.instance_role: true on an instance with a CAM role"}
+			return nil, hint.New(err, "set cos.secret_id and cos.secret_key (a key limited to the bucket), or cos.instance_role: true on an instance with a CAM role")
 		}
 		opts.Storage, opts.SpoolDir = s, filepath.Join(cfg.DataDir, "spool")
 		log.Info("album credentials for COS", "source", cfg.COSCredentials())

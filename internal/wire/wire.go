@@ -1,4 +1,7 @@
-package cli
+// Package wire turns the configuration into what the commands run: the apps of a serve run (each
+// wired to the stores its keys choose), the backups' options. It is the command layer's factory, kept
+// apart from the commands as cli/cli keeps its factory apart from its verbs: no cobra here.
+package wire
 
 import (
 	"context"
@@ -15,31 +18,32 @@ import (
 	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
-// wiring builds the apps of one serve run; what apps share (the session store) is built once.
-type wiring struct {
+// Wiring builds the apps of one serve run; what apps share (the session store) is built once.
+type Wiring struct {
 	cfg   *config.Config
 	log   *slog.Logger
 	parts *session.Shared
 	// What the runtime and the apps share out: deadlines, budgets, the proxies whose
 	// X-Forwarded-For names the client, and one write limit per client address.
-	deadlines serve.Deadlines
-	budgets   serve.Budgets
+	Deadlines serve.Deadlines
+	Budgets   serve.Budgets
 	proxies   []netip.Prefix
 	writes    *serve.Limiter
 }
 
-func newWiring(cfg *config.Config, log *slog.Logger, listeners int) (*wiring, error) {
+// New starts the wiring of one serve run whose apps are spread over listeners.
+func New(cfg *config.Config, log *slog.Logger, listeners int) (*Wiring, error) {
 	proxies, err := cfg.Serve.Proxies()
 	if err != nil {
 		return nil, err // Validate refused it already
 	}
 	s := cfg.Serve
-	return &wiring{cfg: cfg, log: log, proxies: proxies, writes: serve.NewLimiter(s.WriteRate, s.WriteBurst),
-		deadlines: serve.Deadlines{BodyGrace: s.BodyGrace, MinBodyRate: int64(s.MinBodyRate), Request: s.RequestTimeout},
-		budgets:   serve.Budgets{Reserve: s.FDReserve, Connections: s.MaxConnections}.Derive(serve.OpenFileLimit(), listeners)}, nil
+	return &Wiring{cfg: cfg, log: log, proxies: proxies, writes: serve.NewLimiter(s.WriteRate, s.WriteBurst),
+		Deadlines: serve.Deadlines{BodyGrace: s.BodyGrace, MinBodyRate: int64(s.MinBodyRate), Request: s.RequestTimeout},
+		Budgets:   serve.Budgets{Reserve: s.FDReserve, Connections: s.MaxConnections}.Derive(serve.OpenFileLimit(), listeners)}, nil
 }
 
-func (w *wiring) session() (*session.Shared, error) {
+func (w *Wiring) session() (*session.Shared, error) {
 	if w.parts == nil {
 		p, err := newSessionParts(w.cfg, w.log.With("app", "session"))
 		if err != nil {
@@ -52,7 +56,7 @@ func (w *wiring) session() (*session.Shared, error) {
 
 // withContentCheck hands WeChat's content security to an app's options when wechat.content_check
 // asks (config validation makes sure there is a WeChat client).
-func (w *wiring) withContentCheck(set func(*session.ContentCheck)) error {
+func (w *Wiring) withContentCheck(set func(*session.ContentCheck)) error {
 	if !w.cfg.WeChat.ContentCheck {
 		return nil
 	}
@@ -63,8 +67,8 @@ func (w *wiring) withContentCheck(set func(*session.ContentCheck)) error {
 	return err
 }
 
-// app wires one app to the backends its configuration chooses.
-func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
+// App wires one app to the backends its configuration chooses.
+func (w *Wiring) App(ctx context.Context, name string) (serve.App, error) {
 	log := w.log.With("app", name)
 	switch name {
 	case "album":
@@ -83,7 +87,8 @@ func (w *wiring) app(ctx context.Context, name string) (serve.App, error) {
 	return nil, fmt.Errorf("unknown app %q", name)
 }
 
-func listenAddr(cfg *config.Config, app string) string {
+// ListenAddr is where an app listens by the configuration.
+func ListenAddr(cfg *config.Config, app string) string {
 	f, _ := cfg.Field(app + ".listen")
 	return f.String()
 }

@@ -1,4 +1,4 @@
-package cli
+package wire
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // newVideoApp opens the video store the configuration chooses. The embedded SQLite database is
 // migrated and seeded on the spot. A MySQL database is only checked: behind, serve refuses to start
 // (unless video.migrate); unreachable, serve starts with /readyz red and recovers when it returns.
-func newVideoApp(ctx context.Context, w *wiring, log *slog.Logger) (serve.App, error) {
+func newVideoApp(ctx context.Context, w *Wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	opts := video.Options{Logger: log, PageSize: cfg.Video.PageSize, Writes: w.writes, Proxies: w.proxies, MediaOrigin: cfg.Video.MediaOrigin}
 	if err := w.withContentCheck(func(cc *session.ContentCheck) { opts.CheckText, opts.Auth = cc.Text, cc.Wrap }); err != nil {

@@ -1,4 +1,4 @@
-package cli
+package wire
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 )
 
 // newGameApp builds the game; a handshake that carries a session plays under the session's openId.
-func newGameApp(w *wiring, log *slog.Logger) (serve.App, error) {
+func newGameApp(w *Wiring, log *slog.Logger) (serve.App, error) {
 	cfg := w.cfg
 	c := cfg.Game
 	var origins []string

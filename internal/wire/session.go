@@ -1,4 +1,4 @@
-package cli
+package wire
 
 import (
 	"context"
@@ -12,16 +12,8 @@ import (
 	"github.com/qcloud-applet/applet/serve/sqlite"
 )
 
-// newSessionApp wires sessions (Redis, or in process) and drawings (MongoDB, or the embedded
-// database) to the session app.
-func newSessionApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (serve.App, error) {
-	parts, err := newSessionParts(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	return newSessionAppWith(ctx, cfg, log, parts)
-}
-
+// newSessionAppWith wires sessions (Redis, or in process, through the shared parts) and drawings
+// (MongoDB, or the embedded database) to the session app.
 func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger, parts *session.Shared) (serve.App, error) {
 	// The app closes the shared parts through store (once) when it shuts down; on the error paths
 	// below nothing else will.
