@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +28,7 @@ import (
 	bsqlite "github.com/qcloud-applet/applet/backup/sqlite"
 	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
+	"github.com/qcloud-applet/applet/serve"
 	"github.com/qcloud-applet/applet/serve/cos"
 	smongo "github.com/qcloud-applet/applet/serve/mongo"
 	"github.com/qcloud-applet/applet/serve/session"
@@ -623,15 +627,18 @@ func TestRestoreKilledMidwayFinishesWhenRunAgain(t *testing.T) {
 	equal(t, r.snapshot(t), want)
 }
 
-// TestBackupWhileCommentsFlow backs up while comments are added as fast as the database takes them:
-// the dump is one snapshot, so every restored comment is whole and the restored table is exactly
-// the rows up to the backup's mark.
+// TestBackupWhileCommentsFlow backs up while the video app takes comments over HTTP as fast as it
+// can: the dump is one snapshot, so every restored comment is whole and the restored table is exactly
+// the rows up to the backup's mark. The app's throughput during the backup is reported.
 func TestBackupWhileCommentsFlow(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	r.fill(t, 2000)
 	tg, _ := dir.New(t.TempDir())
 	repo := backup.New(tg, nil)
+	app := video.New(video.Options{Store: r.videos, Logger: slog.New(slog.DiscardHandler)})
+	ts := httptest.NewServer(serve.New(serve.Options{}).Handler([]serve.App{app}))
+	defer ts.Close()
 	stop := make(chan struct{})
 	var added atomic.Int64
 	var wg sync.WaitGroup
@@ -644,7 +651,14 @@ func TestBackupWhileCommentsFlow(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := r.videos.AddComment(ctx, video.Comment{VID: 2, Nick: "flow", Content: fmt.Sprintf("comment %d %s", i, contents[0])}); err == nil {
+			body := fmt.Sprintf(`{"vid":2,"nick":"flow","avatar":"","content":"comment %d %s"}`, i, contents[0])
+			resp, err := http.Post(ts.URL+video.BasePath+"/comment", "application/json", strings.NewReader(body))
+			if err != nil {
+				continue
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if bytes.Contains(b, []byte(`"code":0`)) {
 				added.Add(1)
 			}
 		}
