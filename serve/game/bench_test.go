@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,8 +18,10 @@ import (
 	"github.com/qcloud-applet/applet/serve/game"
 )
 
-// BenchmarkIdleConnectionRSS holds 10,000 idle connections, opened by a separate client process, and
-// reports the server's resident memory per connection.
+// BenchmarkIdleConnectionRSS holds 10,000 idle connections, opened by a separate client process that
+// says hello on each as the game page does, and reports the server's resident memory per connection
+// as a user would see it: default GOGC, no forced collection, read after the connections have been
+// idle a few seconds.
 // Run with: go test ./serve/game -run '^$' -bench IdleConnectionRSS -benchtime 1x
 func BenchmarkIdleConnectionRSS(b *testing.B) {
 	const n = 10_000
@@ -38,12 +39,12 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 	}
 	opts := fastOptions()
 	opts.PingInterval = time.Minute // no pings during the measurement
+	opts.MaxPerClient = n + 100     // one loopback address stands for 10,000 phones
 	for range b.N {
 		ts, app := newServer(b, opts)
-		runtime.GC()
-		debug.FreeOSMemory()
+		time.Sleep(time.Second)
 		before := loadtest.RSSKB()
-		cmd := exec.Command(bin, "-url", "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io//?EIO=3&transport=websocket", "-n", strconv.Itoa(n))
+		cmd := exec.Command(bin, "-url", "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io//?EIO=3&transport=websocket", "-n", strconv.Itoa(n), "-hello")
 		stdin, _ := cmd.StdinPipe()
 		stdout, _ := cmd.StdoutPipe()
 		cmd.Stderr = os.Stderr
@@ -57,9 +58,7 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 		for app.Conns() != n {
 			time.Sleep(10 * time.Millisecond)
 		}
-		time.Sleep(500 * time.Millisecond) // handshakes' garbage out of the way
-		runtime.GC()
-		debug.FreeOSMemory()
+		time.Sleep(3 * time.Second) // idle, as connections mostly are
 		after := loadtest.RSSKB()
 		goroutines := runtime.NumGoroutine()
 		stdin.Close()

@@ -1,5 +1,6 @@
 // Command wsidle opens N WebSocket connections the way the original game client does (EIO 3, no
-// pings), keeps them open and idle, and prints "ready N" once all are up. It exits when its standard
+// pings), says hello on each as the client does when its page opens (with -hello, waiting for the
+// server's hi), keeps them open and idle, and prints "ready N" once all are up. It exits when its standard
 // input closes. The game's memory benchmark runs it as a separate process, so that the server's
 // resident memory counts only the server's side.
 package main
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +22,7 @@ import (
 func main() {
 	url := flag.String("url", "", "ws:// URL of the socket.io endpoint")
 	n := flag.Int("n", 1000, "connections to hold")
+	hello := flag.Bool("hello", false, "say hello on each connection and wait for hi, as the game page does")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "wsidle: -url is required")
@@ -38,6 +41,9 @@ func main() {
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			c, _, err := dialer.Dial(*url, nil)
+			if err == nil && *hello {
+				err = sayHello(c, i)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -67,6 +73,27 @@ func main() {
 	io.Copy(io.Discard, bufio.NewReader(os.Stdin))
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// sayHello waits for the Engine.IO open packet, says hello as a player, and waits for hi.
+func sayHello(c *websocket.Conn, i int) error {
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetReadDeadline(time.Time{})
+	for {
+		_, b, err := c.ReadMessage()
+		if err != nil {
+			return err
+		}
+		switch s := string(b); {
+		case strings.HasPrefix(s, "0{"):
+			user := fmt.Sprintf(`{"user":{"uid":"idle-%d","uname":"idle-%d","uavatar":""}}`, i, i)
+			if err := c.WriteMessage(websocket.TextMessage, []byte(`42["hello",`+user+`]`)); err != nil {
+				return err
+			}
+		case strings.HasPrefix(s, `42["hi"`):
+			return nil
+		}
 	}
 }
 
