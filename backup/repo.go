@@ -62,11 +62,15 @@ func (r *Repo) Backup(ctx context.Context, stores []Store, host string) (*Manife
 			delete(have, id)
 		}
 	}
-	var prev *Manifest
-	if list, err := r.List(ctx); err != nil {
+	// The last backup's file entries let an unchanged file go unread.
+	prev, err := r.Load(ctx, "latest")
+	switch {
+	case errors.Is(err, ErrNotFound):
+		prev = nil
+	case err != nil:
 		return nil, err
-	} else if len(list) > 0 && list[0].KeyID == m.KeyID {
-		prev = list[0]
+	case prev.KeyID != m.KeyID:
+		prev = nil
 	}
 	for _, s := range stores {
 		start := time.Now()

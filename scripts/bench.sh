@@ -79,6 +79,7 @@ LUA
 declare -A rps p99 fail
 run() { # name, url, [want], [skey]
   local out
+  wrk -t2 -c"$conns" -d1s "$2" -H "X-WX-Skey: ${4:-}" >/dev/null # warm: caches filled, connections made
   out=$(wrk -t2 -c"$conns" -d"$duration" -s "$work/check.lua" "$2" -- "${3:-\"code\":0}" "${4:-}" | grep '^RESULT')
   read -r _ rps[$1] p99[$1] fail[$1] _ <<<"$out"
   echo "bench: $1 ${rps[$1]} req/s, p99 ${p99[$1]} ms, ${fail[$1]} failed" >&2
