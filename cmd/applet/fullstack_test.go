@@ -536,6 +536,10 @@ func upgradeAndRollBack(t *testing.T, provision func(args ...string) string, roo
 	if !strings.Contains(out, "host            updated") || !strings.Contains(version(), "v-next") {
 		t.Fatalf("upgrade: %s\ninstalled: %s", out, version())
 	}
+	// The binary it replaced backed the data up first.
+	if !strings.Contains(out, "did backup before the upgrade") {
+		t.Fatalf("the upgrade did not back up first:\n%s", out)
+	}
 	out = provision("rollback")
 	if version() != before {
 		t.Fatalf("rollback: %s\ninstalled: %s, want %s", out, version(), before)
