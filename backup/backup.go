@@ -53,6 +53,9 @@ var ErrNotFound = errors.New("not found")
 type Store interface {
 	// Name is the store's name in manifests: video, drawings, album.
 	Name() string
+	// Kind is the technology its dump is for (mysql, sqlite, mongo, files): a restore refuses a
+	// backup of another kind.
+	Kind() string
 	// Dump writes the store's content through w, consistent as of one moment, and returns the Mark
 	// of that moment.
 	Dump(ctx context.Context, w Writer) (Mark, error)

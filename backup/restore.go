@@ -220,8 +220,8 @@ func (r *Repo) Restore(ctx context.Context, m *Manifest, stores []Store, force b
 		if !ok {
 			return fmt.Errorf("backup %s has no %s (it holds %s): restore from a backup made with this configuration", m.ID, s.Name(), storeNames(m))
 		}
-		if k, ok := s.(interface{ Kind() string }); ok && e.Kind != "" && e.Kind != k.Kind() {
-			return fmt.Errorf("backup %s holds %s as %s, the configuration keeps it in %s: restore with the configuration the backup was made with", m.ID, s.Name(), e.Kind, k.Kind())
+		if e.Kind != s.Kind() {
+			return fmt.Errorf("backup %s holds %s as %s, the configuration keeps it in %s: restore with the configuration the backup was made with", m.ID, s.Name(), e.Kind, s.Kind())
 		}
 		todo = append(todo, pair{s, e})
 	}
