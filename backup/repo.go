@@ -85,10 +85,7 @@ func (r *Repo) Backup(ctx context.Context, stores []Store, host string) (*Manife
 		if err != nil {
 			return nil, fmt.Errorf("backing up %s: %w", s.Name(), err)
 		}
-		w.entry.Mark = mark
-		if k, ok := s.(interface{ Kind() string }); ok {
-			w.entry.Kind = k.Kind()
-		}
+		w.entry.Mark, w.entry.Kind = mark, s.Kind()
 		m.Stores = append(m.Stores, *w.entry)
 		var size int64
 		for _, f := range w.entry.Files {
@@ -108,7 +105,20 @@ func (r *Repo) Backup(ctx context.Context, stores []Store, host string) (*Manife
 	return m, nil
 }
 
-func manifestName(id string) string { return "manifests/" + id + ".json" }
+// ManifestDir is where in a target the manifests are: one object per backup.
+const ManifestDir = "manifests/"
+
+func manifestName(id string) string { return ManifestDir + id + ".json" }
+
+// ManifestID is the backup id a manifest's object name (with or without a prefix before ManifestDir)
+// stands for; false for any other object.
+func ManifestID(name string) (string, bool) {
+	_, rest, ok := strings.Cut(name, ManifestDir)
+	if !ok || strings.Contains(rest, "/") {
+		return "", false
+	}
+	return strings.CutSuffix(rest, ".json")
+}
 
 // parts lists the parts in the target: id → stored size.
 func (r *Repo) parts(ctx context.Context) (map[string]Object, error) {
@@ -143,13 +153,13 @@ func (r *Repo) List(ctx context.Context) ([]*Manifest, error) {
 
 // IDs lists the backups' ids, newest first, without reading them.
 func (r *Repo) IDs(ctx context.Context) ([]string, error) {
-	objs, err := r.target.List(ctx, "manifests/")
+	objs, err := r.target.List(ctx, ManifestDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing backups in %s: %w", r.target.Describe(), err)
 	}
 	var ids []string
 	for _, o := range objs {
-		if id, ok := strings.CutSuffix(strings.TrimPrefix(o.Name, "manifests/"), ".json"); ok {
+		if id, ok := ManifestID(o.Name); ok {
 			ids = append(ids, id)
 		}
 	}

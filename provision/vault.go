@@ -3,10 +3,11 @@ package provision
 import (
 	"context"
 	"fmt"
-	"path"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/qcloud-applet/applet/backup"
 )
 
 // StepVault is the deployment's private backup bucket.
@@ -168,13 +169,13 @@ func (p *Provisioner) censusVault(ctx context.Context, plan *Plan) ([]string, er
 
 // backups lists the backups in the vault by id, oldest first (ids sort by time).
 func (p *Provisioner) backups(ctx context.Context) ([]string, error) {
-	keys, err := p.deps.Vault.List(ctx, p.cfg.BackupPrefix+"manifests/")
+	keys, err := p.deps.Vault.List(ctx, p.cfg.BackupPrefix+backup.ManifestDir)
 	if err != nil {
 		return nil, fmt.Errorf("listing backups: %w", err)
 	}
 	var ids []string
 	for _, k := range keys {
-		if id, ok := strings.CutSuffix(path.Base(k), ".json"); ok {
+		if id, ok := backup.ManifestID(k); ok {
 			ids = append(ids, id)
 		}
 	}
