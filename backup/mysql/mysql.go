@@ -81,9 +81,23 @@ type table struct {
 	autoID string // the AUTO_INCREMENT column, if any
 }
 
-func (s *Store) tables(ctx context.Context, q interface {
+// querier is the pool, or the one connection that holds the dump's snapshot.
+type querier interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}) ([]table, error) {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}
+
+// markKey names the table's newest id in a Mark.
+func (t table) markKey() string { return t.name + "." + t.autoID }
+
+// newestID is the table's largest AUTO_INCREMENT value (not Valid when it is empty).
+func (t table) newestID(ctx context.Context, q querier) (sql.NullInt64, error) {
+	var id sql.NullInt64
+	err := q.QueryRowContext(ctx, "SELECT MAX("+quoteIdent(t.autoID)+") FROM "+quoteIdent(t.name)).Scan(&id)
+	return id, err
+}
+
+func (s *Store) tables(ctx context.Context, q querier) ([]table, error) {
 	rows, err := q.QueryContext(ctx, `SELECT t.TABLE_NAME, COALESCE(MAX(CASE WHEN c.EXTRA LIKE '%auto_increment%' THEN c.COLUMN_NAME END), '')
 FROM information_schema.TABLES t JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME
 WHERE t.TABLE_SCHEMA = DATABASE() AND t.TABLE_TYPE = 'BASE TABLE' GROUP BY t.TABLE_NAME ORDER BY t.TABLE_NAME`)
@@ -140,11 +154,11 @@ func (s *Store) dump(ctx context.Context, conn *sql.Conn, tables []table, w *buf
 		fmt.Fprintf(w, "DROP TABLE IF EXISTS %s;\n%s;\n", quoteIdent(t.name), create)
 		order := ""
 		if t.autoID != "" {
-			var maxID sql.NullInt64
-			if err := conn.QueryRowContext(ctx, "SELECT MAX("+quoteIdent(t.autoID)+") FROM "+quoteIdent(t.name)).Scan(&maxID); err != nil {
+			maxID, err := t.newestID(ctx, conn)
+			if err != nil {
 				return fmt.Errorf("reading %s's newest id: %w", t.name, err)
 			}
-			mark[t.name+"."+t.autoID] = maxID.Int64
+			mark[t.markKey()] = maxID.Int64
 			order = " ORDER BY " + quoteIdent(t.autoID)
 		}
 		if err := dumpRows(ctx, conn, t.name, order, w); err != nil {
@@ -277,11 +291,11 @@ func (s *Store) Newer(ctx context.Context, was *backup.StoreEntry) (string, erro
 		if t.autoID == "" {
 			continue
 		}
-		var maxID sql.NullInt64
-		if err := s.db.QueryRowContext(ctx, "SELECT MAX("+quoteIdent(t.autoID)+") FROM "+quoteIdent(t.name)).Scan(&maxID); err != nil {
+		maxID, err := t.newestID(ctx, s.db)
+		if err != nil {
 			return "", err
 		}
-		was, ok := mark[t.name+"."+t.autoID]
+		was, ok := mark[t.markKey()]
 		if maxID.Int64 > was || (!ok && maxID.Valid) {
 			out = append(out, fmt.Sprintf("table %s has %s %d, the backup's newest is %d", t.name, t.autoID, maxID.Int64, was))
 		}
