@@ -244,10 +244,18 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 		}
 	}
 	if o.Restore != "" {
-		cmd := []string{o.path(m.Binary), "restore", "--from", o.Restore, "--force", "--config", o.path(ConfigPath)}
-		if err := o.run(ctx, rep, cmd); err != nil {
-			return rep, fmt.Errorf("restoring backup %s: %w", o.Restore, err)
+		// Apply stops the backends and starts them below, once: the restore is told not to.
+		if o.Systemd {
+			if err := stopBackends(ctx, &o, rep, m); err != nil {
+				return rep, err
+			}
 		}
+		cmd := []string{o.path(m.Binary), "restore", "--from", o.Restore, "--force", "--config", o.path(ConfigPath)}
+		fmt.Fprintf(o.Log, "host: running %s\n", strings.Join(cmd, " "))
+		if out, err := o.RunWith(ctx, []string{EnvNoSystemd + "=1"}, nil, cmd[0], cmd[1:]...); err != nil {
+			return rep, fmt.Errorf("restoring backup %s: %w\n%s", o.Restore, err, Tail(string(out), 20))
+		}
+		rep.Actions = append(rep.Actions, "restore "+o.Restore)
 		if realRoot { // restored as root: the backends' user must own its data
 			if err := o.run(ctx, rep, []string{"chown", "-R", m.User + ":" + m.User, DataDir}); err != nil {
 				return rep, err
@@ -527,14 +535,21 @@ func WhileStopped(ctx context.Context, o Options, fn func() error) error {
 		return fn()
 	}
 	rep := &Report{}
+	if err := stopBackends(ctx, &o, rep, m); err != nil {
+		return err
+	}
+	ferr := fn()
+	// Started even when fn failed: a refused or failed restore leaves the old data, still served.
+	return errors.Join(ferr, restartBackends(context.WithoutCancel(ctx), &o, rep, m))
+}
+
+func stopBackends(ctx context.Context, o *Options, rep *Report, m *Manifest) error {
 	for _, app := range m.Apps {
 		if err := o.run(ctx, rep, []string{"systemctl", "stop", "applet@" + app}); err != nil {
 			return err
 		}
 	}
-	ferr := fn()
-	// Started even when fn failed: a refused or failed restore leaves the old data, still served.
-	return errors.Join(ferr, restartBackends(context.WithoutCancel(ctx), &o, rep, m))
+	return nil
 }
 
 // backupBeforeUpgrade backs the data up with the binary that is about to be replaced, while it still
