@@ -43,6 +43,8 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 	for range b.N {
 		ts, app := newServer(b, opts)
 		time.Sleep(time.Second)
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0) // no collection: what the heap holds as the process runs
 		before := loadtest.RSSKB()
 		cmd := exec.Command(bin, "-url", "ws"+strings.TrimPrefix(ts.URL, "http")+game.BasePath+"/socket.io//?EIO=3&transport=websocket", "-n", strconv.Itoa(n), "-hello")
 		stdin, _ := cmd.StdinPipe()
@@ -61,9 +63,16 @@ func BenchmarkIdleConnectionRSS(b *testing.B) {
 		time.Sleep(3 * time.Second) // idle, as connections mostly are
 		after := loadtest.RSSKB()
 		goroutines := runtime.NumGoroutine()
+		runtime.ReadMemStats(&m1)
+		// After the reading, for the breakdown: what is live once collected, against what the heap holds.
+		runtime.GC()
+		var m2 runtime.MemStats
+		runtime.ReadMemStats(&m2)
 		stdin.Close()
 		cmd.Wait()
 		b.ReportMetric(float64(after-before)*1024/n, "rss_bytes/conn")
 		b.ReportMetric(float64(goroutines)/n, "goroutines/conn")
+		b.ReportMetric(float64(int64(m1.HeapInuse)-int64(m0.HeapInuse))/n, "heap_inuse_bytes/conn")
+		b.ReportMetric(float64(int64(m2.HeapAlloc)-int64(m0.HeapAlloc))/n, "live_bytes/conn")
 	}
 }

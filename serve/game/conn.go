@@ -1,37 +1,50 @@
 package game
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
 
-// conn is one client. Only its reader goroutine runs while it is idle: frames to send are queued and
-// a writer goroutine runs only until the queue is empty, so an idle connection holds one goroutine.
+// conn is one client. While it is idle nothing runs for it: the poller hands it to a worker when
+// bytes arrive (a goroutine per connection only where there is no poller), and frames to send are
+// queued for a writer goroutine that runs only until the queue is empty.
 type conn struct {
-	ws     *websocket.Conn
+	nc     net.Conn
 	proto  Protocol
 	sid    string
 	app    *App
 	player *Player
 	client netip.Addr // counted against Options.MaxPerClient
 
-	mu      sync.Mutex
-	queue   [][]byte
-	writing bool
-	closed  bool
+	// Reading, by one reader at a time (the poller arms a connection for one event at a time).
+	fr       frameReader
+	tokens   float64 // rate limit
+	tokensAt int64
+	raw      syscall.RawConn // set while the poller watches the connection
+	fd       int32
+	gen      uint32
 
-	lastMsg  atomic.Int64 // unix nanos of the last client frame
+	wmu      sync.Mutex // one frame at a time on the socket
+	mu       sync.Mutex
+	queue    [][]byte
+	closeMsg []byte // a close frame for the writer to send last
+	writing  bool
+	closed   bool
+
+	lastMsg  atomic.Int64 // unix nanos of the last client message
 	lastPong atomic.Int64 // unix nanos of the last pong (or frame)
-
-	tokens   float64 // rate limit, reader goroutine only
-	tokensAt time.Time
+	frameAt  atomic.Int64 // unix nanos when the incomplete frame began; 0: none
 }
 
 func newSID() string {
@@ -52,6 +65,8 @@ func (c *conn) sendRaw(frame []byte) {
 	if len(c.queue) >= c.app.opts.SendQueue {
 		c.app.log.Warn("client cannot keep up; disconnecting", "sid", c.sid, "queued", len(c.queue))
 		c.closeLocked(websocket.ClosePolicyViolation, "too slow")
+		// The close frame goes after the frame being written, which gets a second more at most.
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		return
 	}
 	c.queue = append(c.queue, frame)
@@ -64,7 +79,14 @@ func (c *conn) sendRaw(frame []byte) {
 func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
-		if len(c.queue) == 0 || c.closed {
+		if c.closed {
+			msg := c.closeMsg
+			c.closeMsg, c.writing = nil, false
+			c.mu.Unlock()
+			c.lingerClose(msg)
+			return
+		}
+		if len(c.queue) == 0 {
 			c.queue = nil
 			c.writing = false
 			c.mu.Unlock()
@@ -73,16 +95,35 @@ func (c *conn) writeLoop() {
 		frame := c.queue[0]
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		c.ws.SetWriteDeadline(time.Now().Add(c.app.opts.WriteTimeout))
-		if err := c.ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+		if err := c.write(opText, frame, time.Now().Add(c.app.opts.WriteTimeout)); err != nil {
 			c.close(0, "")
+			_ = c.nc.Close() // closed already, the socket was left to this writer
 			return
 		}
 	}
 }
 
-// close ends the connection, with a close frame when code is not 0. The reader then sees an error
-// and cleans up.
+// write sends one frame; frames from the writer, the reader (pongs) and the ticker (pings) do not
+// interleave.
+func (c *conn) write(op byte, payload []byte, deadline time.Time) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return writeFrame(c.nc, op, payload, deadline)
+}
+
+// control sends a control frame unless a write is under way: that client is reading slowly or not
+// at all, and neither a reader worker nor the ticker waits for it.
+func (c *conn) control(op byte, payload []byte, deadline time.Time) error {
+	if !c.wmu.TryLock() {
+		return nil
+	}
+	defer c.wmu.Unlock()
+	return writeFrame(c.nc, op, payload, deadline)
+}
+
+// close ends the connection, with a close frame when code is not 0; the hub and the app forget it
+// on a goroutine of their own, as close may run under the hub's lock (a send to a slow client).
+// Frames still queued are dropped.
 func (c *conn) close(code int, reason string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -94,10 +135,37 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closed = true
-	if code != 0 {
-		_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	c.queue = nil
+	if c.raw != nil {
+		c.app.poll.remove(c)
 	}
-	_ = c.ws.Close()
+	switch {
+	case code != 0 && c.writing:
+		// The writer sends it after the frame it is writing, then closes.
+		c.closeMsg = websocket.FormatCloseMessage(code, reason)
+	case code != 0:
+		go c.lingerClose(websocket.FormatCloseMessage(code, reason))
+	default:
+		_ = c.nc.Close()
+	}
+	go func() {
+		c.app.hub.Disconnect(c.player)
+		c.app.forget(c)
+	}()
+}
+
+// lingerClose sends the close frame, then lets what the client sent meanwhile drain (for a second, up
+// to 64 KiB) before the socket closes: a socket closed with bytes unread is reset, and the client
+// could lose the close frame with its reason.
+func (c *conn) lingerClose(msg []byte) {
+	defer c.nc.Close()
+	deadline := time.Now().Add(time.Second)
+	if msg == nil || c.write(opClose, msg, deadline) != nil {
+		return
+	}
+	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil && c.nc.SetReadDeadline(deadline) == nil {
+		_, _ = io.CopyN(io.Discard, c.nc, 64<<10)
+	}
 }
 
 // allow is a token bucket: Rate frames a second, bursts of twice that.
@@ -106,8 +174,8 @@ func (c *conn) allow(now time.Time) bool {
 	if rate <= 0 {
 		return true
 	}
-	c.tokens += now.Sub(c.tokensAt).Seconds() * rate
-	c.tokensAt = now
+	c.tokens += float64(now.UnixNano()-c.tokensAt) / 1e9 * rate
+	c.tokensAt = now.UnixNano()
 	if c.tokens > 2*rate {
 		c.tokens = 2 * rate
 	}
@@ -118,39 +186,93 @@ func (c *conn) allow(now time.Time) bool {
 	return true
 }
 
-// readLoop runs until the connection ends.
+// readBufs are the workers' read buffers: a connection holds none while it waits.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 4096); return &b }}
+
+// readable runs on a poller worker when bytes have arrived: it reads what is there without
+// waiting, handles every complete frame and has the poller watch the connection again.
+func (c *conn) readable() {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	for range 4 { // then other connections' turn: the poller fires again while bytes remain
+		n, err := c.readNow(*bp)
+		if n > 0 && !c.consume((*bp)[:n]) {
+			return
+		}
+		switch {
+		case err != nil && wouldBlock(err):
+		case err != nil || n == 0: // gone, or end of stream
+			c.close(0, "")
+			return
+		case n == len(*bp):
+			continue
+		}
+		break
+	}
+	c.app.poll.rearm(c)
+}
+
+// readLoop reads until the connection ends, where no poller watches it.
 func (c *conn) readLoop() {
-	defer func() {
-		c.close(0, "")
-		c.app.hub.Disconnect(c.player)
-		c.app.forget(c)
-	}()
-	c.ws.SetReadLimit(int64(c.app.opts.MaxMessage))
-	c.ws.SetPongHandler(func(string) error { c.lastPong.Store(time.Now().UnixNano()); return nil })
+	nc := c.nc
+	buf := make([]byte, 1024)
 	for {
-		mt, data, err := c.ws.ReadMessage()
+		n, err := nc.Read(buf)
+		if n > 0 && !c.consume(buf[:n]) {
+			return
+		}
 		if err != nil {
-			if websocket.IsCloseError(err, websocket.CloseMessageTooBig) || err == websocket.ErrReadLimit {
-				c.close(websocket.CloseMessageTooBig, "message too big")
-			}
-			return
-		}
-		now := time.Now()
-		c.lastMsg.Store(now.UnixNano())
-		c.lastPong.Store(now.UnixNano())
-		if mt != websocket.TextMessage {
-			c.close(websocket.CloseUnsupportedData, "text frames only")
-			return
-		}
-		if !c.allow(now) {
-			c.app.log.Warn("client over its rate limit; disconnecting", "sid", c.sid)
-			c.close(websocket.ClosePolicyViolation, "rate limit")
-			return
-		}
-		if !c.dispatch(data) {
+			c.close(0, "")
 			return
 		}
 	}
+}
+
+// consume feeds bytes that arrived to the frame reader; false when the connection has ended.
+func (c *conn) consume(data []byte) bool {
+	ok := true
+	if err := c.fr.feed(data, func(op byte, payload []byte) bool { ok = c.frame(op, payload); return ok }); err != nil {
+		fe := err.(*frameError)
+		c.close(fe.code, fe.reason)
+		return false
+	}
+	if !c.fr.pending() {
+		c.frameAt.Store(0)
+	} else if c.frameAt.Load() == 0 {
+		c.frameAt.Store(time.Now().UnixNano())
+	}
+	return ok
+}
+
+// frame handles a complete message or control frame; false ends the connection.
+func (c *conn) frame(op byte, payload []byte) bool {
+	now := time.Now()
+	c.lastPong.Store(now.UnixNano())
+	switch op {
+	case opPong:
+		return true
+	case opPing:
+		_ = c.control(opPong, payload, now.Add(time.Second))
+		return true
+	case opClose:
+		code := websocket.CloseNoStatusReceived // answered with an empty close frame
+		if len(payload) >= 2 {
+			code = int(payload[0])<<8 | int(payload[1])
+		}
+		c.close(code, "")
+		return false
+	case opBinary:
+		c.close(websocket.CloseUnsupportedData, "text frames only")
+		return false
+	}
+	c.lastMsg.Store(now.UnixNano())
+	if !c.allow(now) {
+		c.app.log.Warn("client over its rate limit; disconnecting", "sid", c.sid)
+		c.close(websocket.ClosePolicyViolation, "rate limit")
+		return false
+	}
+	// A copy: the payload lives in a shared read buffer, and the hub may keep what it decodes.
+	return c.dispatch(bytes.Clone(payload))
 }
 
 // dispatch handles one frame; false ends the connection.
@@ -195,6 +317,10 @@ func (c *conn) dispatch(frame []byte) bool {
 // their Engine.IO ping, and clients silent past the idle limit are closed.
 func (c *conn) keepalive(now time.Time, log *slog.Logger) {
 	o := c.app.opts
+	if at := c.frameAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) > o.FrameTimeout {
+		c.close(websocket.ClosePolicyViolation, "frame not completed in time")
+		return
+	}
 	if now.Sub(time.Unix(0, c.lastMsg.Load())) > o.IdleTimeout {
 		c.close(websocket.CloseGoingAway, "idle")
 		return
@@ -204,7 +330,7 @@ func (c *conn) keepalive(now time.Time, log *slog.Logger) {
 		c.close(0, "")
 		return
 	}
-	if c.ws.WriteControl(websocket.PingMessage, nil, now.Add(time.Second)) != nil {
+	if c.control(opPing, nil, now.Add(time.Second)) != nil {
 		c.close(0, "")
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -37,7 +38,9 @@ type Options struct {
 	// PongWait is how long past a ping a client may stay silent before it counts as dead.
 	PongWait     time.Duration
 	WriteTimeout time.Duration
-	MaxMessage   int     // bytes per frame
+	// FrameTimeout closes a client whose frame stays incomplete this long (checked at each ping).
+	FrameTimeout time.Duration
+	MaxMessage   int     // bytes per message
 	RateLimit    float64 // frames a second per connection (bursts of twice that); 0: none
 	SendQueue    int     // frames queued per connection before it counts as too slow
 	// AllowedOrigins, when set, are the only Origin values accepted (clients without Origin, as mini
@@ -71,6 +74,9 @@ func (o *Options) defaults() {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
 	}
+	if o.FrameTimeout <= 0 {
+		o.FrameTimeout = 10 * time.Second
+	}
 	if o.MaxMessage <= 0 {
 		o.MaxMessage = 4096
 	}
@@ -79,12 +85,16 @@ func (o *Options) defaults() {
 	}
 }
 
+// noPoller is for tests: a goroutine per connection, as on systems without epoll.
+var noPoller atomic.Bool
+
 // App is the game backend.
 type App struct {
 	opts     Options
 	log      *slog.Logger
 	hub      *Hub
 	upgrader websocket.Upgrader
+	poll     *poller // nil: a goroutine reads each connection
 
 	mu       sync.Mutex
 	conns    map[*conn]bool
@@ -103,8 +113,9 @@ func New(opts Options) *App {
 	}
 	a := &App{opts: opts, log: opts.Logger, hub: NewHub(opts.Rules), conns: map[*conn]bool{}, byClient: map[netip.Addr]int{}, stop: make(chan struct{})}
 	a.upgrader = websocket.Upgrader{
-		// Small buffers, and the write buffer only while writing: an idle connection holds little.
-		ReadBufferSize:  512,
+		// The write buffer only while writing, and gorilla's read buffer at its minimum: frames are
+		// read by frameReader (conn.go), so an idle connection holds little.
+		ReadBufferSize:  1,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     a.checkOrigin,
@@ -116,6 +127,11 @@ func New(opts Options) *App {
 	// Subscribing fails only on a closed client; a Redis that is down is retried by the client.
 	if err := a.hub.SetCluster(opts.Cluster, opts.Logger); err != nil {
 		opts.Logger.Error("game: joining the cluster", "err", err)
+	}
+	if p, err := thePoller(); err == nil {
+		a.poll = p
+	} else {
+		opts.Logger.Debug("game: a goroutine per connection", "reason", err)
 	}
 	go a.ticker()
 	return a
@@ -259,7 +275,9 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 	if a.opts.Owner != nil {
 		forced, _ = a.opts.Owner(r.Context())
 	}
-	c := &conn{ws: ws, proto: p, sid: newSID(), app: a, client: client, tokens: 2 * a.opts.RateLimit, tokensAt: time.Now()}
+	c := &conn{nc: ws.NetConn(), proto: p, sid: newSID(), app: a, client: client, tokens: 2 * a.opts.RateLimit, tokensAt: time.Now().UnixNano()}
+	c.fr.max = a.opts.MaxMessage
+	polled := a.poll != nil && !noPoller.Load() && watchable(c)
 	now := time.Now().UnixNano()
 	c.lastMsg.Store(now)
 	c.lastPong.Store(now)
@@ -273,7 +291,14 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 			c.sendRaw(connectPacket(EIO3, c.sid)) // EIO 3 clients never send 40 for "/"
 		}
 	}
-	go c.readLoop()
+	if polled {
+		c.mu.Lock()
+		polled = !c.closed && a.poll.add(c)
+		c.mu.Unlock()
+	}
+	if !polled {
+		go c.readLoop()
+	}
 }
 
 func (a *App) forget(c *conn) {

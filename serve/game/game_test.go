@@ -3,9 +3,11 @@ package game_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -636,4 +638,92 @@ func TestSlowClientIsCutOff(t *testing.T) {
 func pseudonym(uid any) bool {
 	s, _ := uid.(string)
 	return strings.HasPrefix(s, "player-") && len(s) == len("player-")+12
+}
+
+// Frames of every length encoding reach the client whole (the server writes its frames itself).
+func TestLongFrames(t *testing.T) {
+	opts := fastOptions()
+	opts.MaxMessage = 1 << 17
+	ts, _ := newServer(t, opts)
+	c := original(t, ts)
+	c.emit("hello", hello("long"))
+	c.expect("hi", time.Second)
+	for _, n := range []int{100, 300, 70000} {
+		name := strings.Repeat("d", n)
+		c.raw(`42["` + name + `",{}]`)
+		f, ok := c.next(2 * time.Second)
+		if !ok || !strings.Contains(f.raw, name) {
+			t.Fatalf("%d: got %d bytes: %.100s", n, len(f.raw), f.raw)
+		}
+	}
+}
+
+// A frame started and never finished is a slow client: it is closed once the frame timeout passes
+// (checked at each ping), and holds no goroutine meanwhile.
+func TestIncompleteFrameIsClosed(t *testing.T) {
+	opts := fastOptions()
+	opts.PingInterval, opts.FrameTimeout = 100*time.Millisecond, 300*time.Millisecond
+	ts, app := newServer(t, opts)
+	c := dialWith(t, ts, game.BasePath+"/socket.io//?EIO=3&transport=websocket", 3, false) // sends no pongs
+	c.next(time.Second)
+	// Half a text frame's header: the length, the mask, no payload.
+	c.ws.UnderlyingConn().Write([]byte{0x81, 0x85, 1, 2, 3, 4, 'a'})
+	if err := c.closeErr(2 * time.Second); !websocket.IsCloseError(err, websocket.ClosePolicyViolation) {
+		t.Fatalf("want a policy-violation close, got %v", err)
+	}
+	if app.Conns() != 0 {
+		deadline := time.Now().Add(time.Second)
+		for app.Conns() != 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if app.Conns() != 0 {
+			t.Fatal("the slow client is still counted")
+		}
+	}
+}
+
+// Idle connections own no goroutine: the poller watches their sockets and a worker reads when bytes
+// arrive (Linux; elsewhere each keeps one).
+func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the poller is Linux's")
+	}
+	opts := fastOptions()
+	opts.MaxPerClient = 1000
+	ts, app := newServer(t, opts)
+	warm := original(t, ts)
+	warm.emit("hello", hello("warm"))
+	warm.expect("hi", time.Second)
+	time.Sleep(100 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	const n = 100
+	// The test's own clients each keep a reading goroutine: count them apart.
+	for i := range n {
+		c := original(t, ts)
+		c.emit("hello", hello(fmt.Sprintf("idle%d", i)))
+		c.expect("hi", time.Second)
+	}
+	for app.Conns() != n+1 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // writers done, workers back
+	if grown := runtime.NumGoroutine() - before - n; grown > 10 {
+		t.Fatalf("%d goroutines for %d idle server connections", grown, n)
+	}
+}
+
+// Without a poller (other systems), every connection reads on a goroutine of its own: the same
+// game, limits and closes.
+func TestWithoutPoller(t *testing.T) {
+	defer game.SetPolling(game.SetPolling(false))
+	for name, f := range map[string]func(*testing.T){
+		"OriginalClientPlaysTheBot": TestOriginalClientPlaysTheBot,
+		"TwoHumans":                 TestTwoHumans,
+		"BadInput":                  TestBadInput,
+		"DeadAndIdleClients":        TestDeadAndIdleClients,
+		"LongFrames":                TestLongFrames,
+		"IncompleteFrameIsClosed":   TestIncompleteFrameIsClosed,
+	} {
+		t.Run(name, f)
+	}
 }
