@@ -20,9 +20,11 @@ type Cluster interface {
 	// Unwait withdraws t; false means someone took it meanwhile (a seat request is on its way).
 	Unwait(ctx context.Context, t Ticket) (bool, error)
 	// Publish queues a message for a node without blocking; it may be lost when Redis is down.
+	// Messages to one node arrive in the order they were published.
 	Publish(node string, m Message)
-	// Subscribe delivers this node's messages to f, one at a time, until Close.
-	Subscribe(f func(Message)) error
+	// Subscribe delivers this node's messages to f, in order, as many as have arrived at a time
+	// (the hub handles a batch under one lock), until Close.
+	Subscribe(f func([]Message)) error
 	// Alive reports whether a node is running (its heartbeat is fresh).
 	Alive(ctx context.Context, node string) bool
 	// SetPosition records where a player of this node is; RemovePosition forgets it.

@@ -43,7 +43,7 @@ func (h *Hub) SetCluster(c Cluster, log *slog.Logger) error {
 	h.mu.Lock()
 	h.cluster = c
 	h.mu.Unlock()
-	if err := c.Subscribe(h.onMessage); err != nil {
+	if err := c.Subscribe(h.onMessages); err != nil {
 		return err
 	}
 	go h.watch(log)
@@ -230,10 +230,16 @@ func (h *Hub) clusterDisconnect(p *Player) {
 	}
 }
 
-// onMessage handles a message from another node (or this one).
-func (h *Hub) onMessage(m Message) {
+// onMessages handles messages from other nodes (or this one), under one hold of the lock.
+func (h *Hub) onMessages(ms []Message) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	for _, m := range ms {
+		h.onMessage(m)
+	}
+}
+
+func (h *Hub) onMessage(m Message) {
 	switch m.Kind {
 	case MsgSeat:
 		w := h.byID[m.To]

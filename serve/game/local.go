@@ -53,12 +53,23 @@ func (l *LocalCluster) Publish(node string, m Message) {
 	}
 }
 
-func (l *LocalCluster) Subscribe(f func(Message)) error {
+func (l *LocalCluster) Subscribe(f func([]Message)) error {
 	go func() {
+		var batch []Message
 		for {
 			select {
 			case m := <-l.inbox:
-				f(m)
+				batch = append(batch[:0], m)
+			more:
+				for len(batch) < cap(l.inbox) {
+					select {
+					case m := <-l.inbox:
+						batch = append(batch, m)
+					default:
+						break more
+					}
+				}
+				f(batch)
 			case <-l.done:
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,7 +37,7 @@ type GameCluster struct {
 
 type pub struct {
 	channel string
-	data    []byte
+	m       game.Message
 }
 
 // Heartbeat timing: a node is dead once its key is HeartbeatTTL old.
@@ -135,33 +136,54 @@ func (g *GameCluster) heartbeat() {
 	}
 }
 
-// publisher sends queued messages, as many as are waiting in one pipeline: under load one round trip
-// carries hundreds of them.
+// publisher sends the queued messages, as many as are waiting: those for one node as one PUBLISH
+// (messages a line each), every node's in one pipeline. Under load one round trip carries hundreds
+// of messages, and the receiving node handles them under one hold of its hub's lock. Marshalling
+// happens here, not under the hub's lock where Publish is called.
 func (g *GameCluster) publisher() {
 	const batch = 1024
+	payloads := map[string][]byte{}
+	var order []string
+	add := func(p pub) {
+		b, err := json.Marshal(p.m)
+		if err != nil {
+			return
+		}
+		cur, ok := payloads[p.channel]
+		if !ok {
+			order = append(order, p.channel)
+		} else {
+			cur = append(cur, '\n') // JSON never holds a raw newline
+		}
+		payloads[p.channel] = append(cur, b...)
+	}
 	for {
-		var first pub
 		select {
 		case <-g.done:
 			return
-		case first = <-g.out:
+		case p := <-g.out:
+			add(p)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		pipe := g.c.Pipeline()
-		pipe.Publish(ctx, first.channel, first.data)
 	more:
 		for n := 1; n < batch; n++ {
 			select {
 			case p := <-g.out:
-				pipe.Publish(ctx, p.channel, p.data)
+				add(p)
 			default:
 				break more
 			}
 		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		pipe := g.c.Pipeline()
+		for _, ch := range order {
+			pipe.Publish(ctx, ch, payloads[ch])
+		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			g.log.Warn("game: messages to other nodes are lost", "count", pipe.Len(), "err", err)
+			g.log.Warn("game: messages to other nodes are lost", "publishes", pipe.Len(), "err", err)
 		}
 		cancel()
+		clear(payloads)
+		order = order[:0]
 	}
 }
 
@@ -210,16 +232,15 @@ func (g *GameCluster) Unwait(ctx context.Context, t game.Ticket) (bool, error) {
 
 // Publish queues m for node; a full queue drops it (a stuck Redis must not stall the game).
 func (g *GameCluster) Publish(node string, m game.Message) {
-	b, _ := json.Marshal(m)
 	select {
-	case g.out <- pub{g.inbox(node), b}:
+	case g.out <- pub{g.inbox(node), m}:
 	default:
 		g.log.Warn("game: the queue to other nodes is full; a message is dropped")
 	}
 }
 
 // Subscribe delivers this node's messages to f; the client resubscribes by itself after an outage.
-func (g *GameCluster) Subscribe(f func(game.Message)) error {
+func (g *GameCluster) Subscribe(f func([]game.Message)) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -228,10 +249,23 @@ func (g *GameCluster) Subscribe(f func(game.Message)) error {
 	g.ps = g.c.Subscribe(context.Background(), g.inbox(g.node))
 	ch := g.ps.Channel(goredis.WithChannelSize(1 << 14))
 	go func() {
+		var batch []game.Message
 		for msg := range ch {
-			var m game.Message
-			if json.Unmarshal([]byte(msg.Payload), &m) == nil {
-				f(m)
+			batch = appendMessages(batch[:0], msg.Payload)
+		more:
+			for len(batch) < 4096 {
+				select {
+				case msg, ok := <-ch:
+					if !ok {
+						break more
+					}
+					batch = appendMessages(batch, msg.Payload)
+				default:
+					break more
+				}
+			}
+			if len(batch) > 0 {
+				f(batch)
 			}
 		}
 	}()
@@ -299,4 +333,15 @@ func (g *GameCluster) Close() error {
 		g.c.Close()
 	})
 	return nil
+}
+
+// appendMessages decodes a payload of messages, one a line; a line that does not decode is skipped.
+func appendMessages(ms []game.Message, payload string) []game.Message {
+	for line := range strings.SplitSeq(payload, "\n") {
+		var m game.Message
+		if json.Unmarshal([]byte(line), &m) == nil {
+			ms = append(ms, m)
+		}
+	}
+	return ms
 }

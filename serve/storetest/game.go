@@ -2,6 +2,8 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -54,7 +56,11 @@ func RunGameCluster(t *testing.T, newNode func(t *testing.T) game.Cluster, share
 	t.Run("PublishReachesTheNode", func(t *testing.T) {
 		a := newNode(t)
 		got := make(chan game.Message, 1)
-		if err := a.Subscribe(func(m game.Message) { got <- m }); err != nil {
+		if err := a.Subscribe(func(ms []game.Message) {
+			for _, m := range ms {
+				got <- m
+			}
+		}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(100 * time.Millisecond) // a subscription takes effect asynchronously
@@ -66,6 +72,31 @@ func RunGameCluster(t *testing.T, newNode func(t *testing.T) game.Cluster, share
 			}
 		case <-time.After(3 * time.Second):
 			t.Fatal("no message")
+		}
+	})
+
+	t.Run("PublishKeepsOrderInBatches", func(t *testing.T) {
+		a := newNode(t)
+		got := make(chan game.Message, 1000)
+		a.Subscribe(func(ms []game.Message) {
+			for _, m := range ms {
+				got <- m
+			}
+		})
+		time.Sleep(100 * time.Millisecond)
+		const n = 500 // faster than one at a time: batches form
+		for i := range n {
+			a.Publish(a.Node(), game.Message{Kind: game.MsgEvent, From: fmt.Sprint(i), Event: "face", Data: json.RawMessage(`{"face":1}`)})
+		}
+		for i := range n {
+			select {
+			case m := <-got:
+				if m.From != fmt.Sprint(i) || string(m.Data) != `{"face":1}` {
+					t.Fatalf("message %d: got %+v", i, m)
+				}
+			case <-time.After(3 * time.Second):
+				t.Fatalf("%d of %d messages arrived", i, n)
+			}
 		}
 	})
 
@@ -137,7 +168,11 @@ func RunGameCluster(t *testing.T, newNode func(t *testing.T) game.Cluster, share
 			t.Fatal("nodes should be distinct and see each other")
 		}
 		got := make(chan game.Message, 1)
-		b.Subscribe(func(m game.Message) { got <- m })
+		b.Subscribe(func(ms []game.Message) {
+			for _, m := range ms {
+				got <- m
+			}
+		})
 		time.Sleep(100 * time.Millisecond)
 		a.Match(ctx, ticket(a, "x1"))
 		opp, found, _ := b.Match(ctx, ticket(b, "x2"))
