@@ -56,33 +56,63 @@ func newSID() string {
 // Send implements Sender: queue and return; a client whose queue is full is disconnected.
 func (c *conn) Send(event string, data any) { c.sendRaw(encodeEvent(c.proto, event, data)) }
 
-func (c *conn) sendRaw(frame []byte) {
+func (c *conn) sendRaw(payload []byte) { c.send(opText, payload, true) }
+
+// send writes a frame at once when nothing is queued and the socket takes it without waiting (no
+// goroutine, no hand-off); otherwise it is queued for the writer. Control frames (queue false) are
+// dropped instead when the writer is busy: the client is slow, and pings or pongs would only wait.
+func (c *conn) send(op byte, payload []byte, queue bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		return
 	}
-	if len(c.queue) >= c.app.opts.SendQueue {
-		c.app.log.Warn("client cannot keep up; disconnecting", "sid", c.sid, "queued", len(c.queue))
-		c.closeLocked(websocket.ClosePolicyViolation, "too slow")
-		// The close frame goes after the frame being written, which gets a second more at most.
-		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	if c.writing {
+		if !queue {
+			return
+		}
+		if len(c.queue) >= c.app.opts.SendQueue {
+			c.app.log.Warn("client cannot keep up; disconnecting", "sid", c.sid, "queued", len(c.queue))
+			c.closeLocked(websocket.ClosePolicyViolation, "too slow")
+			// The close frame goes after the frame being written, which gets a second more at most.
+			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+			return
+		}
+		c.queue = append(c.queue, frameBytes(op, payload))
 		return
 	}
-	c.queue = append(c.queue, frame)
-	if !c.writing {
-		c.writing = true
-		go c.writeLoop()
+	frame := frameBytes(op, payload)
+	if c.raw != nil {
+		n, err := c.writeNow(frame)
+		if err != nil && !wouldBlock(err) {
+			c.closeLocked(0, "")
+			return
+		}
+		if n == len(frame) {
+			return
+		}
+		frame = frame[max(n, 0):] // the rest of this frame goes first
 	}
+	c.queue = append(c.queue, frame)
+	c.writing = true
+	go c.writeLoop()
 }
 
+// writeLoop writes what is queued, waiting on the socket up to the write timeout per frame. While
+// it runs nothing else writes, so a frame's bytes are never interleaved.
 func (c *conn) writeLoop() {
 	for {
 		c.mu.Lock()
 		if c.closed {
-			msg := c.closeMsg
-			c.closeMsg, c.writing = nil, false
+			// What is left is at most the rest of a frame written in part: it goes before the close.
+			rest, msg := c.queue, c.closeMsg
+			c.queue, c.closeMsg, c.writing = nil, nil, false
 			c.mu.Unlock()
+			for _, b := range rest {
+				if c.writeAll(b, time.Now().Add(time.Second)) != nil {
+					msg = nil
+				}
+			}
 			c.lingerClose(msg)
 			return
 		}
@@ -95,7 +125,7 @@ func (c *conn) writeLoop() {
 		frame := c.queue[0]
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		if err := c.write(opText, frame, time.Now().Add(c.app.opts.WriteTimeout)); err != nil {
+		if err := c.writeAll(frame, time.Now().Add(c.app.opts.WriteTimeout)); err != nil {
 			c.close(0, "")
 			_ = c.nc.Close() // closed already, the socket was left to this writer
 			return
@@ -103,22 +133,12 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// write sends one frame; frames from the writer, the reader (pongs) and the ticker (pings) do not
-// interleave.
-func (c *conn) write(op byte, payload []byte, deadline time.Time) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return writeFrame(c.nc, op, payload, deadline)
-}
-
-// control sends a control frame unless a write is under way: that client is reading slowly or not
-// at all, and neither a reader worker nor the ticker waits for it.
-func (c *conn) control(op byte, payload []byte, deadline time.Time) error {
-	if !c.wmu.TryLock() {
-		return nil
+func (c *conn) writeAll(b []byte, deadline time.Time) error {
+	if err := c.nc.SetWriteDeadline(deadline); err != nil {
+		return err
 	}
-	defer c.wmu.Unlock()
-	return writeFrame(c.nc, op, payload, deadline)
+	_, err := c.nc.Write(b)
+	return err
 }
 
 // close ends the connection, with a close frame when code is not 0; the hub and the app forget it
@@ -135,7 +155,9 @@ func (c *conn) closeLocked(code int, reason string) {
 		return
 	}
 	c.closed = true
-	c.queue = nil
+	if c.writing && len(c.queue) > 0 {
+		c.queue = c.queue[:1] // it may be the rest of a frame written in part
+	}
 	if c.raw != nil {
 		c.app.poll.remove(c)
 	}
@@ -160,7 +182,7 @@ func (c *conn) closeLocked(code int, reason string) {
 func (c *conn) lingerClose(msg []byte) {
 	defer c.nc.Close()
 	deadline := time.Now().Add(time.Second)
-	if msg == nil || c.write(opClose, msg, deadline) != nil {
+	if msg == nil || c.writeAll(frameBytes(opClose, msg), deadline) != nil {
 		return
 	}
 	if hc, ok := c.nc.(interface{ CloseWrite() error }); ok && hc.CloseWrite() == nil && c.nc.SetReadDeadline(deadline) == nil {
@@ -252,7 +274,7 @@ func (c *conn) frame(op byte, payload []byte) bool {
 	case opPong:
 		return true
 	case opPing:
-		_ = c.control(opPong, payload, now.Add(time.Second))
+		c.send(opPong, payload, false)
 		return true
 	case opClose:
 		code := websocket.CloseNoStatusReceived // answered with an empty close frame
@@ -330,10 +352,7 @@ func (c *conn) keepalive(now time.Time, log *slog.Logger) {
 		c.close(0, "")
 		return
 	}
-	if c.control(opPing, nil, now.Add(time.Second)) != nil {
-		c.close(0, "")
-		return
-	}
+	c.send(opPing, nil, false)
 	if c.proto == EIO4 {
 		c.sendRaw([]byte{eioPing})
 	}

@@ -2,8 +2,6 @@ package game
 
 import (
 	"encoding/binary"
-	"net"
-	"time"
 
 	"github.com/gorilla/websocket"
 )
@@ -143,10 +141,10 @@ func (r *frameReader) feed(data []byte, f func(op byte, payload []byte) bool) er
 // keep holds an incomplete frame (at most max plus a header) until more bytes arrive.
 func (r *frameReader) keep(data []byte) { r.partial = append([]byte(nil), data...) }
 
-// writeFrame writes one unfragmented server frame (unmasked, RFC 6455 §5.1) in one write. After the
-// handshake the connection keeps only its socket: gorilla/websocket's Conn, with its read buffer, is
-// ~670 bytes that an idle connection would hold (frameReader reads, this writes).
-func writeFrame(nc net.Conn, op byte, payload []byte, deadline time.Time) error {
+// frameBytes is one unfragmented server frame (unmasked, RFC 6455 §5.1). After the handshake a
+// connection keeps only its socket: gorilla/websocket's Conn, with its read buffer, is ~670 bytes an
+// idle connection would hold (frameReader reads, this writes).
+func frameBytes(op byte, payload []byte) []byte {
 	n := len(payload)
 	b := make([]byte, 0, 10+n)
 	switch {
@@ -159,10 +157,5 @@ func writeFrame(nc net.Conn, op byte, payload []byte, deadline time.Time) error 
 		b = append(b, 0x80|op, 127)
 		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
-	b = append(b, payload...)
-	if err := nc.SetWriteDeadline(deadline); err != nil {
-		return err
-	}
-	_, err := nc.Write(b)
-	return err
+	return append(b, payload...)
 }

@@ -142,3 +142,16 @@ func (c *conn) readNow(buf []byte) (int, error) {
 }
 
 func wouldBlock(err error) bool { return errors.Is(err, unix.EAGAIN) }
+
+// writeNow writes what the socket takes without waiting: unix.EAGAIN when it takes nothing.
+func (c *conn) writeNow(b []byte) (int, error) {
+	var n int
+	var werr error
+	if err := c.raw.Write(func(fd uintptr) bool {
+		n, werr = unix.Write(int(fd), b)
+		return true
+	}); err != nil {
+		return 0, err
+	}
+	return n, werr
+}

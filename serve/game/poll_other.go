@@ -20,3 +20,5 @@ func (p *poller) remove(c *conn)   {}
 func (c *conn) readNow(buf []byte) (int, error) { return 0, syscall.ENOTSUP }
 
 func wouldBlock(err error) bool { return false }
+
+func (c *conn) writeNow(b []byte) (int, error) { return 0, syscall.ENOTSUP }
