@@ -29,7 +29,8 @@ func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger
 		if err := d.EnsureIndex(ctx); err != nil {
 			log.Warn("MongoDB unreachable at start; serving with /readyz red until it answers", "err", err)
 		}
-		drawings = d
+		// Other instances may write the same collection: a list is kept for a second at most.
+		drawings = session.NewCachedDrawings(d, session.DrawingsFresh)
 		desc = append(desc, "drawings", "mongodb "+cfg.Mongo.Database+"."+mongo.Collection)
 	} else {
 		path := cfg.SessionDBPath()
@@ -44,7 +45,9 @@ func newSessionAppWith(ctx context.Context, cfg *config.Config, log *slog.Logger
 			cleanup()
 			return nil, fmt.Errorf("session: %w", err)
 		}
-		drawings = d
+		// Only this process writes the embedded database (a restore locks it out): lists are kept
+		// until this process changes them.
+		drawings = session.NewCachedDrawings(d, 0)
 		desc = append(desc, "drawings", "embedded sqlite "+path)
 	}
 	return session.New(session.Options{Sessions: store, Drawings: drawings, Middleware: mw, Logger: log,

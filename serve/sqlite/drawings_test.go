@@ -26,6 +26,22 @@ func TestSQLiteDrawings(t *testing.T) {
 	})
 }
 
+// The cache in front of the store keeps its contract.
+func TestSQLiteDrawingsCached(t *testing.T) {
+	storetest.RunDrawingStore(t, func(t *testing.T) session.DrawingStore {
+		db, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := sqlite.NewDrawings(t.Context(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return session.NewCachedDrawings(d, 0)
+	})
+}
+
 // The pool keeps the connections it opened: under load a query takes an idle one instead of opening
 // a new one and running its pragmas again.
 func TestPoolKeepsItsConnections(t *testing.T) {

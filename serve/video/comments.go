@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/qcloud-applet/applet/serve"
 )
 
 // The newest comments of a video are read far more often than written: the first page (up to
@@ -26,10 +28,28 @@ type newest struct {
 	at   time.Time
 	list []Comment
 	err  error
+	body []byte // the answer to commentList without limit or before, encoded once
 }
 
 // first returns up to n of the newest comments of vid.
 func (c *commentCache) first(ctx context.Context, vid int64, n int) ([]Comment, error) {
+	e, err := c.entry(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	return e.list[:min(n, len(e.list))], nil
+}
+
+// firstBody is the answer to commentList for vid's first page at the default limit, encoded once.
+func (c *commentCache) firstBody(ctx context.Context, vid int64) ([]byte, error) {
+	e, err := c.entry(ctx, vid)
+	if err != nil {
+		return nil, err
+	}
+	return e.body, nil
+}
+
+func (c *commentCache) entry(ctx context.Context, vid int64) (*newest, error) {
 	c.mu.Lock()
 	if c.byVID == nil {
 		c.byVID = map[int64]*newest{}
@@ -51,16 +71,17 @@ func (c *commentCache) first(ctx context.Context, vid int64, n int) ([]Comment, 
 		// Not the request's context: others wait on this read, and a client that leaves must not fail them.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		e.list, e.err = c.store.Comments(rctx, vid, 0, MaxCommentPage+1)
+		list, err := c.store.Comments(rctx, vid, 0, MaxCommentPage+1)
+		if err == nil {
+			e.body, err = serve.EncodeJSON(commentPage(list, MaxCommentPage))
+		}
+		e.list, e.err = list, err
 		e.at = time.Now()
 		if e.err != nil {
 			c.forget(vid, e) // a failure is not cached
 		}
 	})
-	if e.err != nil {
-		return nil, e.err
-	}
-	return e.list[:min(n, len(e.list))], nil
+	return e, e.err
 }
 
 // forget drops vid's entry (after a comment on it), or only entry e when given.

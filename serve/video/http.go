@@ -126,9 +126,17 @@ func (a *App) commentList(w http.ResponseWriter, r *http.Request) {
 	// One more than asked tells whether another page exists.
 	var list []Comment
 	var err error
-	if before == 0 {
+	switch {
+	case before == 0 && limit == MaxCommentPage:
+		// The original client's request, by far the most frequent: its answer is kept encoded.
+		var body []byte
+		if body, err = a.comments.firstBody(r.Context(), vid); err == nil {
+			serve.WriteEncoded(w, http.StatusOK, body)
+			return
+		}
+	case before == 0:
 		list, err = a.comments.first(r.Context(), vid, limit+1)
-	} else {
+	default:
 		list, err = a.store.Comments(r.Context(), vid, before, limit+1)
 	}
 	if errors.Is(err, ErrVideoNotFound) {
@@ -139,6 +147,12 @@ func (a *App) commentList(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, "commentList", err, true)
 		return
 	}
+	serve.WriteJSON(w, http.StatusOK, commentPage(list, limit))
+}
+
+// commentPage is commentList's answer for list, which holds one comment more than limit when
+// another page follows.
+func commentPage(list []Comment, limit int) map[string]any {
 	body := map[string]any{"code": 0, "msg": "ok"}
 	if len(list) > limit {
 		list = list[:limit]
@@ -149,7 +163,7 @@ func (a *App) commentList(w http.ResponseWriter, r *http.Request) {
 		out[i] = commentJSON{c.ID, c.VID, c.Nick, c.Avatar, c.Content}
 	}
 	body["data"] = out
-	serve.WriteJSON(w, http.StatusOK, body)
+	return body
 }
 
 // commentInput accepts vid as a number or a string: clients built it either way.
