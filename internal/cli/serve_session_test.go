@@ -66,7 +66,8 @@ func loginHeaders(code string) map[string]string {
 	return map[string]string{session.HeaderCode: code, session.HeaderRawData: url.PathEscape(raw), session.HeaderSignature: hex.EncodeToString(sum[:])}
 }
 
-// Two processes share Redis: a login on B replaces the session on A within session.cache_max_age.
+// Two processes share Redis: a login on B replaces the session on A within session.cache_max_age; a
+// drawing saved on B shows on A within session.DrawingsFresh.
 func TestSessionReplacedElsewhereStopsWithinOneSecond(t *testing.T) {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
@@ -98,14 +99,28 @@ func TestSessionReplacedElsewhereStopsWithinOneSecond(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("A refused the replaced session %v after the login on B", time.Since(replaced).Round(time.Millisecond))
-	// Drawings saved through B are listed through A (one MongoDB).
+	// Drawings saved through B are listed through A (one MongoDB) within session.DrawingsFresh, and
+	// through B at once.
+	if _, out := sessionGet(t, a.URL+session.BasePath, "/paints/list", map[string]string{session.HeaderCode: user + ":2"}); out["code"] != float64(0) {
+		t.Fatalf("list on A: %v", out) // A now keeps the empty list
+	}
 	req, _ := http.NewRequest("POST", b.URL+session.BasePath+"/paints/save", strings.NewReader(`{"id":"x","actions":"[]"}`))
 	req.Header.Set(session.HeaderCode, user+":2")
 	resp, _ := http.DefaultClient.Do(req)
 	resp.Body.Close()
-	_, out := sessionGet(t, a.URL+session.BasePath, "/paints/list", map[string]string{session.HeaderCode: user + ":2"})
-	if d, _ := out["data"].([]any); len(d) != 1 {
-		t.Fatalf("list on A: %v", out)
+	saved := time.Now()
+	if _, out := sessionGet(t, b.URL+session.BasePath, "/paints/list", map[string]string{session.HeaderCode: user + ":2"}); len(out["data"].([]any)) != 1 {
+		t.Fatalf("list on B right after its save: %v", out)
+	}
+	for {
+		_, out := sessionGet(t, a.URL+session.BasePath, "/paints/list", map[string]string{session.HeaderCode: user + ":2"})
+		if d, _ := out["data"].([]any); len(d) == 1 {
+			break
+		}
+		if time.Since(saved) > session.DrawingsFresh+500*time.Millisecond {
+			t.Fatalf("list on A %v after the save on B: %v", time.Since(saved), out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
