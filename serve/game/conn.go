@@ -37,7 +37,7 @@ type conn struct {
 
 	wmu      sync.Mutex // one frame at a time on the socket
 	mu       sync.Mutex
-	queue    [][]byte
+	queue    []outFrame
 	closeMsg []byte // a close frame for the writer to send last
 	writing  bool
 	closed   bool
@@ -53,7 +53,23 @@ func newSID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Send implements Sender: queue and return; a client whose queue is full is disconnected.
+// outFrame is a frame queued for the socket: bytes, or an event encoded when it is written (outside
+// the hub's lock).
+type outFrame struct {
+	b     []byte
+	event string
+	data  any
+}
+
+func (f outFrame) bytes(p Protocol) []byte {
+	if f.b != nil {
+		return f.b
+	}
+	return frameBytes(opText, encodeEvent(p, f.event, f.data))
+}
+
+// Send implements Sender, for sends outside the hub's lock: queue and return; a client whose queue
+// is full is disconnected.
 func (c *conn) Send(event string, data any) { c.sendRaw(encodeEvent(c.proto, event, data)) }
 
 func (c *conn) sendRaw(payload []byte) { c.send(opText, payload, true) }
@@ -68,17 +84,9 @@ func (c *conn) send(op byte, payload []byte, queue bool) {
 		return
 	}
 	if c.writing {
-		if !queue {
-			return
+		if queue && c.room() {
+			c.queue = append(c.queue, outFrame{b: frameBytes(op, payload)})
 		}
-		if len(c.queue) >= c.app.opts.SendQueue {
-			c.app.log.Warn("client cannot keep up; disconnecting", "sid", c.sid, "queued", len(c.queue))
-			c.closeLocked(websocket.ClosePolicyViolation, "too slow")
-			// The close frame goes after the frame being written, which gets a second more at most.
-			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			return
-		}
-		c.queue = append(c.queue, frameBytes(op, payload))
 		return
 	}
 	frame := frameBytes(op, payload)
@@ -93,23 +101,62 @@ func (c *conn) send(op byte, payload []byte, queue bool) {
 		}
 		frame = frame[max(n, 0):] // the rest of this frame goes first
 	}
-	c.queue = append(c.queue, frame)
+	c.queue = append(c.queue, outFrame{b: frame})
 	c.writing = true
-	go c.writeLoop()
+	go c.drain(false)
 }
 
-// writeLoop writes what is queued, waiting on the socket up to the write timeout per frame. While
-// it runs nothing else writes, so a frame's bytes are never interleaved.
-func (c *conn) writeLoop() {
+// enqueue implements lockedSender: under the hub's lock an event is only queued; true asks the hub
+// to flush this connection once the lock is released.
+func (c *conn) enqueue(event string, data any) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || !c.room() {
+		return false
+	}
+	c.queue = append(c.queue, outFrame{event: event, data: data})
+	if c.writing {
+		return false // whoever writes drains it
+	}
+	c.writing = true
+	return true
+}
+
+// flush implements lockedSender.
+func (c *conn) flush() { c.drain(true) }
+
+// room reports whether the queue takes another frame; a client whose queue is full cannot keep up
+// and is disconnected. Under c.mu.
+func (c *conn) room() bool {
+	if len(c.queue) < c.app.opts.SendQueue {
+		return true
+	}
+	c.app.log.Warn("client cannot keep up; disconnecting", "sid", c.sid, "queued", len(c.queue))
+	c.closeLocked(websocket.ClosePolicyViolation, "too slow")
+	// The close frame goes after the frame being written, which gets a second more at most.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	return false
+}
+
+// drain writes what is queued; while it runs nothing else writes, so a frame's bytes are never
+// interleaved. Inline (on the goroutine that released the hub's lock) it writes only what the socket
+// takes at once and leaves the rest to a goroutine of its own, which waits on the socket up to the
+// write timeout per frame.
+func (c *conn) drain(inline bool) {
 	for {
 		c.mu.Lock()
 		if c.closed {
+			if inline {
+				c.mu.Unlock()
+				go c.drain(false) // closing waits on the socket
+				return
+			}
 			// What is left is at most the rest of a frame written in part: it goes before the close.
 			rest, msg := c.queue, c.closeMsg
 			c.queue, c.closeMsg, c.writing = nil, nil, false
 			c.mu.Unlock()
-			for _, b := range rest {
-				if c.writeAll(b, time.Now().Add(time.Second)) != nil {
+			for _, f := range rest {
+				if c.writeAll(f.bytes(c.proto), time.Now().Add(time.Second)) != nil {
 					msg = nil
 				}
 			}
@@ -122,10 +169,26 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			return
 		}
-		frame := c.queue[0]
+		f := c.queue[0]
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
-		if err := c.writeAll(frame, time.Now().Add(c.app.opts.WriteTimeout)); err != nil {
+		b := f.bytes(c.proto)
+		if inline && c.raw != nil {
+			n, err := c.writeNow(b)
+			if err == nil && n == len(b) {
+				continue
+			}
+			if err != nil && !wouldBlock(err) {
+				c.close(0, "")
+				return
+			}
+			c.mu.Lock()
+			c.queue = append([]outFrame{{b: b[max(n, 0):]}}, c.queue...)
+			c.mu.Unlock()
+			go c.drain(false)
+			return
+		}
+		if err := c.writeAll(b, time.Now().Add(c.app.opts.WriteTimeout)); err != nil {
 			c.close(0, "")
 			_ = c.nc.Close() // closed already, the socket was left to this writer
 			return

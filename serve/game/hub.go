@@ -44,6 +44,14 @@ type Sender interface {
 	Send(event string, data any)
 }
 
+// lockedSender is a Sender whose sends under the hub's lock are only queued: the hub flushes it once
+// the lock is released, so encoding events and writing to sockets never hold the lock.
+type lockedSender interface {
+	Sender
+	enqueue(event string, data any) bool // true: flush after the lock is released
+	flush()
+}
+
 type latLng struct {
 	Lat float64 `json:"lat"`
 	Lng float64 `json:"lng"`
@@ -91,6 +99,7 @@ type Hub struct {
 	now   func() time.Time
 
 	mu      sync.Mutex
+	flushes []lockedSender // connections to write to once the lock is released
 	players map[*Player]bool
 	uids    map[string]*Player // claimed uids of connected humans
 	rooms   map[*room]bool
@@ -115,7 +124,7 @@ func NewHub(rules Rules) *Hub {
 // Connect adds a human; forcedUID is the session's openId ("" without a session).
 func (h *Hub) Connect(out Sender, forcedUID string) *Player {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	p := &Player{out: out, forced: forcedUID, id: newID()}
 	h.players[p] = true
 	h.byID[p.id] = p
@@ -125,7 +134,7 @@ func (h *Hub) Connect(out Sender, forcedUID string) *Player {
 // Disconnect removes a human: its round is cancelled and its room dissolved.
 func (h *Hub) Disconnect(p *Player) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	h.clusterDisconnect(p)
 	h.leaveRoom(p)
 	delete(h.players, p)
@@ -138,21 +147,21 @@ func (h *Hub) Disconnect(p *Player) {
 // Players counts connected humans.
 func (h *Hub) Players() int {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	return len(h.players)
 }
 
 // Drain lets running rounds finish and starts no new one; Playing tells when they are done.
 func (h *Hub) Drain() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	h.drain = true
 }
 
 // Playing counts the rooms whose round runs.
 func (h *Hub) Playing() int {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	n := 0
 	for r := range h.rooms {
 		if r.state == playing {
@@ -165,25 +174,49 @@ func (h *Hub) Playing() int {
 // Close stops every timer from acting.
 func (h *Hub) Close() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	h.closed = true
 	for r := range h.rooms {
 		r.gen++
 	}
 }
 
-func (p *Player) send(event string, data any) {
+// send delivers an event to p; under the lock.
+func (h *Hub) send(p *Player, event string, data any) {
+	switch out := p.out.(type) {
+	case nil:
+	case lockedSender:
+		if out.enqueue(event, data) {
+			h.flushes = append(h.flushes, out)
+		}
+	default:
+		out.Send(event, data)
+	}
+}
+
+// sendNow delivers an event to p outside the lock.
+func sendNow(p *Player, event string, data any) {
 	if p.out != nil {
 		p.out.Send(event, data)
 	}
 }
 
-func errorEvent(p *Player, msg string) { p.send("error", map[string]any{"message": msg}) }
+// unlock releases the lock, then writes what was queued under it.
+func (h *Hub) unlock() {
+	fl := h.flushes
+	h.flushes = nil
+	h.mu.Unlock()
+	for _, s := range fl {
+		s.flush()
+	}
+}
+
+func (h *Hub) errorEvent(p *Player, msg string) { h.send(p, "error", map[string]any{"message": msg}) }
 
 // Handle runs one client event. It returns an error for the client when the event was refused.
 func (h *Hub) Handle(p *Player, event string, data json.RawMessage) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	return h.handle(p, event, data)
 }
 
@@ -301,7 +334,7 @@ func distanceKm(a, b latLng) float64 {
 // join seats a player, or between rounds marks it ready again.
 func (h *Hub) join(p *Player) {
 	if h.drain {
-		errorEvent(p, "the server is restarting: join again in a moment")
+		h.errorEvent(p, "the server is restarting: join again in a moment")
 		return
 	}
 	r := p.room
@@ -320,7 +353,7 @@ func (h *Hub) join(p *Player) {
 		gen := r.gen
 		time.AfterFunc(h.rules.ReadyWait, func() {
 			h.mu.Lock()
-			defer h.mu.Unlock()
+			defer h.unlock()
 			if h.closed || r.gen != gen || p.room != r || r.state != between {
 				return
 			}
@@ -361,7 +394,7 @@ func (h *Hub) afterBotDelay(r *room, fill func(gen int)) {
 	gen := r.gen
 	time.AfterFunc(h.rules.BotDelay, func() {
 		h.mu.Lock()
-		defer h.mu.Unlock()
+		defer h.unlock()
 		if h.closed || r.gen != gen || !h.rooms[r] || r.state != waiting {
 			return
 		}
@@ -390,7 +423,7 @@ func hasBot(r *room) bool {
 func (h *Hub) broadcast(r *room, except *Player, event string, data func(to *Player) any) {
 	for _, m := range r.members {
 		if m != except {
-			m.send(event, data(m))
+			h.send(m, event, data(m))
 		}
 	}
 }
@@ -432,7 +465,7 @@ func (h *Hub) start(r *room) {
 	})
 	time.AfterFunc(h.rules.GameTime, func() {
 		h.mu.Lock()
-		defer h.mu.Unlock()
+		defer h.unlock()
 		if h.closed || r.gen != gen || r.state != playing {
 			return
 		}
@@ -450,7 +483,7 @@ func (h *Hub) botPlay(r *room, bot *Player, gen int) {
 	delay := time.Duration(100+h.rng.IntN(int(h.rules.GameTime/time.Millisecond)/2+1)) * time.Millisecond
 	time.AfterFunc(delay, func() {
 		h.mu.Lock()
-		defer h.mu.Unlock()
+		defer h.unlock()
 		if h.closed || r.gen != gen || r.state != playing || bot.room != r {
 			return
 		}
@@ -498,7 +531,7 @@ func (h *Hub) leaveRoom(p *Player) {
 		if m == p {
 			continue
 		}
-		m.send("leave", map[string]any{"uid": seen(m, p)})
+		h.send(m, "leave", map[string]any{"uid": seen(m, p)})
 		m.room, m.ready = nil, false
 	}
 	r.members = nil

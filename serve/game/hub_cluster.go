@@ -42,7 +42,7 @@ func (s proxySender) Send(event string, data any) {
 func (h *Hub) SetCluster(c Cluster, log *slog.Logger) error {
 	h.mu.Lock()
 	h.cluster = c
-	h.mu.Unlock()
+	h.unlock()
 	if err := c.Subscribe(h.onMessages); err != nil {
 		return err
 	}
@@ -78,8 +78,8 @@ func (h *Hub) clusterHello(p *Player) {
 				}
 				p.uid = ""
 			}
-			h.mu.Unlock()
-			errorEvent(p, fmt.Sprintf("uid %q is connected already", uid))
+			h.unlock()
+			sendNow(p, "error", map[string]any{"message": fmt.Sprintf("uid %q is connected already", uid)})
 			return
 		}
 		n := local
@@ -92,7 +92,7 @@ func (h *Hub) clusterHello(p *Player) {
 				}
 			}
 		}
-		p.send("hi", map[string]any{"message": "welcome", "nearby": n})
+		sendNow(p, "hi", map[string]any{"message": "welcome", "nearby": n})
 	}()
 }
 
@@ -125,7 +125,7 @@ func (h *Hub) clusterSeat(p *Player) {
 		cancel()
 		<-h.matching
 		h.mu.Lock()
-		defer h.mu.Unlock()
+		defer h.unlock()
 		if !h.players[p] || p.ticket != &t {
 			// Gone meanwhile, or someone took the ticket and is already in the room.
 			if !found && err == nil && !h.players[p] {
@@ -140,13 +140,13 @@ func (h *Hub) clusterSeat(p *Player) {
 		}
 		switch {
 		case err != nil:
-			errorEvent(p, ErrMatchUnavailable)
+			h.errorEvent(p, ErrMatchUnavailable)
 		case h.drain || h.closed:
 			if !found {
 				h.dissolveAlone(p, r)
 				go h.cluster.Unwait(context.Background(), t)
 			}
-			errorEvent(p, "the server is restarting: join again in a moment")
+			h.errorEvent(p, "the server is restarting: join again in a moment")
 		case !found:
 			p.ticket = &t
 			h.afterBotDelay(r, func(gen int) { h.clusterFill(p, r, gen, t) })
@@ -192,7 +192,7 @@ func (h *Hub) clusterFill(p *Player, r *room, gen int, t Ticket) {
 		defer cancel()
 		still, err := h.cluster.Unwait(ctx, t)
 		h.mu.Lock()
-		defer h.mu.Unlock()
+		defer h.unlock()
 		if h.closed || r.gen != gen || !h.rooms[r] || r.state != waiting {
 			return
 		}
@@ -203,7 +203,7 @@ func (h *Hub) clusterFill(p *Player, r *room, gen int, t Ticket) {
 		}
 		time.AfterFunc(2*time.Second, func() {
 			h.mu.Lock()
-			defer h.mu.Unlock()
+			defer h.unlock()
 			if !h.closed && r.gen == gen && h.rooms[r] && r.state == waiting && len(r.members) < h.rules.RoomSize {
 				h.fillWithBots(r) // the seat request never came
 			}
@@ -233,7 +233,7 @@ func (h *Hub) clusterDisconnect(p *Player) {
 // onMessages handles messages from other nodes (or this one), under one hold of the lock.
 func (h *Hub) onMessages(ms []Message) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	defer h.unlock()
 	for _, m := range ms {
 		h.onMessage(m)
 	}
@@ -269,7 +269,7 @@ func (h *Hub) onMessage(m Message) {
 			return
 		}
 		if err := h.handle(proxy, m.Event, m.Data); err != nil {
-			errorEvent(proxy, err.Error())
+			h.errorEvent(proxy, err.Error())
 		}
 	case MsgGone:
 		if proxy := h.byID[m.From]; proxy != nil && proxy.node != "" {
@@ -297,7 +297,7 @@ func (h *Hub) onMessage(m Message) {
 				}
 			}
 		}
-		p.send(m.Event, m.Data)
+		h.send(p, m.Event, m.Data)
 	}
 }
 
@@ -309,7 +309,7 @@ func (h *Hub) watch(log *slog.Logger) {
 	for range t.C {
 		h.mu.Lock()
 		if h.closed {
-			h.mu.Unlock()
+			h.unlock()
 			return
 		}
 		nodes := map[string]bool{}
@@ -321,7 +321,7 @@ func (h *Hub) watch(log *slog.Logger) {
 				nodes[p.remote.node] = true
 			}
 		}
-		h.mu.Unlock()
+		h.unlock()
 		for n := range nodes {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			alive := h.cluster.Alive(ctx, n)
@@ -339,10 +339,10 @@ func (h *Hub) watch(log *slog.Logger) {
 				case p.remote != nil && p.remote.node == n:
 					opp := p.remote.opponent
 					p.remote = nil
-					p.send("leave", map[string]any{"uid": opp})
+					h.send(p, "leave", map[string]any{"uid": opp})
 				}
 			}
-			h.mu.Unlock()
+			h.unlock()
 		}
 	}
 }

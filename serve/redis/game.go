@@ -32,7 +32,7 @@ type GameCluster struct {
 	mu     sync.Mutex
 	ps     *goredis.PubSub
 	closed bool
-	uids   map[string]string // uid → player, claimed by this node and kept alive by the heartbeat
+	uids   map[string]uidClaim // uids claimed by this node
 }
 
 type pub struct {
@@ -54,7 +54,7 @@ func NewGameCluster(c *goredis.Client, namespace string, waitTTL time.Duration, 
 	b := make([]byte, 6)
 	rand.Read(b)
 	g := &GameCluster{c: c, prefix: "applet:" + namespace + ":game:", node: hex.EncodeToString(b), waitTTL: waitTTL, log: log,
-		out: make(chan pub, 1<<16), done: make(chan struct{}), uids: map[string]string{}}
+		out: make(chan pub, 1<<16), done: make(chan struct{}), uids: map[string]uidClaim{}}
 	g.beat()
 	go g.heartbeat()
 	go g.publisher()
@@ -74,35 +74,64 @@ func (g *GameCluster) beat() {
 	pipe.Set(ctx, g.nodeKey(g.node), "1", HeartbeatTTL)
 	pipe.SAdd(ctx, g.prefix+"nodes", g.node)
 	pipe.Expire(ctx, g.geoKey(g.node), 2*HeartbeatTTL)
+	// A claim lives as long as its node's heartbeat, so it needs no refresh of its own each beat:
+	// only its key's long expiry (which clears the keys of nodes that died) is renewed, a few claims
+	// a beat, once an hour each. Refreshing every claim every second was thousands of commands a
+	// second that held up the messages between nodes.
+	now := time.Now()
 	g.mu.Lock()
-	for uid := range g.uids {
-		pipe.PExpire(ctx, g.uidKey(uid), HeartbeatTTL)
+	n := 0
+	for uid, cl := range g.uids {
+		if n == claimRenewBatch {
+			break
+		}
+		if now.Sub(cl.renewed) > claimRenew {
+			pipe.PExpire(ctx, g.uidKey(uid), claimTTL)
+			g.uids[uid] = uidClaim{cl.player, now}
+			n++
+		}
 	}
 	g.mu.Unlock()
 	pipe.Exec(ctx)
 }
 
+// A uid claim's key expires after claimTTL unless renewed, which happens every claimRenew, at most
+// claimRenewBatch claims a beat.
+const (
+	claimTTL        = 24 * time.Hour
+	claimRenew      = time.Hour
+	claimRenewBatch = 256
+)
+
+type uidClaim struct {
+	player  string
+	renewed time.Time
+}
+
+// claimScript takes KEYS[1] for ARGV[1] ("node|player") unless another player holds it on a node
+// whose heartbeat key (ARGV[2] .. node) is alive.
+var claimScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then
+  local node = string.match(cur, '^([^|]*)|')
+  if node and redis.call('EXISTS', ARGV[2] .. node) == 1 then
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1`)
+
 func (g *GameCluster) uidKey(uid string) string { return g.prefix + "uid:" + uid }
 
-// ClaimUID takes uid for player unless a live player holds it; a claim lapses with its node.
+// ClaimUID takes uid for player unless a live player holds it; a claim lapses with its node's
+// heartbeat.
 func (g *GameCluster) ClaimUID(ctx context.Context, uid, player string) (bool, error) {
-	v := g.node + "|" + player
-	ok, err := g.c.SetNX(ctx, g.uidKey(uid), v, HeartbeatTTL).Result()
-	if err != nil {
+	n, err := claimScript.Run(ctx, g.c, []string{g.uidKey(uid)}, g.node+"|"+player, g.prefix+"node:", claimTTL.Milliseconds()).Int()
+	if err != nil || n == 0 {
 		return false, err
 	}
-	if !ok {
-		cur, err := g.c.Get(ctx, g.uidKey(uid)).Result()
-		if err != nil && !errors.Is(err, goredis.Nil) {
-			return false, err
-		}
-		if cur != v && cur != "" {
-			return false, nil
-		}
-		g.c.PExpire(ctx, g.uidKey(uid), HeartbeatTTL) // already this player's
-	}
 	g.mu.Lock()
-	g.uids[uid] = player
+	g.uids[uid] = uidClaim{player, time.Now()}
 	g.mu.Unlock()
 	return true, nil
 }
@@ -116,7 +145,7 @@ return 0`)
 // ReleaseUID gives uid up if player still holds it.
 func (g *GameCluster) ReleaseUID(ctx context.Context, uid, player string) error {
 	g.mu.Lock()
-	if g.uids[uid] == player {
+	if g.uids[uid].player == player {
 		delete(g.uids, uid)
 	}
 	g.mu.Unlock()
