@@ -207,3 +207,9 @@ func WriteEncoded(w http.ResponseWriter, code int, body []byte) {
 	w.WriteHeader(code)
 	_, _ = w.Write(body)
 }
+
+// Detached is the context of a read that several requests wait on (a cache filling): not the
+// request's, since a client that leaves must not fail the others, and bounded by its own deadline.
+func Detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/qcloud-applet/applet/serve"
 )
 
 // DrawingsFresh bounds how long a drawing saved or deleted through another instance (sharing
@@ -55,8 +57,7 @@ func (c *CachedDrawings) List(ctx context.Context, openID string) ([]Drawing, er
 	}
 	c.mu.Unlock()
 	e.once.Do(func() {
-		// Not the request's context: others wait on this read, and a client that leaves must not fail them.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := serve.Detached(ctx)
 		defer cancel()
 		e.list, e.err = c.DrawingStore.List(rctx, openID)
 		e.at = time.Now()

@@ -11,35 +11,26 @@ import (
 	"github.com/qcloud-applet/applet/serve/storetest"
 )
 
+func newDrawings(t *testing.T) *sqlite.Drawings {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := sqlite.NewDrawings(t.Context(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func TestSQLiteDrawings(t *testing.T) {
-	storetest.RunDrawingStore(t, func(t *testing.T) session.DrawingStore {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := sqlite.NewDrawings(t.Context(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return d
-	})
+	storetest.RunDrawingStore(t, func(t *testing.T) session.DrawingStore { return newDrawings(t) })
 }
 
 // The cache in front of the store keeps its contract.
 func TestSQLiteDrawingsCached(t *testing.T) {
-	storetest.RunDrawingStore(t, func(t *testing.T) session.DrawingStore {
-		db, err := sqlite.Open(filepath.Join(t.TempDir(), "d.db"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := sqlite.NewDrawings(t.Context(), db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		return session.NewCachedDrawings(d, 0)
-	})
+	storetest.RunDrawingStore(t, func(t *testing.T) session.DrawingStore { return session.NewCachedDrawings(newDrawings(t), 0) })
 }
 
 // The pool keeps the connections it opened: under load a query takes an idle one instead of opening

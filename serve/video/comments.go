@@ -68,8 +68,7 @@ func (c *commentCache) entry(ctx context.Context, vid int64) (*newest, error) {
 	}
 	c.mu.Unlock()
 	e.once.Do(func() {
-		// Not the request's context: others wait on this read, and a client that leaves must not fail them.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		rctx, cancel := serve.Detached(ctx)
 		defer cancel()
 		list, err := c.store.Comments(rctx, vid, 0, MaxCommentPage+1)
 		if err == nil {
