@@ -114,7 +114,7 @@ func New(opts Options) *App {
 	a := &App{opts: opts, log: opts.Logger, hub: NewHub(opts.Rules), conns: map[*conn]bool{}, byClient: map[netip.Addr]int{}, stop: make(chan struct{})}
 	a.upgrader = websocket.Upgrader{
 		// The write buffer only while writing, and gorilla's read buffer at its minimum: frames are
-		// read by frameReader (conn.go), so an idle connection holds little.
+		// read by frameReader (frames.go) and gorilla's Conn is dropped after the handshake.
 		ReadBufferSize:  1,
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
