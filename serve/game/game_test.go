@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -717,13 +718,68 @@ func TestIdleConnectionsHoldNoGoroutine(t *testing.T) {
 func TestWithoutPoller(t *testing.T) {
 	defer game.SetPolling(game.SetPolling(false))
 	for name, f := range map[string]func(*testing.T){
-		"OriginalClientPlaysTheBot": TestOriginalClientPlaysTheBot,
-		"TwoHumans":                 TestTwoHumans,
-		"BadInput":                  TestBadInput,
-		"DeadAndIdleClients":        TestDeadAndIdleClients,
-		"LongFrames":                TestLongFrames,
-		"IncompleteFrameIsClosed":   TestIncompleteFrameIsClosed,
+		"OriginalClientPlaysTheBot":  TestOriginalClientPlaysTheBot,
+		"TwoHumans":                  TestTwoHumans,
+		"BadInput":                   TestBadInput,
+		"DeadAndIdleClients":         TestDeadAndIdleClients,
+		"LongFrames":                 TestLongFrames,
+		"IncompleteFrameIsClosed":    TestIncompleteFrameIsClosed,
+		"ChurnKeepsConnectionsApart": TestChurnKeepsConnectionsApart,
 	} {
 		t.Run(name, f)
+	}
+}
+
+// Connections come and go by the hundred while others talk: descriptors are reused by new
+// connections, and every answer still reaches the connection that asked (the poller's bookkeeping
+// never hands one connection's bytes to another).
+func TestChurnKeepsConnectionsApart(t *testing.T) {
+	opts := fastOptions()
+	opts.MaxPerClient, opts.RateLimit = 1000, 0
+	ts, app := newServer(t, opts)
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/ws"
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for w := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 15 {
+				ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for j := range 3 {
+					name := fmt.Sprintf("dance-%d-%d-%d", w, i, j)
+					ws.WriteMessage(websocket.TextMessage, []byte(`{"event":"`+name+`","data":{}}`))
+					ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+					_, msg, err := ws.ReadMessage()
+					if err != nil || !strings.Contains(string(msg), `\"`+name+`\"`) {
+						errs <- fmt.Errorf("asked %s, got %q (%v)", name, msg, err)
+						ws.Close()
+						return
+					}
+				}
+				if i%2 == 0 {
+					ws.Close() // abrupt
+				} else {
+					ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+					ws.Close()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for app.Conns() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := app.Conns(); n != 0 {
+		t.Fatalf("%d connections still counted after every client left", n)
 	}
 }
