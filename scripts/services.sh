@@ -20,10 +20,11 @@ die() { say "$*"; exit 1; }
 alive() { [ -f "$1/pid" ] && kill -0 "$(cat "$1/pid")" 2>/dev/null; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-  local p i
+free_port() { # below the kernel's ephemeral range: a client socket there could take the port first
+  local p i low=32768
+  [ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r low _ </proc/sys/net/ipv4/ip_local_port_range
   for i in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 40000 ))
+    p=$(( 10000 + RANDOM % (low - 10000) ))
     port_open "$p" || { echo "$p"; return; }
   done
   die "no free loopback port found"
