@@ -34,6 +34,7 @@ type conn struct {
 	raw      syscall.RawConn // set while the poller watches the connection
 	fd       int32
 	gen      uint32
+	slow     *time.Timer // running while a frame is incomplete: closes the connection at FrameTimeout
 
 	wmu      sync.Mutex // one frame at a time on the socket
 	mu       sync.Mutex
@@ -44,7 +45,6 @@ type conn struct {
 
 	lastMsg  atomic.Int64 // unix nanos of the last client message
 	lastPong atomic.Int64 // unix nanos of the last pong (or frame)
-	frameAt  atomic.Int64 // unix nanos when the incomplete frame began; 0: none
 }
 
 func newSID() string {
@@ -321,10 +321,14 @@ func (c *conn) consume(data []byte) bool {
 		c.close(fe.code, fe.reason)
 		return false
 	}
-	if !c.fr.pending() {
-		c.frameAt.Store(0)
-	} else if c.frameAt.Load() == 0 {
-		c.frameAt.Store(time.Now().UnixNano())
+	switch pending := c.fr.pending(); {
+	case pending && c.slow == nil:
+		c.slow = time.AfterFunc(c.app.opts.FrameTimeout, func() {
+			c.close(websocket.ClosePolicyViolation, "frame not completed in time")
+		})
+	case !pending && c.slow != nil:
+		c.slow.Stop()
+		c.slow = nil
 	}
 	return ok
 }
@@ -402,10 +406,6 @@ func (c *conn) dispatch(frame []byte) bool {
 // their Engine.IO ping, and clients silent past the idle limit are closed.
 func (c *conn) keepalive(now time.Time, log *slog.Logger) {
 	o := c.app.opts
-	if at := c.frameAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) > o.FrameTimeout {
-		c.close(websocket.ClosePolicyViolation, "frame not completed in time")
-		return
-	}
 	if now.Sub(time.Unix(0, c.lastMsg.Load())) > o.IdleTimeout {
 		c.close(websocket.CloseGoingAway, "idle")
 		return

@@ -38,7 +38,7 @@ type Options struct {
 	// PongWait is how long past a ping a client may stay silent before it counts as dead.
 	PongWait     time.Duration
 	WriteTimeout time.Duration
-	// FrameTimeout closes a client whose frame stays incomplete this long (checked at each ping).
+	// FrameTimeout closes a client whose frame (or fragmented message) stays incomplete this long.
 	FrameTimeout time.Duration
 	MaxMessage   int     // bytes per message
 	RateLimit    float64 // frames a second per connection (bursts of twice that); 0: none
