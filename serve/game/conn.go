@@ -17,8 +17,9 @@ import (
 )
 
 // conn is one client. While it is idle nothing runs for it: the poller hands it to a worker when
-// bytes arrive (a goroutine per connection only where there is no poller), and frames to send are
-// queued for a writer goroutine that runs only until the queue is empty.
+// bytes arrive (a goroutine per connection only where there is no poller); frames to send go out at
+// once when the socket takes them, else a writer goroutine runs until the queue is empty. One writer
+// at a time (writing) keeps a frame's bytes together.
 type conn struct {
 	nc     net.Conn
 	proto  Protocol
@@ -36,7 +37,6 @@ type conn struct {
 	gen      uint32
 	slow     *time.Timer // running while a frame is incomplete: closes the connection at FrameTimeout
 
-	wmu      sync.Mutex // one frame at a time on the socket
 	mu       sync.Mutex
 	queue    []outFrame
 	closeMsg []byte // a close frame for the writer to send last
