@@ -43,6 +43,8 @@ type conn struct {
 	writing  bool
 	closed   bool
 
+	forgotten bool // under app.mu: closed before the app registered it
+
 	lastMsg  atomic.Int64 // unix nanos of the last client message
 	lastPong atomic.Int64 // unix nanos of the last pong (or frame)
 }

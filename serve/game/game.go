@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -87,6 +88,10 @@ func (o *Options) defaults() {
 
 // noPoller is for tests: a goroutine per connection, as on systems without epoll.
 var noPoller atomic.Bool
+
+// acceptPause is for tests: a random pause up to it between the handshake's answer and the rest of
+// accept, as a busy machine schedules handlers, while the client already opens its next connection.
+var acceptPause atomic.Int64
 
 // App is the game backend.
 type App struct {
@@ -253,10 +258,8 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 		badRequest(w, 3, "Bad request: this endpoint speaks WebSocket only (send Upgrade: websocket)")
 		return
 	}
-	ws, err := a.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader answered already
-	}
+	// The slot is taken before the handshake answers: a client that opens its next connection as
+	// soon as this one is up must find it counted.
 	client := serve.ClientIP(r, a.opts.Proxies)
 	a.mu.Lock()
 	full := a.byClient[client] >= a.opts.MaxPerClient
@@ -264,6 +267,18 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 		a.byClient[client]++
 	}
 	a.mu.Unlock()
+	ws, err := a.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		if !full {
+			a.mu.Lock()
+			a.release(client)
+			a.mu.Unlock()
+		}
+		return // the upgrader answered already
+	}
+	if d := acceptPause.Load(); d > 0 {
+		time.Sleep(time.Duration(rand.Int64N(d)))
+	}
 	if full {
 		// Told in the close frame, so a client library can say why instead of retrying blindly.
 		serve.CountRefused(a.Name(), "connections per client")
@@ -283,7 +298,11 @@ func (a *App) accept(w http.ResponseWriter, r *http.Request, p Protocol) {
 	c.lastPong.Store(now)
 	c.player = a.hub.Connect(c, forced)
 	a.mu.Lock()
-	a.conns[c] = true
+	if c.forgotten {
+		a.release(client)
+	} else {
+		a.conns[c] = true
+	}
 	a.mu.Unlock()
 	if p != Plain {
 		c.sendRaw(openPacket(p, c.sid, int(a.opts.PingInterval/time.Millisecond), int(a.opts.PongWait/time.Millisecond)))
@@ -305,11 +324,18 @@ func (a *App) forget(c *conn) {
 	a.mu.Lock()
 	if a.conns[c] {
 		delete(a.conns, c)
-		if a.byClient[c.client]--; a.byClient[c.client] <= 0 {
-			delete(a.byClient, c.client)
-		}
+		a.release(c.client)
+	} else {
+		c.forgotten = true // accept releases its slot when it gets to registering it
 	}
 	a.mu.Unlock()
+}
+
+// release gives back a connection's slot of its client's budget; a.mu is held.
+func (a *App) release(client netip.Addr) {
+	if a.byClient[client]--; a.byClient[client] <= 0 {
+		delete(a.byClient, client)
+	}
 }
 
 // Conns counts open connections.

@@ -3,6 +3,7 @@ package game_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -782,4 +783,94 @@ func TestChurnKeepsConnectionsApart(t *testing.T) {
 	if n := app.Conns(); n != 0 {
 		t.Fatalf("%d connections still counted after every client left", n)
 	}
+}
+
+// One address gets MaxPerClient connections however fast it opens them, even while accept is still
+// busy with the last one; the rest are closed with 1013 and the reason, and a slot given back is
+// usable again.
+func TestConnectionsPerClient(t *testing.T) {
+	opts := fastOptions()
+	opts.MaxPerClient = 5
+	ts, app := newServer(t, opts)
+	game.SlowAccept(t, 20*time.Millisecond)
+	u := "ws" + strings.TrimPrefix(ts.URL, "http") + game.BasePath + "/ws"
+	// held tells, for each connection, whether it was kept; a refused one gets its close frame at once.
+	held := func(conns []*websocket.Conn) []bool {
+		kept := make([]bool, len(conns))
+		var wg sync.WaitGroup
+		for i, ws := range conns {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ws.SetReadDeadline(time.Now().Add(time.Second))
+				_, _, err := ws.ReadMessage()
+				var ce *websocket.CloseError
+				switch {
+				case errors.As(err, &ce) && ce.Code == websocket.CloseTryAgainLater && strings.Contains(ce.Text, "too many connections"):
+				case isTimeout(err):
+					kept[i] = true
+				default:
+					t.Errorf("connection %d neither held nor refused: %v", i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		return kept
+	}
+	count := func(kept []bool) (n int) {
+		for _, k := range kept {
+			if k {
+				n++
+			}
+		}
+		return n
+	}
+	open := func(n int) []*websocket.Conn {
+		var conns []*websocket.Conn
+		for range n {
+			ws, _, err := websocket.DefaultDialer.Dial(u, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { ws.Close() })
+			conns = append(conns, ws)
+		}
+		return conns
+	}
+	// One after the other, each as soon as the last is up.
+	conns := open(8)
+	if kept := held(conns); fmt.Sprint(kept) != fmt.Sprint([]bool{true, true, true, true, true, false, false, false}) {
+		t.Fatalf("connections from one address, one after the other, held: %v; want the first 5", kept)
+	}
+	for _, ws := range conns {
+		ws.Close()
+	}
+	for app.Conns() != 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Several at once.
+	var (
+		mu  sync.Mutex
+		all []*websocket.Conn
+		wg  sync.WaitGroup
+	)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := open(4)
+			mu.Lock()
+			all = append(all, c...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if kept := count(held(all)); kept != 5 {
+		t.Fatalf("%d of 16 connections opened at once from one address held; want 5", kept)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
