@@ -137,7 +137,9 @@ type Client struct {
 	vpc    *vpc.Client
 	dnspod *dnspod.Client
 	cam    *cam.Client
-	common *common.Client
+	common *common.Client // TAT
+	clb    *common.Client // CLB and SSL have no typed module here: their types are in clb.go
+	ssl    *common.Client
 
 	calls, retries atomic.Int64
 }
@@ -206,8 +208,13 @@ func New(cfg Config) (*Client, error) {
 	if c.cam, err = cam.NewClient(cr, "", p); err != nil { // CAM is global
 		return nil, fmt.Errorf("tencentcloud: %w", err)
 	}
+	// Each product has its own endpoint: one common client per product.
 	p, _ = prof("tat")
 	c.common = common.NewCommonClient(cr, cfg.Region, p)
+	p, _ = prof("clb")
+	c.clb = common.NewCommonClient(cr, cfg.Region, p)
+	p, _ = prof("ssl")
+	c.ssl = common.NewCommonClient(cr, cfg.Region, p)
 	return c, nil
 }
 
@@ -254,7 +261,8 @@ func retryable(code string, o op) bool {
 	switch {
 	case code == "ResourceUnavailable.AgentStatusNotOnline":
 		return false // RunCommand waits for the agent itself, for longer than a backoff
-	case strings.HasPrefix(code, "ResourceInUse"), code == "FailedOperation.FrequencyLimit":
+	case strings.HasPrefix(code, "ResourceInUse"), code == "FailedOperation.FrequencyLimit", code == "FailedOperation.ResourceInOperating":
+		// ResourceInOperating: a load balancer's earlier task (maybe another run's) is still going.
 		return true
 	case ambiguous(code):
 		// The request may have been carried out: replay only what is safe to replay; a write that

@@ -72,6 +72,8 @@ type Server struct {
 	dns dnsState
 	tat tatState
 	cam camState
+	clb clbState
+	ssl sslState
 
 	srv  *http.Server
 	dsrv []closer
@@ -111,6 +113,8 @@ func New(secretID, secretKey string) (*Server, error) {
 	s.dns.init()
 	s.tat.init()
 	s.cam.init()
+	s.clb.init()
+	s.ssl.init()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -137,6 +141,7 @@ func (s *Server) Close() error {
 	for _, d := range s.dsrv {
 		d.Shutdown()
 	}
+	s.closeLoadBalancers()
 	return s.srv.Close()
 }
 
@@ -277,6 +282,7 @@ func errorf(code, format string, args ...any) *apiError {
 }
 
 type request struct {
+	id                               string // the RequestId it is answered with (CLB's task id)
 	service, action, region, version string
 	body                             []byte
 	ctx                              context.Context
@@ -299,7 +305,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	req, aerr := s.authenticate(r, body)
 	if aerr == nil {
-		req.ctx = r.Context()
+		req.ctx, req.id = r.Context(), reqID
 		var out any
 		out, aerr = s.dispatch(req)
 		if aerr != nil && aerr.transport != nil {
@@ -527,6 +533,10 @@ func (s *Server) act(req *request) (any, *apiError) {
 		return s.tatAction(req)
 	case "cam":
 		return s.camAction(req)
+	case "clb":
+		return s.clbAction(req)
+	case "ssl":
+		return s.sslAction(req)
 	}
 	return nil, errorf("InvalidAction", "The service %q is not served by this stand-in.", req.service)
 }
