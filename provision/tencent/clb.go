@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -96,7 +97,7 @@ func (c *Client) clbCall(ctx context.Context, action string, write bool, in, out
 // have been carried out: callers read before they write again (a replay could duplicate it).
 func (c *Client) clbWrite(ctx context.Context, action string, in, out any) error {
 	var raw json.RawMessage
-	if err := c.clbCall(ctx, action, true, in, &raw); err != nil {
+	if err := c.whenFree(ctx, func() error { return c.clbCall(ctx, action, true, in, &raw) }); err != nil {
 		return err
 	}
 	var task struct {
@@ -112,6 +113,32 @@ func (c *Client) clbWrite(ctx context.Context, action string, in, out any) error
 		}
 	}
 	return c.waitTask(ctx, action, task.RequestId, task.DealName)
+}
+
+// whenFree makes a write, again while the load balancer is busy with another task (another write of
+// this run, or of a run that was interrupted): CLB refuses writes until that task ends.
+func (c *Client) whenFree(ctx context.Context, write func() error) error {
+	deadline := time.Now().Add(TaskWait)
+	poll := max(c.cfg.BaseDelay/5, 20*time.Millisecond)
+	for {
+		err := write()
+		if !isCode(err, "FailedOperation.ResourceInOperating") {
+			return err
+		}
+		if time.Now().After(deadline) {
+			var ae *APIError
+			errors.As(err, &ae)
+			ae.Fix = fmt.Sprintf("the load balancer stayed busy with another task for %s: look at its tasks in the CLB console, then run applet provision again", TaskWait)
+			return ae
+		}
+		c.retries.Add(1)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll + time.Duration(rand.Int64N(int64(poll)))):
+		}
+		poll = min(poll*2, 2*time.Second)
+	}
 }
 
 // waitTask polls DescribeTaskStatus until the task has ended.
@@ -196,7 +223,7 @@ func (c *Client) CreateLoadBalancer(ctx context.Context, spec provision.LoadBala
 	var out struct{ LoadBalancerIds []string }
 	o := op{service: "clb", action: "CreateLoadBalancer", write: true, idempotent: spec.ClientToken != "", where: c.cfg.Region}
 	var raw json.RawMessage
-	if err := c.send(ctx, c.clb, o, clbVersion, in, &raw); err != nil {
+	if err := c.whenFree(ctx, func() error { return c.send(ctx, c.clb, o, clbVersion, in, &raw) }); err != nil {
 		return "", err
 	}
 	var task struct {

@@ -261,8 +261,9 @@ func retryable(code string, o op) bool {
 	switch {
 	case code == "ResourceUnavailable.AgentStatusNotOnline":
 		return false // RunCommand waits for the agent itself, for longer than a backoff
-	case strings.HasPrefix(code, "ResourceInUse"), code == "FailedOperation.FrequencyLimit", code == "FailedOperation.ResourceInOperating":
-		// ResourceInOperating: a load balancer's earlier task (maybe another run's) is still going.
+	case code == "FailedOperation.ResourceInOperating":
+		return false // a load balancer busy with a task: clbWrite waits for it, for longer than a backoff
+	case strings.HasPrefix(code, "ResourceInUse"), code == "FailedOperation.FrequencyLimit":
 		return true
 	case ambiguous(code):
 		// The request may have been carried out: replay only what is safe to replay; a write that
