@@ -184,6 +184,9 @@ type Provision struct {
 	HostTimeout   time.Duration `yaml:"host_timeout" help:"How long the host step and the health check may take."`
 	TemplatesDir  string        `yaml:"templates_dir" help:"Directory of template overrides (<name>.tmpl, e.g. nginx-site.conf.tmpl); empty: the embedded templates."`
 	DNSResolver   string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
+	Instances     int           `yaml:"instances" help:"Instances to run the backends on. With more than one they sit behind a Cloud Load Balancer and every store must be shared: mysql.dsn, redis.addr and mongo.uri name servers off the instances (e.g. TencentDB) and the album uses cos.bucket."`
+	LBRanges      string        `yaml:"lb_ranges" help:"Comma-separated CIDR blocks the load balancer's requests and health checks come from; nginx trusts their X-Forwarded-For and X-Forwarded-Proto and admits no one else on port 80 (with instances above 1)."`
+	DrainTimeout  time.Duration `yaml:"drain_timeout" help:"With instances above 1, how long an instance taken out of the load balancer is given to finish its requests and game rounds before it is converged or removed."`
 }
 
 // Backup configures `applet backup` and `applet restore`.
@@ -213,7 +216,8 @@ func Default() *Config {
 		WeChat:  WeChat{APIBase: "https://api.weixin.qq.com"},
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
 			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
-			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute},
+			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute,
+			Instances: 1, LBRanges: "100.64.0.0/10", DrainTimeout: 30 * time.Second},
 		Backup: Backup{KeepDaily: 7, KeepWeekly: 4, MaxAge: 26 * time.Hour},
 	}
 }

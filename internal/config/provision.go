@@ -1,5 +1,14 @@
 package config
 
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	drv "github.com/go-sql-driver/mysql"
+)
+
 // RequireForProvision names the keys provision needs that are empty.
 func (l *Loaded) RequireForProvision() error {
 	c := l.Config
@@ -12,6 +21,29 @@ func (l *Loaded) RequireForProvision() error {
 	need("domain", c.Domain, "set the domain the mini programs will call, e.g. applet.example.com")
 	need("tencentcloud.region", c.TencentCloud.Region, "set the region, e.g. ap-guangzhou")
 	need("tencentcloud.zone", c.TencentCloud.Zone, "set a zone of the region, e.g. ap-guangzhou-3")
+	if n := c.Provision.Instances; n > 1 {
+		// Every instance must see the same data: nothing may live on one of them.
+		shared := func(key, v, what, fix string) {
+			reason := ""
+			switch {
+			case v == "":
+				reason = fmt.Sprintf("empty: %s would live on each of the %d instances", what, n)
+			case onLoopback(v):
+				reason = fmt.Sprintf("on the instance's loopback: %s would live on each of the %d instances", what, n)
+			default:
+				return
+			}
+			f, _ := c.Field(key)
+			errs = append(errs, &Error{Key: key, Value: mask(f, v), Source: l.Source[key], Reason: reason, Fix: fix})
+		}
+		shared("mysql.dsn", c.MySQL.DSN, "the videos and comments", "name a MySQL every instance reaches, e.g. a TencentDB for MySQL instance in the deployment's VPC, or set provision.instances to 1")
+		shared("redis.addr", c.Redis.Addr, "the login sessions and the game's rooms", "name a Redis every instance reaches, e.g. TencentDB for Redis, or set provision.instances to 1")
+		shared("mongo.uri", c.Mongo.URI, "the drawings", "name a MongoDB every instance reaches, e.g. TencentDB for MongoDB, or set provision.instances to 1")
+		if c.COS.Bucket == "" {
+			errs = append(errs, &Error{Key: "cos.bucket", Source: l.Source["cos.bucket"], Reason: fmt.Sprintf("empty: the album would keep its images on each of the %d instances' disks", n),
+				Fix: "set cos.bucket to a bucket as <name>-<appid>, or set provision.instances to 1"})
+		}
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -102,4 +134,27 @@ func (c *Config) COSKey() (id, key string) {
 		return c.COS.SecretID, c.COS.SecretKey
 	}
 	return c.TencentCloud.SecretID, c.TencentCloud.SecretKey
+}
+
+// onLoopback says whether a store's address (host:port, a MySQL DSN or a MongoDB URI) is the
+// machine's own loopback.
+func onLoopback(v string) bool {
+	host := ""
+	switch {
+	case strings.HasPrefix(v, "mongodb://"), strings.HasPrefix(v, "mongodb+srv://"):
+		if u, err := url.Parse(v); err == nil {
+			host = u.Hostname()
+		}
+	case strings.Contains(v, "@") || strings.Contains(v, "("):
+		if mc, err := drv.ParseDSN(v); err == nil {
+			host, _, _ = net.SplitHostPort(mc.Addr)
+		}
+	default:
+		host, _, _ = net.SplitHostPort(v)
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -300,6 +300,19 @@ func (l *Loaded) Validate() error {
 		}
 	}
 
+	if p.Instances < 1 || p.Instances > 20 {
+		bad("provision.instances", "must be 1 to 20", "use 1, or 2 and more behind a load balancer")
+	}
+	for _, r := range strings.Split(p.LBRanges, ",") {
+		if _, _, err := net.ParseCIDR(strings.TrimSpace(r)); err != nil {
+			bad("provision.lb_ranges", "not a list of CIDR blocks", "use 100.64.0.0/10, where Tencent Cloud's load balancers connect from")
+			break
+		}
+	}
+	if p.DrainTimeout <= 0 {
+		bad("provision.drain_timeout", "must be positive", "use a duration such as 30s")
+	}
+
 	if len(errs) > 0 {
 		return errs
 	}
