@@ -46,6 +46,9 @@ type Site struct {
 	BodyTimeout string
 	// UploadsPerAddr and CommentsPerAddr cap one address's connections on those routes.
 	UploadsPerAddr, CommentsPerAddr int
+	// LBRanges, when set, puts the site behind a load balancer that ends TLS: plain HTTP from these
+	// blocks only, their forwarding headers believed, /healthz for the load balancer's check.
+	LBRanges []string
 }
 
 // Main is the data of nginx.conf.
