@@ -85,7 +85,21 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyHealth(ctx) }
 		order = stepOrder
 	}
-	err := p.runGraph(ctx, order, stepNeeds, do)
+	needs := stepNeeds
+	if p.cluster() {
+		do[StepInstance] = func(ctx context.Context) (string, string, error) { return p.applyInstances(ctx, plan) }
+		do[StepDNS] = func(ctx context.Context) (string, string, error) { return p.applyClusterRecord(ctx, plan) }
+		do[StepLoadBalancer] = func(ctx context.Context) (string, string, error) { return p.applyLoadBalancer(ctx, plan) }
+		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHosts(ctx, plan) }
+		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyClusterHealth(ctx) }
+		order, needs = []string{StepRole, StepFirewall, StepInstance, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepDNS, StepHost}, clusterNeeds
+		if len(plan.cluster.extra) > 0 {
+			do[StepScaleIn] = func(ctx context.Context) (string, string, error) { return p.applyScaleIn(ctx, plan) }
+			order = append(order, StepScaleIn)
+		}
+		order = append(order, StepHealth)
+	}
+	err := p.runGraph(ctx, order, needs, do)
 	if err == nil {
 		p.journal.Update(func(d *JournalData) { d.Run = "" })
 	}

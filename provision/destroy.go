@@ -59,18 +59,46 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 		mu.Unlock()
 		set(Change{StepInstance, Delete, strings.Join(ids, ", ")})
 	})
+	if p.deps.LoadBalancers != nil {
+		run(func() {
+			lbs, err := p.findLoadBalancers(ctx)
+			if err != nil {
+				fail(StepLoadBalancer, err)
+				return
+			}
+			cert := p.journal.Data().CertID
+			if cert != "" {
+				if _, err := p.deps.CertStore.Certificate(ctx, cert); errors.Is(err, ErrNotFound) {
+					cert = ""
+				} else if err != nil {
+					fail(StepLoadBalancer, err)
+					return
+				}
+			}
+			var what []string
+			for _, lb := range lbs {
+				what = append(what, lb.ID)
+			}
+			if cert != "" {
+				what = append(what, "certificate "+cert)
+			}
+			mu.Lock()
+			plan.cluster.lbsFound, plan.cluster.cert = lbs, cert
+			mu.Unlock()
+			if len(what) == 0 {
+				set(Change{StepLoadBalancer, Skip, "none"})
+				return
+			}
+			set(Change{StepLoadBalancer, Delete, strings.Join(what, ", ")})
+		})
+	}
 	run(func() {
-		recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "A")
+		recs, err := p.ourRecords(ctx)
 		if err != nil {
 			fail(StepDNS, err)
 			return
 		}
-		var ours []Record
-		for _, r := range recs {
-			if r.Remark == p.remark() {
-				ours = append(ours, r)
-			}
-		}
+		ours := recs
 		mu.Lock()
 		plan.seen.records = ours
 		mu.Unlock()
@@ -78,7 +106,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 			set(Change{StepDNS, Skip, "none made by this deployment"})
 			return
 		}
-		set(Change{StepDNS, Delete, fmt.Sprintf("A %s → %s", p.cfg.Domain, ours[0].Value)})
+		set(Change{StepDNS, Delete, fmt.Sprintf("%s %s → %s", ours[0].Type, p.cfg.Domain, ours[0].Value)})
 	})
 	if p.deps.Buckets != nil {
 		run(func() {
@@ -135,8 +163,26 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 // the security group, the bucket and, when asked, the database.
 func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	p.journal.Update(func(d *JournalData) { d.Run = "destroy" })
-	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}}
+	// Nothing is sent to a load balancer once it is gone: the record goes first.
+	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}, StepLoadBalancer: {StepDNS}}
 	do := map[string]func(context.Context) (string, string, error){
+		StepLoadBalancer: func(ctx context.Context) (string, string, error) {
+			c := plan.change(StepLoadBalancer)
+			if c.Action != Delete {
+				return "skipped", c.Detail, nil
+			}
+			for _, lb := range plan.cluster.lbsFound {
+				if err := p.deps.LoadBalancers.DeleteLoadBalancer(ctx, lb.ID); err != nil {
+					return "", "", fmt.Errorf("deleting load balancer %s: %w", lb.ID, err)
+				}
+			}
+			if cert := plan.cluster.cert; cert != "" {
+				if err := p.deps.CertStore.DeleteCertificate(ctx, cert); err != nil {
+					return "", "", fmt.Errorf("deleting certificate %s: %w", cert, err)
+				}
+			}
+			return "deleted", c.Detail, nil
+		},
 		StepDNS: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepDNS)
 			if c.Action != Delete {
@@ -215,7 +261,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	}
 	var order []string
 	for _, s := range stepOrder {
-		if _, ok := do[s]; ok && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
+		if _, ok := do[s]; ok && (s != StepLoadBalancer || p.deps.LoadBalancers != nil) && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
 			order = append(order, s)
 		}
 	}
@@ -284,7 +330,7 @@ func (p *Provisioner) instancesToDestroy(ctx context.Context) ([]Instance, error
 			return nil, err
 		}
 		return []Instance{in}, nil
-	case d.ClientToken != "":
+	case d.ClientToken != "" || len(d.InstanceTokens) > 0:
 		deadline := time.Now().Add(min(TagLag, p.cfg.BootTimeout))
 		for time.Now().Before(deadline) {
 			select {
@@ -323,13 +369,27 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 	for _, in := range insts {
 		left = append(left, fmt.Sprintf("instance %s (%s)", in.ID, in.State))
 	}
-	recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "A")
+	recs, err := p.ourRecords(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range recs {
-		if r.Remark == p.remark() {
-			left = append(left, fmt.Sprintf("DNS record %d (A %s → %s)", r.ID, p.cfg.Domain, r.Value))
+		left = append(left, fmt.Sprintf("DNS record %d (%s %s → %s)", r.ID, r.Type, p.cfg.Domain, r.Value))
+	}
+	if p.deps.LoadBalancers != nil {
+		lbs, err := p.findLoadBalancers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, lb := range lbs {
+			left = append(left, "load balancer "+lb.ID)
+		}
+		if cert := p.journal.Data().CertID; cert != "" {
+			if _, err := p.deps.CertStore.Certificate(ctx, cert); err == nil {
+				left = append(left, "certificate "+cert)
+			} else if !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
 		}
 	}
 	roles, err := p.censusRole(ctx)
@@ -379,4 +439,29 @@ func (p *Provisioner) waitGone(ctx context.Context, id string) error {
 		case <-t.C:
 		}
 	}
+}
+
+// ourRecords are the domain's A and CNAME records that this deployment made (CNAME only where a load
+// balancer may have been pointed at).
+func (p *Provisioner) ourRecords(ctx context.Context) ([]Record, error) {
+	types := []string{"A"}
+	if p.deps.LoadBalancers != nil {
+		types = append(types, "CNAME")
+	}
+	var ours []Record
+	for _, typ := range types {
+		recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), typ)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			if r.Remark == p.remark() {
+				if r.Type == "" {
+					r.Type = typ
+				}
+				ours = append(ours, r)
+			}
+		}
+	}
+	return ours, nil
 }

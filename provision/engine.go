@@ -36,7 +36,25 @@ var stepNeeds = map[string][]string{
 	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepHost, StepHealth}
+var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
+
+// clusterNeeds are the steps' dependencies with several instances: the record points at the load
+// balancer, which needs the certificate; the hosts go behind it; instances beyond the count leave once
+// the others serve.
+var clusterNeeds = map[string][]string{
+	StepFirewall:     nil,
+	StepRole:         nil,
+	StepInstance:     {StepFirewall, StepRole},
+	StepLoadBalancer: {StepCert},
+	StepDNS:          {StepLoadBalancer},
+	StepBucket:       nil,
+	StepDatabase:     nil,
+	StepCert:         nil,
+	StepVault:        nil,
+	StepHost:         {StepInstance, StepLoadBalancer, StepBucket, StepVault, StepDatabase},
+	StepScaleIn:      {StepHost},
+	StepHealth:       {StepHost, StepDNS, StepScaleIn},
+}
 
 // Action is what a plan does to a resource.
 type Action string
@@ -73,7 +91,9 @@ type Plan struct {
 	Backups []string
 	Restore string
 
-	seen observed
+	seen    observed
+	cluster clusterSeen
+	several bool // the deployment has more than one instance
 }
 
 // NoChange reports whether applying the plan would change nothing.
@@ -125,6 +145,9 @@ type Config struct {
 	Role RoleSpec
 	// BackupPrefix is where in the backup bucket the backups are.
 	BackupPrefix string
+	// Instances is how many instances run the backends (0 and 1: one, with no load balancer).
+	Instances int
+	LB        LBSettings
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
@@ -140,6 +163,9 @@ type Deps struct {
 	Certs  Certs
 	Host   Host
 	Health Health
+	// With more than one instance: the load balancer and the certificate service it serves from.
+	LoadBalancers LoadBalancers
+	CertStore     CertificateStore
 }
 
 // Event is a step's progress.
@@ -155,6 +181,8 @@ type Result struct {
 	InstanceID, PublicIP, SecurityGroupID string
 	RecordID                              uint64
 	BucketURL                             string
+	Instances                             []Instance // with more than one, by name
+	LB                                    *lbRefs
 }
 
 // Provisioner plans and applies one deployment.
@@ -187,6 +215,17 @@ func New(cfg Config, deps Deps, journal *Journal, progress func(Event)) (*Provis
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 10 * time.Minute
 	}
+	if cfg.Instances > 1 {
+		if deps.LoadBalancers == nil || deps.CertStore == nil || deps.Host == nil {
+			return nil, errors.New("provision: more than one instance needs a load balancer, a certificate service and the host side (not cloud_only)")
+		}
+		if cfg.LB.Drain <= 0 {
+			cfg.LB.Drain = 30 * time.Second
+		}
+		if cfg.LB.AliveTimeout <= 0 {
+			cfg.LB.AliveTimeout = 3 * time.Minute
+		}
+	}
 	if progress == nil {
 		progress = func(Event) {}
 	}
@@ -218,7 +257,7 @@ func (p *Provisioner) wantRules() []Rule {
 
 // Plan reads the cloud and says what Apply would do. It makes only read calls.
 func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
-	plan := &Plan{}
+	plan := &Plan{several: p.cluster()}
 	rd := &reads{plan: plan}
 	mu, set, addErr, run := &rd.mu, rd.set, rd.fail, rd.run
 	warn := func(w string) { mu.Lock(); plan.Warnings = append(plan.Warnings, w); mu.Unlock() }
@@ -262,7 +301,24 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 		}
 	})
 	var ip string
+	if p.cluster() {
+		p.planInstances(ctx, rd)
+		p.planLoadBalancer(ctx, rd)
+		run(func() {
+			recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "CNAME")
+			if err != nil {
+				addErr(StepDNS, err)
+				return
+			}
+			mu.Lock()
+			plan.cluster.cnames = recs
+			mu.Unlock()
+		})
+	}
 	run(func() {
+		if p.cluster() {
+			return
+		}
 		insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
 		if err != nil {
 			addErr(StepInstance, err)
@@ -416,9 +472,20 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 		return nil, err
 	}
 	// The record's change depends on the instance's address, known only now (or after apply).
-	set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
+	if p.cluster() {
+		set(p.planClusterRecord(plan))
+	} else {
+		set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
+	}
 	if err := p.planHost(ctx, plan); err != nil {
 		return nil, err
+	}
+	if p.cluster() && plan.change(StepCert).Action != Keep && plan.change(StepLoadBalancer).Action == Keep {
+		for i, c := range plan.Changes {
+			if c.Step == StepLoadBalancer {
+				plan.Changes[i] = Change{StepLoadBalancer, Update, c.Detail + ": serve the new certificate"}
+			}
+		}
 	}
 	sortChanges(plan.Changes)
 	return plan, nil

@@ -41,6 +41,17 @@ func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
 	} else {
 		plan.Changes = append(plan.Changes, Change{StepCert, Create, certDetail})
 	}
+	if p.cluster() {
+		if err := p.planHosts(plan); err != nil {
+			return err
+		}
+		if plan.NoChange() {
+			plan.Changes = append(plan.Changes, Change{StepHealth, Skip, "nothing changed: applet doctor checks a running deployment"})
+		} else {
+			plan.Changes = append(plan.Changes, Change{StepHealth, Check, "each backend through the load balancer at https://" + p.cfg.Domain + ", WebSocket included"})
+		}
+		return nil
+	}
 	j := p.journal.Data()
 	digest, err := p.deps.Host.Digest()
 	if err != nil {
@@ -118,6 +129,8 @@ func (p *Provisioner) applyHealth(ctx context.Context) (string, string, error) {
 func (p *Plan) Converge() {
 	for i, c := range p.Changes {
 		switch {
+		case c.Step == StepHost && c.Action == Keep && p.several:
+			p.Changes[i] = Change{StepHost, Update, convergeAsked}
 		case c.Step == StepHost && c.Action == Keep:
 			p.Changes[i] = Change{StepHost, Update, "converge the host (asked for)"}
 		case c.Step == StepHealth && c.Action == Skip:

@@ -37,11 +37,25 @@ type JournalData struct {
 	RecordID        uint64    `json:"record_id,omitempty"`
 	HostDigest      string    `json:"host_digest,omitempty"` // the bundle the host last applied
 	HostApplied     time.Time `json:"host_applied,omitempty"`
+	// With several instances: each new one's ClientToken by name while it is created, each host's last
+	// bundle by instance id, the load balancer's ClientToken while it is created and its id, and the
+	// certificate uploaded for it.
+	InstanceTokens    map[string]string    `json:"instance_tokens,omitempty"`
+	Hosts             map[string]HostEntry `json:"hosts,omitempty"`
+	LoadBalancerToken string               `json:"load_balancer_token,omitempty"`
+	LoadBalancerID    string               `json:"load_balancer_id,omitempty"`
+	CertID            string               `json:"cert_id,omitempty"`
 	// PendingRestore is the backup to restore onto a new instance until the host step has done it.
 	PendingRestore string               `json:"pending_restore,omitempty"`
 	Run            string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way
 	Steps          map[string]StepEntry `json:"steps,omitempty"`
 	Updated        time.Time            `json:"updated"`
+}
+
+// HostEntry is what an instance's host last converged to.
+type HostEntry struct {
+	Digest  string    `json:"digest"`
+	Applied time.Time `json:"applied"`
 }
 
 // StepEntry is a step's last known state.

@@ -45,6 +45,8 @@ type Target struct {
 // once the change is in effect (or has failed).
 type LoadBalancers interface {
 	FindLoadBalancers(ctx context.Context, tagKey, tagValue string) ([]LoadBalancer, error)
+	// LoadBalancer reads one by id (tag queries lag behind a create), or ErrNotFound.
+	LoadBalancer(ctx context.Context, id string) (LoadBalancer, error)
 	CreateLoadBalancer(ctx context.Context, spec LoadBalancerSpec) (string, error)
 	DeleteLoadBalancer(ctx context.Context, id string) error
 	Listeners(ctx context.Context, lbID string) ([]Listener, error)

@@ -32,8 +32,8 @@ const (
 
 // Instance is a virtual machine.
 type Instance struct {
-	ID, State, PublicIP, Zone, Type, ImageID string
-	Role                                     string // the CAM role attached ("" for none)
+	ID, Name, State, PublicIP, Zone, Type, ImageID string
+	Role                                           string // the CAM role attached ("" for none)
 }
 
 // InstanceSpec is the instance a deployment asks for.

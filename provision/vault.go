@@ -185,6 +185,9 @@ func (p *Provisioner) backups(ctx context.Context) ([]string, error) {
 
 // NewInstance says whether applying the plan creates an instance (a first one, or a replacement).
 func (p *Plan) NewInstance() bool {
+	if p.several {
+		return false // the stores are shared servers: a new instance has nothing of its own to restore
+	}
 	a := p.change(StepInstance).Action
 	return a == Create || a == Replace
 }

@@ -57,6 +57,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		Instance:     provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
 		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
 		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
+		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout}, LBRanges: splitList(p.LBRanges),
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
 			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),
@@ -82,4 +83,15 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 	}
 	d, err := deploy.Open(ctx, do)
 	return d, c, err
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -114,4 +115,15 @@ func LiveCert(domain string, port int, resolver string, roots *x509.CertPool) fu
 		leaf := conn.(*tls.Conn).ConnectionState().PeerCertificates[0]
 		return &Cert{Names: leaf.DNSNames, NotAfter: leaf.NotAfter, Serial: leaf.SerialNumber.Text(16)}, nil
 	}
+}
+
+// PEM is the certificate on hand with its key, for a load balancer to serve.
+func (a *Source) PEM() (chain, key []byte, err error) {
+	if chain, err = os.ReadFile(filepath.Join(a.Client.cfg.Dir, CertFile)); err != nil {
+		return nil, nil, err
+	}
+	if key, err = os.ReadFile(filepath.Join(a.Client.cfg.Dir, KeyFile)); err != nil {
+		return nil, nil, err
+	}
+	return chain, key, nil
 }

@@ -75,6 +75,9 @@ type Options struct {
 	// encryption key the host gets at host.BackupKeyPath ("": none).
 	Backup        bool
 	BackupKeyFile string
+	// LBRanges, when set, puts the host behind a load balancer that ends TLS: nginx answers plain HTTP
+	// from these blocks only, and the certificate is renewed by provision, not on the host.
+	LBRanges []string
 }
 
 // Delivery is provision.Host.
@@ -117,6 +120,7 @@ func (d *Delivery) build() (*host.Builder, error) {
 	}
 	m := host.Manifest{Deployment: o.Deployment, Domain: o.Domain, Names: []string{o.Domain}, Apps: host.Apps, Health: health,
 		User: host.User, Binary: host.BinaryPath, TLSDir: host.TLSDir, Webroot: host.Webroot, ACMEDir: o.ACMEDirectory, Packages: SelfHosted(o.RedisAddr, o.MySQLDSN)}
+	m.BehindLB = len(o.LBRanges) > 0
 	if o.ACMERoots != "" {
 		m.ACMERoots = host.TLSDir + "/acme-roots.pem"
 	}
@@ -180,6 +184,9 @@ func (d *Delivery) build() (*host.Builder, error) {
 		UploadMaxMB: o.MaxUploadMB + 1, TooLargeJSON: templates.NginxString(tooLarge),
 		BodyTimeout: fmt.Sprintf("%ds", max(int(o.BodyGrace/time.Second), 1)), UploadsPerAddr: 8, CommentsPerAddr: 8,
 	}
+	if len(o.LBRanges) > 0 {
+		site.HTTPSListen, site.LBRanges = nil, o.LBRanges
+	}
 	unit := templates.Unit{Deployment: o.Deployment, User: host.User, Binary: host.BinaryPath, ConfigFile: host.ConfigPath, DataDir: host.DataDir,
 		StopTimeout: (o.ShutdownTimeout + 15*time.Second).String(), LimitNOFILE: host.OpenFiles}
 	for _, p := range m.Packages {
@@ -194,13 +201,16 @@ func (d *Delivery) build() (*host.Builder, error) {
 		extra = append(extra, rendered{templates.BackupService, "/etc/systemd/system/applet-backup.service", host.TriggerUnits, unit},
 			rendered{templates.BackupTimer, "/etc/systemd/system/applet-backup.timer", host.TriggerTimer, unit})
 	}
-	for _, t := range append([]rendered{
+	files := []rendered{
 		{templates.NginxMain, "/etc/nginx/nginx.conf", host.TriggerNginx, templates.NginxMainFor(o.Deployment, o.BackendConnections)},
 		{templates.NginxSite, "/etc/nginx/sites-enabled/applet-" + o.Deployment + ".conf", host.TriggerNginx, site},
 		{templates.ServiceUnit, "/etc/systemd/system/applet@.service", host.TriggerUnits, unit},
-		{templates.RenewService, "/etc/systemd/system/applet-renew.service", host.TriggerUnits, unit},
-		{templates.RenewTimer, "/etc/systemd/system/applet-renew.timer", host.TriggerTimer, unit},
-	}, extra...) {
+	}
+	if !m.BehindLB {
+		files = append(files, rendered{templates.RenewService, "/etc/systemd/system/applet-renew.service", host.TriggerUnits, unit},
+			rendered{templates.RenewTimer, "/etc/systemd/system/applet-renew.timer", host.TriggerTimer, unit})
+	}
+	for _, t := range append(files, extra...) {
 		data, err := o.Templates.Render(t.name, t.data)
 		if err != nil {
 			return nil, err

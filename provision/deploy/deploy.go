@@ -89,6 +89,11 @@ type Options struct {
 	CloudOnly bool
 	Host      HostSide
 
+	// Instances above 1 run behind a load balancer whose requests come from LBRanges (CIDR blocks).
+	Instances int
+	LB        provision.LBSettings
+	LBRanges  []string
+
 	// Notes receives what the operator should know (a lock taken over, a resumed run, warnings).
 	Notes    io.Writer
 	Progress func(provision.Event)
@@ -184,11 +189,15 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	pcfg := provision.Config{
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
+		Instances: o.Instances, LB: o.LB,
 	}
 	if o.Backups != nil {
 		pcfg.BackupPrefix = o.Backups.Prefix
 	}
-	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema}
+	// The load balancer's client is there whatever the count, so that destroy finds one an earlier
+	// configuration made.
+	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema,
+		LoadBalancers: client, CertStore: client}
 	if o.Bucket != nil || o.Backups != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
 		deps.Roles = client.Roles()
 		pcfg.Role = RoleSpec(o)
@@ -273,6 +282,9 @@ func hostSide(o Options, client *tencent.Client, buckets *tencent.Buckets, deps 
 	do.Deployment, do.Domain, do.Binary, do.TLSDir = o.Deployment, o.Domain, bin, tlsDir
 	do.Templates, do.Buckets, do.Client, do.Timeout = templates.New(h.TemplatesDir), buckets, client, h.Timeout
 	do.SSH.KnownHosts = filepath.Join(o.StateDir, o.Deployment+".known_hosts")
+	if o.Instances > 1 {
+		do.LBRanges = o.LBRanges
+	}
 	if deps.Host, err = deliver.New(do); err != nil {
 		return err
 	}

@@ -235,12 +235,17 @@ func Apply(ctx context.Context, dir string, m *Manifest, o Options) (*Report, er
 		}
 	}
 	if o.Systemd && triggers[TriggerTimer] {
-		timers := []string{"applet-renew.timer"}
+		var timers []string
+		if !m.BehindLB {
+			timers = append(timers, "applet-renew.timer")
+		}
 		if m.Backup {
 			timers = append(timers, "applet-backup.timer")
 		}
-		if err := o.run(ctx, rep, append([]string{"systemctl", "enable", "--now"}, timers...)); err != nil {
-			return rep, err
+		if len(timers) > 0 {
+			if err := o.run(ctx, rep, append([]string{"systemctl", "enable", "--now"}, timers...)); err != nil {
+				return rep, err
+			}
 		}
 	}
 	if o.Restore != "" {

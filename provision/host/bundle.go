@@ -57,8 +57,10 @@ type Manifest struct {
 	Database   *Database `json:"database,omitempty"` // a MariaDB on the host to set up
 	Redis      *Redis    `json:"redis,omitempty"`    // a Redis on the host to set up
 	// Backup: the host backs up on a timer, and before every upgrade with the binary it replaces.
-	Backup bool   `json:"backup,omitempty"`
-	Files  []File `json:"files"`
+	Backup bool `json:"backup,omitempty"`
+	// BehindLB: a load balancer ends TLS and provision renews its certificate: no renewal timer here.
+	BehindLB bool   `json:"behind_lb,omitempty"`
+	Files    []File `json:"files"`
 }
 
 // Redis is the host's Redis: its password is set when the config asks for one.

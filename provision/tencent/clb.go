@@ -176,6 +176,11 @@ func (c *Client) waitTask(ctx context.Context, action, requestID, dealName strin
 
 // FindLoadBalancers returns the load balancers carrying the tag.
 func (c *Client) FindLoadBalancers(ctx context.Context, tagKey, tagValue string) ([]provision.LoadBalancer, error) {
+	return c.describeLoadBalancers(ctx, map[string]any{"Filters": []clbFilter{{Name: "tag:" + tagKey, Values: []string{tagValue}}}})
+}
+
+// describeLoadBalancers follows DescribeLoadBalancers' pages.
+func (c *Client) describeLoadBalancers(ctx context.Context, in map[string]any) ([]provision.LoadBalancer, error) {
 	var out []provision.LoadBalancer
 	for offset := 0; ; offset += 100 {
 		var page struct {
@@ -187,7 +192,7 @@ func (c *Client) FindLoadBalancers(ctx context.Context, tagKey, tagValue string)
 				Tags                                                         []clbTag
 			}
 		}
-		in := map[string]any{"Filters": []clbFilter{{Name: "tag:" + tagKey, Values: []string{tagValue}}}, "Offset": offset, "Limit": 100}
+		in["Offset"], in["Limit"] = offset, 100
 		if err := c.clbCall(ctx, "DescribeLoadBalancers", false, in, &page); err != nil {
 			return nil, err
 		}
@@ -482,3 +487,15 @@ var (
 	_ provision.LoadBalancers    = (*Client)(nil)
 	_ provision.CertificateStore = (*Client)(nil)
 )
+
+// LoadBalancer reads one load balancer by id; provision.ErrNotFound when there is none.
+func (c *Client) LoadBalancer(ctx context.Context, id string) (provision.LoadBalancer, error) {
+	lbs, err := c.describeLoadBalancers(ctx, map[string]any{"LoadBalancerIds": []string{id}})
+	if err != nil {
+		return provision.LoadBalancer{}, err
+	}
+	if len(lbs) == 0 {
+		return provision.LoadBalancer{}, provision.ErrNotFound
+	}
+	return lbs[0], nil
+}

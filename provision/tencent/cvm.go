@@ -45,7 +45,7 @@ func (c *Compute) Zones(ctx context.Context) ([]string, error) {
 }
 
 func toInstance(in *cvm.Instance) provision.Instance {
-	out := provision.Instance{ID: str(in.InstanceId), State: str(in.InstanceState), Type: str(in.InstanceType), ImageID: str(in.ImageId), Role: str(in.CamRoleName)}
+	out := provision.Instance{ID: str(in.InstanceId), Name: str(in.InstanceName), State: str(in.InstanceState), Type: str(in.InstanceType), ImageID: str(in.ImageId), Role: str(in.CamRoleName)}
 	if in.Placement != nil {
 		out.Zone = str(in.Placement.Zone)
 	}
