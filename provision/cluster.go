@@ -64,6 +64,8 @@ type clusterSeen struct {
 	lb      *LoadBalancer
 	lbs     []Listener
 	cnames  []Record
+	// repair: instances the load balancer finds dead, converged again.
+	repair map[string]bool
 	// For destroy: the load balancers found, and the certificate uploaded for them ("": none).
 	lbsFound []LoadBalancer
 	cert     string
@@ -118,8 +120,9 @@ func (p *Provisioner) planInstances(ctx context.Context, rd *reads) {
 				cs.missing = append(cs.missing, n)
 			}
 		}
-		rd.mu.Lock()
-		rd.plan.cluster = cs
+		rd.mu.Lock() // the load balancer's read fills other fields of plan.cluster meanwhile
+		pc := &rd.plan.cluster
+		pc.keep, pc.failed, pc.missing, pc.extra = cs.keep, cs.failed, cs.missing, cs.extra
 		rd.mu.Unlock()
 		if len(cs.extra) > 0 {
 			rd.set(Change{StepScaleIn, Delete, fmt.Sprintf("remove %s: out of the load balancer, drained for %s, then terminated", instanceIDs(cs.extra), p.cfg.LB.Drain)})
@@ -599,24 +602,45 @@ func (p *Provisioner) applyClusterRecord(ctx context.Context, plan *Plan) (strin
 	return "updated", c.Detail, nil
 }
 
-// planHosts says which instances' hosts converge: new ones, and those whose bundle changed.
-func (p *Provisioner) planHosts(plan *Plan) error {
+// planHosts says which instances' hosts converge: new ones, those whose bundle changed, those out of
+// the load balancer and those it finds dead.
+func (p *Provisioner) planHosts(ctx context.Context, plan *Plan) error {
 	digest, err := p.deps.Host.Digest()
 	if err != nil {
 		return fmt.Errorf("preparing the host bundle: %w", err)
 	}
+	serving := map[string]Target{}
+	if lb := plan.cluster.lb; lb != nil {
+		if https, rule, _ := p.lbParts(plan.cluster.lbs); rule != nil {
+			ts, err := p.deps.LoadBalancers.Targets(ctx, lb.ID, https.ID, rule.ID)
+			if err != nil {
+				return fmt.Errorf("reading the targets of %s: %w", lb.ID, err)
+			}
+			for _, t := range ts {
+				serving[t.InstanceID] = t
+			}
+		}
+	}
 	j := p.journal.Data()
-	var stale []string
+	var why []string
+	plan.cluster.repair = map[string]bool{}
 	for _, in := range plan.cluster.keep {
-		if j.Hosts[in.ID].Digest != digest {
-			stale = append(stale, in.ID)
+		t, ok := serving[in.ID]
+		switch {
+		case j.Hosts[in.ID].Digest != digest:
+			why = append(why, in.ID+": the bundle changed")
+		case !ok || t.Weight != TargetWeight:
+			why = append(why, in.ID+": not serving behind the load balancer")
+		case t.Health == "Dead":
+			why = append(why, in.ID+": the load balancer finds it dead")
+			plan.cluster.repair[in.ID] = true
 		}
 	}
 	switch {
-	case len(plan.cluster.missing)+len(plan.cluster.failed) > 0 || len(stale) > 0:
+	case len(plan.cluster.missing)+len(plan.cluster.failed) > 0 || len(why) > 0:
 		d := "converge one instance at a time: out of the load balancer, drained, converged, checked, back in"
-		if len(stale) > 0 {
-			d += " (" + strings.Join(stale, ", ") + ": the bundle changed)"
+		if len(why) > 0 {
+			d += " (" + strings.Join(why, "; ") + ")"
 		}
 		plan.Changes = append(plan.Changes, Change{StepHost, Update, d})
 	default:
@@ -650,7 +674,7 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	var done []string
 	for i, in := range res.Instances {
 		t, isTarget := registered[in.ID]
-		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force
+		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
 		if !stale && isTarget && t.Weight == TargetWeight {
 			continue
 		}

@@ -42,7 +42,7 @@ func (p *Provisioner) planHost(ctx context.Context, plan *Plan) error {
 		plan.Changes = append(plan.Changes, Change{StepCert, Create, certDetail})
 	}
 	if p.cluster() {
-		if err := p.planHosts(plan); err != nil {
+		if err := p.planHosts(ctx, plan); err != nil {
 			return err
 		}
 		if plan.NoChange() {

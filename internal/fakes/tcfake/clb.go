@@ -67,6 +67,8 @@ type clbState struct {
 	dynamic    bool                      // new load balancers are addressed by a domain name
 	addrs      map[string]string         // "instance:port" → where the data plane reaches it
 	healthTick time.Duration             // how often the data plane checks targets
+	vip        string                    // the address new load balancers get ("": one of 198.51.100.0/24)
+	listenAt   func(port int) string     // where a listener's data plane listens (nil: any loopback port)
 	served     map[string]map[string]int // per load balancer, requests per target
 	n          int
 }
@@ -94,6 +96,14 @@ func (s *Server) SetTargetAddr(instanceID string, port int, addr string) {
 	s.clb.addrs[fmt.Sprintf("%s:%d", instanceID, port)] = addr
 	s.mu.Unlock()
 }
+
+// SetLoadBalancerVIP gives new load balancers this address (a test's loopback, where their listeners
+// are served: see SetListenAt).
+func (s *Server) SetLoadBalancerVIP(vip string) { s.mu.Lock(); s.clb.vip = vip; s.mu.Unlock() }
+
+// SetListenAt says where the data plane serves a listener's port, e.g. 443 on 127.0.0.1:<a free port>
+// (default: a free loopback port, LoadBalancerAddr tells which).
+func (s *Server) SetListenAt(f func(port int) string) { s.mu.Lock(); s.clb.listenAt = f; s.mu.Unlock() }
 
 // SetHealthCheckEvery sets how often the data plane checks its targets (default 100 ms; CLB's
 // IntervalTime is in seconds and is not waited for here).
@@ -123,6 +133,32 @@ func (s *Server) Served(lbID string) map[string]int {
 	out := map[string]int{}
 	for k, v := range s.clb.served[lbID] {
 		out[k] = v
+	}
+	return out
+}
+
+// TargetHealth is what a load balancer's checks make of each target ("instance:port" → Alive, Dead,
+// Unknown).
+func (s *Server) TargetHealth(lbID string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clbTick()
+	out := map[string]string{}
+	if lb := s.clb.lbs[lbID]; lb != nil {
+		for _, l := range lb.listeners {
+			for _, r := range l.rules {
+				for _, t := range r.targets {
+					h := "Unknown"
+					switch {
+					case t.healthy:
+						h = "Alive"
+					case t.checked:
+						h = "Dead"
+					}
+					out[fmt.Sprintf("%s:%d", t.instance, t.port)] = h
+				}
+			}
+		}
 	}
 	return out
 }
@@ -658,6 +694,9 @@ func (s *Server) createLoadBalancer(req *request) (any, *apiError) {
 	s.clb.n++
 	lb := &loadBalancer{id: fmt.Sprintf("lb-%08x", s.clb.n), name: str(in.LoadBalancerName), vpc: str(in.VpcId), subnet: str(in.SubnetId),
 		token: str(in.ClientToken), tags: map[string]string{}, created: s.now(), vip: fmt.Sprintf("198.51.100.%d", 10+s.clb.n%200)}
+	if s.clb.vip != "" {
+		lb.vip = s.clb.vip
+	}
 	if s.clb.dynamic || (in.DynamicVip != nil && *in.DynamicVip) {
 		lb.domain = lb.id + ".clb." + req.region + ".tencentclb.com"
 	}
@@ -725,6 +764,9 @@ func (s *Server) describeLoadBalancers(req *request) (any, *apiError) {
 			m["LoadBalancerDomain"] = lb.domain
 			m["Domain"] = lb.domain
 			m["LoadBalancerVips"] = []string{fmt.Sprintf("198.51.100.%d", 100+int(now.Unix()/60)%100)}
+			if s.clb.vip != "" {
+				m["LoadBalancerVips"] = []string{s.clb.vip}
+			}
 		} else {
 			m["LoadBalancerVips"] = []string{lb.vip}
 		}

@@ -50,7 +50,11 @@ func (p *plane) addr(port int) string {
 
 // listen serves a listener's port (TLS with cert when not nil); s.mu is held.
 func (p *plane) listen(port int, cert *tls.Certificate) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	at := "127.0.0.1:0"
+	if p.s.clb.listenAt != nil {
+		at = p.s.clb.listenAt(port)
+	}
+	ln, err := net.Listen("tcp", at)
 	if err != nil {
 		panic(fmt.Sprintf("tcfake: a load balancer's listener: %v", err))
 	}

@@ -1,0 +1,744 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/gorilla/websocket"
+
+	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
+	"github.com/qcloud-applet/applet/internal/fakes/metafake"
+	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
+	"github.com/qcloud-applet/applet/internal/testenv"
+	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
+)
+
+// netns gives each instance of a test a network namespace of its own, as separate machines have:
+// its own loopback (the backends' ports), its own port 80 (nginx), and an address the load balancer
+// reaches it at. The stores and cloud stand-ins are reached from every namespace at svc, an address
+// on this machine's loopback, as the instances reach managed databases in their VPC.
+type netns struct {
+	t      *testing.T
+	prefix string // 10.x.y: the namespaces' /30 links are in prefix.0/24
+	svc    string
+	names  []string
+}
+
+func newNetns(t *testing.T, n int) *netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if testenv.CI() {
+			t.Fatal("the cluster test needs root for its network namespaces")
+		}
+		t.Skip("the cluster test needs root for its network namespaces")
+	}
+	nn := &netns{t: t, prefix: fmt.Sprintf("10.%d.%d", 200+rand.IntN(50), rand.IntN(256))}
+	nn.svc = nn.prefix + ".254"
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("addr", "add", nn.svc+"/32", "dev", "lo")
+	t.Cleanup(func() { exec.Command("ip", "addr", "del", nn.svc+"/32", "dev", "lo").Run() })
+	tag := strings.ReplaceAll(nn.prefix[3:], ".", "x")
+	for k := range n {
+		name := fmt.Sprintf("ap%s-%d", tag, k)
+		host, inside := fmt.Sprintf("%s.%d", nn.prefix, 4*k+1), fmt.Sprintf("%s.%d", nn.prefix, 4*k+2)
+		run("netns", "add", name)
+		t.Cleanup(func() {
+			if out, err := exec.Command("ip", "netns", "pids", name).Output(); err == nil {
+				for _, p := range strings.Fields(string(out)) {
+					if pid, err := strconv.Atoi(p); err == nil {
+						syscall.Kill(pid, syscall.SIGKILL)
+					}
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			exec.Command("ip", "netns", "del", name).Run()
+			exec.Command("ip", "link", "del", name+"h").Run()
+		})
+		run("link", "add", name+"h", "type", "veth", "peer", "name", name+"n")
+		run("link", "set", name+"n", "netns", name)
+		run("addr", "add", host+"/30", "dev", name+"h")
+		run("link", "set", name+"h", "up")
+		run("netns", "exec", name, "ip", "addr", "add", inside+"/30", "dev", name+"n")
+		run("netns", "exec", name, "ip", "link", "set", name+"n", "up")
+		run("netns", "exec", name, "ip", "link", "set", "lo", "up")
+		run("netns", "exec", name, "ip", "route", "add", "default", "via", host)
+		nn.names = append(nn.names, name)
+	}
+	return nn
+}
+
+// addr is the address of namespace k as the load balancer reaches it.
+func (nn *netns) addr(k int) string { return fmt.Sprintf("%s.%d", nn.prefix, 4*k+2) }
+
+// relay forwards svc:<port> to target, so every namespace reaches a server that listens on loopback.
+func (nn *netns) relay(target string) string {
+	ln, err := net.Listen("tcp", nn.svc+":0")
+	if err != nil {
+		nn.t.Fatal(err)
+	}
+	nn.t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				u, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { io.Copy(u, c); u.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, u)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// relayURL is u with its host:port relayed from svc.
+func (nn *netns) relayURL(u string) string {
+	host := strings.Split(u, "/")[2]
+	return strings.Replace(u, host, nn.relay(host), 1)
+}
+
+// nsHost plays one instance in its namespace: TAT commands run there with the host's root in a
+// directory, nginx runs there, and the backends are (re)started after each converge, as systemd does.
+type nsHost struct {
+	t         *testing.T
+	ns        string
+	root, pfx string
+	nginx     string
+	mu        sync.Mutex
+	serve     *exec.Cmd
+	serveLog  syncBuffer
+	outputs   []string
+}
+
+func (h *nsHost) in(args ...string) []string {
+	return append([]string{"ip", "netns", "exec", h.ns}, args...)
+}
+
+func (h *nsHost) env() []string {
+	conf := filepath.Join(h.pfx, "nginx.conf")
+	return []string{"PATH=" + os.Getenv("PATH"), "HOME=" + h.root, "APPLET_HOST_ROOT=" + h.root, "APPLET_HOST_NO_SYSTEMD=1",
+		"APPLET_HOST_NGINX_TEST=" + strings.Join(h.in(h.nginx, "-t", "-q", "-p", h.pfx, "-c", conf), " "),
+		"APPLET_HOST_NGINX_RELOAD=" + strings.Join(h.in(h.nginx, "-s", "reload", "-p", h.pfx, "-c", conf), " "),
+		"APPLET_DATA_DIR=" + filepath.Join(h.root, "var/lib/applet")}
+}
+
+func newNsHost(t *testing.T, ns, nginx, dir string) *nsHost {
+	h := &nsHost{t: t, ns: ns, root: filepath.Join(dir, "root"), pfx: filepath.Join(dir, "nginx"), nginx: nginx}
+	for _, d := range []string{h.root + "/etc/nginx/sites-enabled", h.pfx + "/logs", h.pfx + "/tmp"} {
+		os.MkdirAll(d, 0o755)
+	}
+	conf := filepath.Join(h.pfx, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`user root;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/error.log;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp/body;
+  proxy_temp_path %[1]s/tmp/proxy;
+  include %[2]s/etc/nginx/sites-enabled/*.conf;
+}
+`, h.pfx, h.root)), 0o644)
+	cmd := exec.Command(h.in(nginx, "-p", h.pfx, "-c", conf)[0], h.in(nginx, "-p", h.pfx, "-c", conf)[1:]...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("starting nginx in %s: %v\n%s", ns, err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", h.in(nginx, "-s", "stop", "-p", h.pfx, "-c", conf)[1:]...).Run() })
+	return h
+}
+
+func (h *nsHost) run(script string) (int, string) {
+	args := h.in("bash", "-c", script)
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env, cmd.Dir = h.env(), h.root
+	out, err := cmd.CombinedOutput()
+	h.mu.Lock()
+	h.outputs = append(h.outputs, string(out))
+	h.mu.Unlock()
+	if err != nil {
+		code := 1
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, string(out)
+	}
+	if strings.Contains(script, "host apply") {
+		h.restart()
+	}
+	return 0, string(out)
+}
+
+// restart stops the backends (SIGTERM: they drain) and starts the installed binary with the installed
+// config, as systemd restarts applet@ on a converge.
+func (h *nsHost) restart() {
+	h.stop(syscall.SIGTERM)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	args := h.in(filepath.Join(h.root, "usr/local/bin/applet"), "serve", "all", "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = h.env()
+	cmd.Stdout, cmd.Stderr = &h.serveLog, &h.serveLog
+	if err := cmd.Start(); err != nil {
+		h.t.Errorf("starting serve in %s: %v", h.ns, err)
+		return
+	}
+	h.serve = cmd
+	h.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	ready := h.in("curl", "-fs", "-o", "/dev/null", "http://127.0.0.1:9994/applet/video/readyz")
+	for range 100 {
+		if exec.Command(ready[0], ready[1:]...).Run() == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// stop ends the backends with sig (SIGKILL: the instance dies).
+func (h *nsHost) stop(sig syscall.Signal) {
+	h.mu.Lock()
+	cmd := h.serve
+	h.serve = nil
+	h.mu.Unlock()
+	if cmd != nil {
+		cmd.Process.Signal(sig)
+		cmd.Wait()
+	}
+}
+
+// TestClusterFullStack provisions two instances behind the load balancer (each in its own network
+// namespace), plays, uploads and comments through it, rolls an upgrade under load with no failed
+// request and no lost comment, loses an instance and repairs it, scales to three and back, and
+// destroys everything.
+func TestClusterFullStack(t *testing.T) {
+	nginxBin := testenv.Nginx(t)
+	bin := appletBinary(t)
+	nn := newNetns(t, 3)
+
+	tc, err := tcfake.New(e2eID, e2eKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.AddDomain("example.com")
+	tc.SetBootDelay(200 * time.Millisecond)
+	tc.SetHealthCheckEvery(100 * time.Millisecond)
+	p443, p80 := freeTCP(t), freeTCP(t)
+	tc.SetLoadBalancerVIP("127.0.0.1")
+	tc.SetListenAt(func(port int) string {
+		if port == 443 {
+			return "127.0.0.1:" + strconv.Itoa(p443)
+		}
+		return "127.0.0.1:" + strconv.Itoa(p80)
+	})
+	cs, err := cosfake.New(e2eID, e2eKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	md, err := metafake.New(metafake.Config{TTL: time.Minute, Issue: cs.AddRoleKey, Policies: tc.RolePolicies, Role: func() string {
+		ids := tc.Instances()
+		if len(ids) == 0 {
+			return ""
+		}
+		return tc.InstanceRole(ids[0])
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer md.Close()
+	wx, err := wechatfake.Start(fsAppID, fsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wx.Close()
+	acmeSrv := testenv.ACMEWith(t, testenv.ACMEOptions{DNSAddr: tc.DNSAddr, HTTPPort: freeTCP(t)})
+	pebbleRoot, err := acmeSrv.Roots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	rootsFile := filepath.Join(work, "acme-roots.pem")
+	os.WriteFile(rootsFile, append(append([]byte{}, acmeSrv.ServerCertPEM...), pebbleRoot...), 0o644)
+
+	// The instances: one namespace each, given to instances in the order they first run a command.
+	var hmu sync.Mutex
+	hosts := map[string]*nsHost{}
+	var free []*nsHost
+	for k, ns := range nn.names {
+		free = append(free, newNsHost(t, ns, nginxBin, filepath.Join(work, fmt.Sprintf("inst%d", k))))
+	}
+	addrOf := map[*nsHost]string{}
+	for k, h := range free {
+		addrOf[h] = nn.addr(k)
+	}
+	hostOf := func(id string) *nsHost {
+		hmu.Lock()
+		defer hmu.Unlock()
+		h := hosts[id]
+		if h == nil && len(free) > 0 {
+			h, free = free[0], free[1:]
+			hosts[id] = h
+			tc.SetTargetAddr(id, 80, addrOf[h]+":80")
+		}
+		return h
+	}
+	tc.SetCommandRunner(func(id, _, script string) (int, string) {
+		h := hostOf(id)
+		if h == nil {
+			return 1, "no namespace left for " + id
+		}
+		return h.run(script)
+	})
+	// A terminated instance's namespace is free again, empty, as a new machine is.
+	release := func(id string) {
+		hmu.Lock()
+		defer hmu.Unlock()
+		if h := hosts[id]; h != nil {
+			h.stop(syscall.SIGKILL)
+			delete(hosts, id)
+			free = append(free, h)
+		}
+	}
+
+	// The stores are shared servers off the instances, reached at svc as managed databases would be.
+	mc, err := mysqldrv.ParseDSN(ownUserDSN(t, testenv.MySQLFreshDSN(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Addr = nn.relay(mc.Addr)
+	mongoHost := strings.TrimPrefix(testenv.MongoURI(t), "mongodb://")
+	if i := strings.IndexAny(mongoHost, "/?"); i >= 0 {
+		mongoHost = mongoHost[:i]
+	}
+	mongoDB := testenv.Unique("cluster_")
+	t.Cleanup(func() { dropMongo(t, mongoDB) })
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mc.FormatDSN(), "APPLET_REDIS_ADDR=" + nn.relay(testenv.RedisAddr(t)),
+		"APPLET_MONGO_URI=mongodb://" + nn.relay(mongoHost), "APPLET_MONGO_DATABASE=" + mongoDB,
+		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
+		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
+		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
+		"APPLET_COS_BUCKET=album-1250000000", "APPLET_COS_REGION=ap-hongkong", "APPLET_COS_ENDPOINT=" + nn.relay(cs.Addr),
+		"APPLET_COS_METADATA_URL=" + nn.relayURL(md.URL),
+		"APPLET_WECHAT_APP_ID=" + fsAppID, "APPLET_WECHAT_APP_SECRET=" + fsSecret, "APPLET_WECHAT_API_BASE=" + nn.relayURL(wx.URL),
+		"APPLET_GAME_BOT_DELAY=200ms", "APPLET_GAME_GAME_TIME=300ms", "APPLET_SERVE_WRITE_RATE=0", "APPLET_SERVE_SHUTDOWN_TIMEOUT=5s",
+		"APPLET_PROVISION_INSTANCES=2", "APPLET_PROVISION_LB_RANGES=" + nn.prefix + ".0/24", "APPLET_PROVISION_DRAIN_TIMEOUT=1s",
+		"APPLET_PROVISION_POLL_INTERVAL=50ms", "APPLET_PROVISION_ACME_DIRECTORY=" + acmeSrv.Directory,
+		"APPLET_PROVISION_ACME_ROOTS=" + rootsFile, "APPLET_PROVISION_HTTPS_PORT=" + strconv.Itoa(p443),
+		"APPLET_PROVISION_DNS_RESOLVER=" + tc.DNSAddr, "APPLET_PROVISION_HOST_TIMEOUT=60s", "LEGO_DISABLE_CNAME_SUPPORT=true",
+	}
+	setEnv := func(kv string) {
+		k := kv[:strings.Index(kv, "=")+1]
+		for i, e := range env {
+			if strings.HasPrefix(e, k) {
+				env[i] = kv
+				return
+			}
+		}
+		env = append(env, kv)
+	}
+	provision := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, append([]string{"provision", "--yes"}, args...)...)
+		cmd.Env, cmd.Dir = env, work
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			hmu.Lock()
+			var logs []string
+			for id, h := range hosts {
+				h.mu.Lock()
+				logs = append(logs, id+":\n"+strings.Join(h.outputs, "\n---\n")+"\nserve:\n"+h.serveLog.String())
+				h.mu.Unlock()
+			}
+			hmu.Unlock()
+			t.Fatalf("provision %s: %v\n%s\n%s", strings.Join(args, " "), err, out, strings.Join(logs, "\n====\n"))
+		}
+		return string(out)
+	}
+
+	start := time.Now()
+	out := provision()
+	t.Logf("provision of 2 instances took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
+	for _, want := range []string{"load-balancer   created", "certificate     created", "health          ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("provision output lacks %q", want)
+		}
+	}
+	lbs := tc.LoadBalancerIDs()
+	if len(lbs) != 1 || len(tc.Instances()) != 2 {
+		t.Fatalf("%d load balancers, %d instances", len(lbs), len(tc.Instances()))
+	}
+	lb := lbs[0]
+	if again := provision(); !strings.Contains(again, "Nothing to change.") {
+		t.Fatalf("a second run:\n%s", again)
+	}
+
+	// Everything through the load balancer, with the certificate pebble issued.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pebbleRoot)
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(p443))
+	}
+	tlsCfg := &tls.Config{RootCAs: pool, ServerName: "applet.example.com"}
+	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16}}
+	base := "https://applet.example.com:" + strconv.Itoa(p443)
+	call := func(method, path, ctype string, body io.Reader) (map[string]any, error) {
+		req, _ := http.NewRequest(method, base+path, body)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil || resp.StatusCode != 200 || m["code"] != float64(0) {
+			return m, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return m, nil
+	}
+	upload := func() error {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("image", "a.jpg")
+		jpeg.Encode(fw, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil)
+		mw.Close()
+		_, err := call("POST", "/applet/album/upload", mw.FormDataContentType(), &body)
+		return err
+	}
+	comment := func(content string) error {
+		_, err := call("POST", "/applet/video/comment", "application/json",
+			strings.NewReader(`{"vid":2,"nick":"load","avatar":"https://a.example/a.png","content":"`+content+`"}`))
+		return err
+	}
+	if err := upload(); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := call("GET", "/applet/album/list", "", nil); err != nil || !strings.Contains(fmt.Sprint(m["data"]), "album-1250000000") {
+		t.Fatalf("album list: %v %v", m, err)
+	}
+	if err := comment("first"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call("GET", "/applet/video/list?pageNo=1", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	plain := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("GET", "http://127.0.0.1:"+strconv.Itoa(p80)+"/applet/video/list", nil)
+	req.Host = "applet.example.com"
+	if resp, err := plain.Do(req); err != nil || resp.StatusCode != 301 {
+		t.Fatalf("HTTP through the load balancer: %v %v", resp, err)
+	}
+
+	// One player on each instance, matched into one room across them.
+	wd := websocket.Dialer{NetDialContext: dial, TLSClientConfig: tlsCfg}
+	onInstance := func() (*wsPlayer, string) {
+		before := tc.Served(lb)
+		ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.Close() })
+		for k, v := range tc.Served(lb) {
+			if v > before[k] {
+				return &wsPlayer{t: t, ws: ws}, k
+			}
+		}
+		t.Fatal("the load balancer served the WebSocket from no target")
+		return nil, ""
+	}
+	a, at := onInstance()
+	var b *wsPlayer
+	for range 30 {
+		p, where := onInstance()
+		if where != at {
+			b = p
+			break
+		}
+		p.ws.Close()
+	}
+	if b == nil {
+		t.Fatal("30 WebSockets through the load balancer all landed on one instance")
+	}
+	a.emit("hello", hello("alice", 22.54, 114.05))
+	a.expect("hi", 5*time.Second)
+	b.emit("hello", hello("bob", 22.541, 114.051))
+	b.expect("hi", 5*time.Second)
+	a.emit("join", nil)
+	time.Sleep(100 * time.Millisecond)
+	b.emit("join", nil)
+	if s := mustJSONString(b.expect("start", 5*time.Second)["roomUsers"]); !strings.Contains(s, "alice") {
+		t.Fatalf("bob, on the other instance, should meet alice: %s", s)
+	}
+	a.expect("start", 5*time.Second)
+	a.emit("choice", map[string]any{"choice": 2})
+	b.emit("choice", map[string]any{"choice": 1})
+	a.expect("result", 5*time.Second)
+	b.expect("result", 5*time.Second)
+	a.ws.Close()
+	b.ws.Close()
+
+	// A rolling upgrade (the host config changes) while clients list, comment, upload and play.
+	setEnv("APPLET_LOG_LEVEL=warn")
+	var (
+		sent, failed, rounds, interrupted atomic.Int64
+		stop                              = make(chan struct{})
+		wg                                sync.WaitGroup
+		cmu                               sync.Mutex
+		comments                          []string
+		firstErr                          atomic.Value
+		latMu                             sync.Mutex
+		lat                               []time.Duration
+	)
+	note := func(err error, took time.Duration) {
+		sent.Add(1)
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		}
+		latMu.Lock()
+		lat = append(lat, took)
+		latMu.Unlock()
+	}
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				began := time.Now()
+				var err error
+				switch i % 4 {
+				case 0, 1:
+					_, err = call("GET", fmt.Sprintf("/applet/video/list?pageNo=%d", 1+i%3), "", nil)
+				case 2:
+					c := fmt.Sprintf("roll-%d-%d", w, i)
+					if err = comment(c); err == nil {
+						cmu.Lock()
+						comments = append(comments, c)
+						cmu.Unlock()
+					}
+				case 3:
+					err = upload()
+				}
+				note(err, time.Since(began))
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() { // game rounds against the bot; one cut by its instance's restart ends with a close
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
+			if err != nil {
+				note(err, 0)
+				continue
+			}
+			p := &wsPlayer{t: t, ws: ws}
+			p.emit("hello", hello(fmt.Sprintf("roller%d", i), 1, 1))
+			if ok := expectOrClose(p, "hi") && func() bool { p.emit("join", nil); return expectOrClose(p, "start") }() && func() bool {
+				p.emit("choice", map[string]any{"choice": 3})
+				return expectOrClose(p, "result")
+			}(); ok {
+				rounds.Add(1)
+			} else {
+				interrupted.Add(1)
+			}
+			ws.Close()
+		}
+	}()
+	time.Sleep(time.Second)
+	latMu.Lock()
+	before := append([]time.Duration(nil), lat...)
+	latMu.Unlock()
+	rollStart := time.Now()
+	out = provision()
+	rollTook := time.Since(rollStart)
+	latMu.Lock()
+	during := append([]time.Duration(nil), lat[len(before):]...)
+	latMu.Unlock()
+	close(stop)
+	wg.Wait()
+	if !strings.Contains(out, "host            updated") {
+		t.Fatalf("the roll:\n%s", out)
+	}
+	t.Logf("rolling upgrade: %s; %d requests, %d failed; p99 before %s, during %s; %d game rounds, %d interrupted\n%s",
+		rollTook.Round(time.Millisecond), sent.Load(), failed.Load(), p99(before), p99(during), rounds.Load(), interrupted.Load(), out)
+	if failed.Load() != 0 {
+		t.Fatalf("%d of %d requests failed during the roll; the first: %v", failed.Load(), sent.Load(), firstErr.Load())
+	}
+	time.Sleep(1100 * time.Millisecond) // comments cached elsewhere show within a second
+	seen := map[string]bool{}
+	for before := ""; ; {
+		q := "/applet/video/commentList?vid=2&limit=100"
+		if before != "" {
+			q += "&before=" + before
+		}
+		m, err := call("GET", q, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		list, _ := m["data"].([]any)
+		for _, c := range list {
+			seen[fmt.Sprint(c.(map[string]any)["content"])] = true
+		}
+		next, _ := m["next"].(string)
+		if next == "" {
+			break
+		}
+		before = next
+	}
+	for _, c := range comments {
+		if !seen[c] {
+			t.Fatalf("comment %q, answered ok during the roll, is lost", c)
+		}
+	}
+	t.Logf("%d comments posted during the roll, all there", len(comments))
+
+	// An instance dies: the load balancer finds it dead and the other serves; provision repairs it.
+	var victim *nsHost
+	hmu.Lock()
+	for _, h := range hosts {
+		victim = h
+		break
+	}
+	hmu.Unlock()
+	victim.stop(syscall.SIGKILL)
+	waitFor(t, "the load balancer to find the killed instance dead", func() bool { return strings.Contains(fmt.Sprint(tc.TargetHealth(lb)), "Dead") })
+	for i := range 20 {
+		if _, err := call("GET", "/applet/video/list?pageNo=1", "", nil); err != nil {
+			t.Fatalf("request %d with one instance dead: %v", i, err)
+		}
+	}
+	if out := provision(); !strings.Contains(out, "finds it dead") {
+		t.Fatalf("provision after an instance died:\n%s", out)
+	}
+	waitFor(t, "both instances alive", func() bool { h := fmt.Sprint(tc.TargetHealth(lb)); return strings.Count(h, "Alive") == 2 })
+
+	// Three, then two again: the third is drained and removed.
+	setEnv("APPLET_PROVISION_INSTANCES=3")
+	out = provision()
+	if n := len(tc.Instances()); n != 3 || strings.Count(fmt.Sprint(tc.TargetHealth(lb)), "Alive") != 3 {
+		t.Fatalf("scaled to 3: %d instances, targets %v\n%s", n, tc.TargetHealth(lb), out)
+	}
+	setEnv("APPLET_PROVISION_INSTANCES=2")
+	out = provision()
+	if !strings.Contains(out, "scale-in        deleted") || len(tc.Instances()) != 2 {
+		t.Fatalf("scaled back to 2: %d instances\n%s", len(tc.Instances()), out)
+	}
+	hmu.Lock()
+	var gone []string
+	for id := range hosts {
+		if !contains(tc.Instances(), id) {
+			gone = append(gone, id)
+		}
+	}
+	hmu.Unlock()
+	for _, id := range gone {
+		release(id)
+	}
+	if _, err := call("GET", "/applet/video/list?pageNo=1", "", nil); err != nil {
+		t.Fatal(err)
+	}
+
+	out = provision("destroy", "--force")
+	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 {
+		t.Fatalf("destroy: %d load balancers, %d instances\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), out)
+	}
+}
+
+// expectOrClose waits for event, and says false if the connection closes first.
+func expectOrClose(p *wsPlayer, event string) bool {
+	p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		_, msg, err := p.ws.ReadMessage()
+		if err != nil {
+			return false
+		}
+		var f struct{ Event string }
+		json.Unmarshal(msg, &f)
+		if f.Event == event {
+			return true
+		}
+		if f.Event == "leave" {
+			return false
+		}
+	}
+}
+
+func p99(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s[len(s)*99/100]
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
