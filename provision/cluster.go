@@ -419,7 +419,10 @@ func (p *Provisioner) applyLoadBalancer(ctx context.Context, plan *Plan) (string
 		// Nothing to write: the parts the host step needs are what the plan read.
 		lb := *plan.cluster.lb
 		https, rule, _ := p.lbParts(plan.cluster.lbs)
-		p.setResult(func(r *Result) { r.LB = &lbRefs{lb: lb, listener: https.ID, rule: rule.ID, uploadedAs: https.CertID} })
+		p.setResult(func(r *Result) {
+			r.LB = &lbRefs{lb: lb, listener: https.ID, rule: rule.ID, uploadedAs: https.CertID}
+			r.LoadBalancerID, r.LoadBalancerAddress = lb.ID, lbAddress(lb)
+		})
 		return "ok", c.Detail, nil
 	}
 	pems, ok := p.deps.Certs.(CertPEMs)
@@ -496,7 +499,10 @@ func (p *Provisioner) applyLoadBalancer(ctx context.Context, plan *Plan) (string
 			return "", "", fmt.Errorf("redirecting HTTP to HTTPS on %s: %w", lb.ID, err)
 		}
 	}
-	p.setResult(func(r *Result) { r.LB = &lbRefs{lb: lb, listener: listenerID, rule: ruleID, uploadedAs: certID} })
+	p.setResult(func(r *Result) {
+		r.LB = &lbRefs{lb: lb, listener: listenerID, rule: ruleID, uploadedAs: certID}
+		r.LoadBalancerID, r.LoadBalancerAddress = lb.ID, lbAddress(lb)
+	})
 	switch c.Action {
 	case Create:
 		return "created", lb.ID + " " + lbAddress(lb), nil

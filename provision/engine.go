@@ -182,7 +182,9 @@ type Result struct {
 	RecordID                              uint64
 	BucketURL                             string
 	Instances                             []Instance // with more than one, by name
-	LB                                    *lbRefs
+	// LoadBalancerID and LoadBalancerAddress name the load balancer in front of several instances.
+	LoadBalancerID, LoadBalancerAddress string
+	LB                                  *lbRefs
 }
 
 // Provisioner plans and applies one deployment.

@@ -564,33 +564,53 @@ func TestClusterFullStack(t *testing.T) {
 			}
 		}()
 	}
-	wg.Add(1)
-	go func() { // game rounds against the bot; one cut by its instance's restart ends with a close
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
+	// Players who stay connected and play round after round against the bot: a round on the instance
+	// being converged ends when its backends restart, and is counted apart; the player reconnects.
+	for g := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := 0; ; c++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
+				if err != nil {
+					note(err, 0)
+					continue
+				}
+				p := &wsPlayer{t: t, ws: ws}
+				p.emit("hello", hello(fmt.Sprintf("roller%d-%d", g, c), 1, 1))
+				if !expectOrClose(p, "hi") {
+					interrupted.Add(1)
+					ws.Close()
+					continue
+				}
+				for {
+					select {
+					case <-stop:
+						ws.Close()
+						return
+					default:
+					}
+					p.emit("join", nil)
+					ok := expectOrClose(p, "start")
+					if ok {
+						p.emit("choice", map[string]any{"choice": 3})
+						ok = expectOrClose(p, "result")
+					}
+					if !ok {
+						interrupted.Add(1)
+						break
+					}
+					rounds.Add(1)
+				}
+				ws.Close()
 			}
-			ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
-			if err != nil {
-				note(err, 0)
-				continue
-			}
-			p := &wsPlayer{t: t, ws: ws}
-			p.emit("hello", hello(fmt.Sprintf("roller%d", i), 1, 1))
-			if ok := expectOrClose(p, "hi") && func() bool { p.emit("join", nil); return expectOrClose(p, "start") }() && func() bool {
-				p.emit("choice", map[string]any{"choice": 3})
-				return expectOrClose(p, "result")
-			}(); ok {
-				rounds.Add(1)
-			} else {
-				interrupted.Add(1)
-			}
-			ws.Close()
-		}
-	}()
+		}()
+	}
 	time.Sleep(time.Second)
 	latMu.Lock()
 	before := append([]time.Duration(nil), lat...)

@@ -5,6 +5,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/qcloud-applet/applet/provision"
@@ -61,6 +62,12 @@ func Summary(out io.Writer, s Site, res provision.Result) {
 	fmt.Fprintln(out, "Mini program console, Development → Server domains (开发管理 → 服务器域名):")
 	fmt.Fprintf(out, "  request       %s\n  uploadFile    %s\n  downloadFile  %s\n  socket        wss://%s\n", base, base, download, s.Domain)
 	switch {
+	case res.LoadBalancerID != "":
+		var ins []string
+		for _, in := range res.Instances {
+			ins = append(ins, in.ID+" ("+in.PublicIP+")")
+		}
+		fmt.Fprintf(out, "Instances %s behind load balancer %s at %s; the four backends answered through https://%s.\n", strings.Join(ins, ", "), res.LoadBalancerID, res.LoadBalancerAddress, s.Domain)
 	case res.PublicIP != "" && s.CloudOnly:
 		fmt.Fprintf(out, "Instance %s at %s. With provision.cloud_only, the certificate, nginx and the services are yours to set up.\n", res.InstanceID, res.PublicIP)
 	case res.PublicIP != "":
