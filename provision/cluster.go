@@ -39,6 +39,8 @@ type LBSettings struct {
 	Drain time.Duration
 	// AliveTimeout bounds the wait for the load balancer to find a converged instance alive.
 	AliveTimeout time.Duration
+	// Always keeps the load balancer with one instance (a deployment scaled down to one).
+	Always bool
 }
 
 // CertPEMs is what Certs offers when a load balancer serves the certificate: its chain and key.
@@ -46,7 +48,7 @@ type CertPEMs interface {
 	PEM() (chain, key []byte, err error)
 }
 
-func (p *Provisioner) cluster() bool { return p.cfg.Instances > 1 }
+func (p *Provisioner) cluster() bool { return p.cfg.Instances > 1 || p.cfg.LB.Always }
 
 // InstanceName is the name of the deployment's k-th instance (from 1) when it has several.
 func (p *Provisioner) InstanceName(k int) string {
@@ -663,61 +665,43 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	if refs == nil {
 		return "", "", errors.New("no load balancer to put the instances behind")
 	}
-	lbs := p.deps.LoadBalancers
-	targets, err := lbs.Targets(ctx, refs.lb.ID, refs.listener, refs.rule)
+	registered, err := p.targets(ctx, refs)
 	if err != nil {
-		return "", "", fmt.Errorf("reading the targets of %s: %w", refs.lb.ID, err)
-	}
-	registered := map[string]Target{}
-	for _, t := range targets {
-		registered[t.InstanceID] = t
+		return "", "", err
 	}
 	digest, err := p.deps.Host.Digest()
 	if err != nil {
 		return "", "", fmt.Errorf("preparing the host bundle: %w", err)
 	}
 	force := plan.change(StepHost).Detail == convergeAsked
-	var done []string
+	var done, reports []string
 	for i, in := range res.Instances {
 		t, isTarget := registered[in.ID]
 		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
 		if !stale && isTarget && t.Weight == TargetWeight {
 			continue
 		}
-		step := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(res.Instances))
+		var converge func(ctx context.Context, in Instance) error
 		if stale {
-			if isTarget && t.Weight > 0 {
-				p.progress(Event{Step: StepHost, Status: "running", Detail: step + ": out of the load balancer, draining for " + p.cfg.LB.Drain.String()})
-				if err := lbs.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: 0}); err != nil {
-					return "", "", p.rollStopped(in, done, fmt.Errorf("taking %s out of the load balancer: %w", in.ID, err))
+			converge = func(ctx context.Context, in Instance) error {
+				got, report, err := p.deps.Host.Apply(ctx, in, "")
+				if err != nil {
+					return err
 				}
-				if err := sleepCtx(ctx, p.cfg.LB.Drain); err != nil {
-					return "", "", err
+				p.journal.Update(func(d *JournalData) {
+					if d.Hosts == nil {
+						d.Hosts = map[string]HostEntry{}
+					}
+					d.Hosts[in.ID] = HostEntry{Digest: got, Applied: time.Now().UTC()}
+				})
+				if report = strings.TrimSpace(report); report != "" {
+					reports = append(reports, in.ID+": "+report)
 				}
+				return nil
 			}
-			p.progress(Event{Step: StepHost, Status: "running", Detail: step + ": converging"})
-			got, report, err := p.deps.Host.Apply(ctx, in, "")
-			if err != nil {
-				return "", "", p.rollStopped(in, done, err)
-			}
-			p.journal.Update(func(d *JournalData) {
-				if d.Hosts == nil {
-					d.Hosts = map[string]HostEntry{}
-				}
-				d.Hosts[in.ID] = HostEntry{Digest: got, Applied: time.Now().UTC()}
-			})
-			_ = report
 		}
-		p.progress(Event{Step: StepHost, Status: "running", Detail: step + ": back in the load balancer"})
-		if isTarget {
-			err = lbs.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: TargetWeight})
-		} else {
-			err = lbs.RegisterTargets(ctx, refs.lb.ID, refs.listener, refs.rule, []Target{{InstanceID: in.ID, Port: 80, Weight: TargetWeight}})
-		}
-		if err != nil {
-			return "", "", p.rollStopped(in, done, fmt.Errorf("putting %s behind the load balancer: %w", in.ID, err))
-		}
-		if err := p.waitAlive(ctx, refs, in.ID); err != nil {
+		step := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(res.Instances))
+		if err := p.rollOne(ctx, StepHost, step, refs, in, t, isTarget, "converging", converge); err != nil {
 			return "", "", p.rollStopped(in, done, err)
 		}
 		done = append(done, in.ID)
@@ -725,16 +709,110 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	if len(done) == 0 {
 		return "ok", fmt.Sprintf("bundle %s on %d instances", digest[:12], len(res.Instances)), nil
 	}
-	return "updated", "converged " + strings.Join(done, ", ") + ", one at a time", nil
+	detail := "converged " + strings.Join(done, ", ") + ", one at a time"
+	if len(reports) > 0 {
+		detail += "; " + strings.Join(reports, "; ")
+	}
+	return "updated", detail, nil
+}
+
+// targets reads the rule's targets by instance id.
+func (p *Provisioner) targets(ctx context.Context, refs *lbRefs) (map[string]Target, error) {
+	ts, err := p.deps.LoadBalancers.Targets(ctx, refs.lb.ID, refs.listener, refs.rule)
+	if err != nil {
+		return nil, fmt.Errorf("reading the targets of %s: %w", refs.lb.ID, err)
+	}
+	out := map[string]Target{}
+	for _, t := range ts {
+		out[t.InstanceID] = t
+	}
+	return out, nil
+}
+
+// rollOne takes an instance out of the load balancer (weight 0) and gives it the drain time when it
+// serves, runs do (nil: nothing), then puts it back (registering it when it was not a target) and
+// waits until the load balancer finds it alive.
+func (p *Provisioner) rollOne(ctx context.Context, step, what string, refs *lbRefs, in Instance, t Target, isTarget bool, doing string, do func(context.Context, Instance) error) error {
+	lbs := p.deps.LoadBalancers
+	if do != nil {
+		if isTarget && t.Weight > 0 {
+			p.progress(Event{Step: step, Status: "running", Detail: what + ": out of the load balancer, draining for " + p.cfg.LB.Drain.String()})
+			if err := lbs.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: 0}); err != nil {
+				return fmt.Errorf("taking %s out of the load balancer: %w", in.ID, err)
+			}
+			if err := sleepCtx(ctx, p.cfg.LB.Drain); err != nil {
+				return err
+			}
+		}
+		p.progress(Event{Step: step, Status: "running", Detail: what + ": " + doing})
+		if err := do(ctx, in); err != nil {
+			return err
+		}
+	}
+	p.progress(Event{Step: step, Status: "running", Detail: what + ": back in the load balancer"})
+	var err error
+	if isTarget {
+		err = lbs.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: TargetWeight})
+	} else {
+		err = lbs.RegisterTargets(ctx, refs.lb.ID, refs.listener, refs.rule, []Target{{InstanceID: in.ID, Port: 80, Weight: TargetWeight}})
+	}
+	if err != nil {
+		return fmt.Errorf("putting %s behind the load balancer: %w", in.ID, err)
+	}
+	return p.waitAlive(ctx, refs, in.ID)
+}
+
+// RollEach does something to every instance of a deployment behind a load balancer, one at a time,
+// each out of the load balancer while it does (provision rollback). It returns the instances done; an
+// error stops it, and the instances not reached are left as they were.
+func (p *Provisioner) RollEach(ctx context.Context, doing string, do func(context.Context, Instance) error) ([]string, error) {
+	lbs, err := p.findLoadBalancers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(lbs) != 1 {
+		return nil, fmt.Errorf("found %d load balancers of deployment %s; run applet provision first", len(lbs), p.cfg.Deployment)
+	}
+	ls, err := p.deps.LoadBalancers.Listeners(ctx, lbs[0].ID)
+	if err != nil {
+		return nil, err
+	}
+	https, rule, _ := p.lbParts(ls)
+	if rule == nil {
+		return nil, fmt.Errorf("load balancer %s does not forward %s yet; run applet provision first", lbs[0].ID, p.cfg.Domain)
+	}
+	refs := &lbRefs{lb: lbs[0], listener: https.ID, rule: rule.ID}
+	registered, err := p.targets(ctx, refs)
+	if err != nil {
+		return nil, err
+	}
+	insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(insts, func(i, j int) bool { return insts[i].Name < insts[j].Name })
+	var done []string
+	for i, in := range insts {
+		if in.State != StateRunning {
+			continue
+		}
+		t, isTarget := registered[in.ID]
+		what := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(insts))
+		if err := p.rollOne(ctx, "rollback", what, refs, in, t, isTarget, doing, do); err != nil {
+			return done, p.rollStopped(in, done, err)
+		}
+		done = append(done, in.ID)
+	}
+	return done, nil
 }
 
 // convergeAsked is the host step's detail when the operator asked for a converge.
 const convergeAsked = "converge every instance (asked for), one at a time"
 
 func (p *Provisioner) rollStopped(in Instance, done []string, err error) error {
-	rest := "no instance was converged before it"
+	rest := "no instance was done before it"
 	if len(done) > 0 {
-		rest = strings.Join(done, ", ") + " converged before it"
+		rest = strings.Join(done, ", ") + " done before it"
 	}
 	return fmt.Errorf("the roll stopped at %s (%s; the others keep what they run, and %s stays out of the load balancer): %w", in.ID, rest, in.ID, err)
 }

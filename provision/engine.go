@@ -217,7 +217,7 @@ func New(cfg Config, deps Deps, journal *Journal, progress func(Event)) (*Provis
 	if cfg.BootTimeout <= 0 {
 		cfg.BootTimeout = 10 * time.Minute
 	}
-	if cfg.Instances > 1 {
+	if cfg.Instances > 1 || cfg.LB.Always {
 		if deps.LoadBalancers == nil || deps.CertStore == nil || deps.Host == nil {
 			return nil, errors.New("provision: more than one instance needs a load balancer, a certificate service and the host side (not cloud_only)")
 		}

@@ -679,16 +679,40 @@ func TestClusterFullStack(t *testing.T) {
 	}
 	waitFor(t, "both instances alive", func() bool { h := fmt.Sprint(tc.TargetHealth(lb)); return strings.Count(h, "Alive") == 2 })
 
-	// Three, then two again: the third is drained and removed.
+	// A new binary rolls out one instance at a time, and rolls back the same way.
+	next := filepath.Join(work, "applet-next")
+	if out, err := exec.Command("go", "build", "-ldflags", "-X github.com/qcloud-applet/applet/internal/buildinfo.Version=v-next", "-o", next, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	versions := func() string {
+		hmu.Lock()
+		defer hmu.Unlock()
+		var vs []string
+		for _, h := range hosts {
+			out, _ := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), "version").CombinedOutput()
+			vs = append(vs, strings.Fields(string(out)+" ?")[1])
+		}
+		return strings.Join(vs, " ")
+	}
+	was := versions()
+	if out := provision("--host-binary", next); versions() != "v-next v-next" {
+		t.Fatalf("upgrade to v-next: versions %s\n%s", versions(), out)
+	}
+	if out := provision("rollback"); versions() != was || !strings.Contains(out, "Rolled back") {
+		t.Fatalf("rollback: versions %s, want %s\n%s", versions(), was, out)
+	}
+
+	// Three, then one behind the same load balancer: the others are drained and removed.
 	setEnv("APPLET_PROVISION_INSTANCES=3")
 	out = provision()
 	if n := len(tc.Instances()); n != 3 || strings.Count(fmt.Sprint(tc.TargetHealth(lb)), "Alive") != 3 {
 		t.Fatalf("scaled to 3: %d instances, targets %v\n%s", n, tc.TargetHealth(lb), out)
 	}
-	setEnv("APPLET_PROVISION_INSTANCES=2")
+	setEnv("APPLET_PROVISION_INSTANCES=1")
+	setEnv("APPLET_PROVISION_LOAD_BALANCER=true")
 	out = provision()
-	if !strings.Contains(out, "scale-in        deleted") || len(tc.Instances()) != 2 {
-		t.Fatalf("scaled back to 2: %d instances\n%s", len(tc.Instances()), out)
+	if !strings.Contains(out, "scale-in        deleted") || len(tc.Instances()) != 1 || len(tc.TargetHealth(lb)) != 1 {
+		t.Fatalf("scaled down to 1: %d instances, targets %v\n%s", len(tc.Instances()), tc.TargetHealth(lb), out)
 	}
 	hmu.Lock()
 	var gone []string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -96,6 +97,24 @@ func newCmdProvisionRollback(f *Factory) *cobra.Command {
 				return err
 			}
 			defer d.Close()
+			if c.Provision.Instances > 1 || c.Provision.LoadBalancer {
+				fmt.Fprintf(opts.IO.Out, "Rolling %s back to the previous applet binary, one instance at a time, each out of the load balancer while it does.\n", c.Deployment)
+				if err := confirm(opts, "Roll back?"); err != nil {
+					return err
+				}
+				done, err := d.Provisioner.RollEach(ctx, "rolling back", func(ctx context.Context, in provision.Instance) error {
+					rep, err := d.Rollback(ctx, in)
+					if err == nil {
+						fmt.Fprintf(opts.IO.Out, "%s: %s\n", in.ID, rep)
+					}
+					return err
+				})
+				if err != nil {
+					return provisionError(err)
+				}
+				fmt.Fprintf(opts.IO.Out, "Rolled back %s.\n", strings.Join(done, ", "))
+				return nil
+			}
 			in, err := d.Instance(ctx)
 			if err != nil {
 				return provisionError(err)

@@ -57,7 +57,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		Instance:     provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
 		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
 		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
-		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout}, LBRanges: splitList(p.LBRanges),
+		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout, Always: p.LoadBalancer}, LBRanges: splitList(p.LBRanges),
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
 			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),

@@ -186,6 +186,7 @@ type Provision struct {
 	DNSResolver   string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
 	Instances     int           `yaml:"instances" help:"Instances to run the backends on. With more than one they sit behind a Cloud Load Balancer and every store must be shared: mysql.dsn, redis.addr and mongo.uri name servers off the instances (e.g. TencentDB) and the album uses cos.bucket."`
 	LBRanges      string        `yaml:"lb_ranges" help:"Comma-separated CIDR blocks the load balancer's requests and health checks come from; nginx trusts their X-Forwarded-For and X-Forwarded-Proto and admits no one else on port 80 (with instances above 1)."`
+	LoadBalancer  bool          `yaml:"load_balancer" help:"Put the instances behind a Cloud Load Balancer even when there is one (always with more than one): a deployment scaled down to one keeps its load balancer, certificate and DNS record."`
 	DrainTimeout  time.Duration `yaml:"drain_timeout" help:"With instances above 1, how long an instance taken out of the load balancer is given to finish its requests and game rounds before it is converged or removed."`
 }
 

@@ -282,7 +282,7 @@ func hostSide(o Options, client *tencent.Client, buckets *tencent.Buckets, deps 
 	do.Deployment, do.Domain, do.Binary, do.TLSDir = o.Deployment, o.Domain, bin, tlsDir
 	do.Templates, do.Buckets, do.Client, do.Timeout = templates.New(h.TemplatesDir), buckets, client, h.Timeout
 	do.SSH.KnownHosts = filepath.Join(o.StateDir, o.Deployment+".known_hosts")
-	if o.Instances > 1 {
+	if o.Instances > 1 || o.LB.Always {
 		do.LBRanges = o.LBRanges
 	}
 	if deps.Host, err = deliver.New(do); err != nil {
