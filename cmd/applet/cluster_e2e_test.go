@@ -690,7 +690,7 @@ func TestClusterFullStack(t *testing.T) {
 		var vs []string
 		for _, h := range hosts {
 			out, _ := exec.Command(filepath.Join(h.root, "usr/local/bin/applet"), "version").CombinedOutput()
-			vs = append(vs, strings.Fields(string(out)+" ?")[1])
+			vs = append(vs, strings.Fields(string(out) + " ?")[1])
 		}
 		return strings.Join(vs, " ")
 	}
