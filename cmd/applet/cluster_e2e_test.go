@@ -418,43 +418,60 @@ func TestClusterFullStack(t *testing.T) {
 	// Everything through the load balancer, with the certificate pebble issued.
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pebbleRoot)
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(p443))
+	// Each load client has an address of its own (127.0.0.<n>), as phones do: nginx limits what one
+	// address may hold at once.
+	dialFrom := func(from string) func(ctx context.Context, network, _ string) (net.Conn, error) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+		return func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, "127.0.0.1:"+strconv.Itoa(p443))
+		}
 	}
+	dial := dialFrom("127.0.0.1")
 	tlsCfg := &tls.Config{RootCAs: pool, ServerName: "applet.example.com"}
-	client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dial, TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16}}
 	base := "https://applet.example.com:" + strconv.Itoa(p443)
-	call := func(method, path, ctype string, body io.Reader) (map[string]any, error) {
-		req, _ := http.NewRequest(method, base+path, body)
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil || resp.StatusCode != 200 || m["code"] != float64(0) {
-			return m, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
-		}
-		return m, nil
+	type api struct {
+		call    func(method, path, ctype string, body io.Reader) (map[string]any, error)
+		upload  func() error
+		comment func(content string) error
 	}
-	upload := func() error {
-		var body bytes.Buffer
-		mw := multipart.NewWriter(&body)
-		fw, _ := mw.CreateFormFile("image", "a.jpg")
-		jpeg.Encode(fw, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil)
-		mw.Close()
-		_, err := call("POST", "/applet/album/upload", mw.FormDataContentType(), &body)
-		return err
+	apiFrom := func(from string) api {
+		client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: dialFrom(from), TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 4}}
+		var a api
+		a.call = func(method, path, ctype string, body io.Reader) (map[string]any, error) {
+			req, _ := http.NewRequest(method, base+path, body)
+			if ctype != "" {
+				req.Header.Set("Content-Type", ctype)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil || resp.StatusCode != 200 || m["code"] != float64(0) {
+				return m, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+			}
+			return m, nil
+		}
+		a.upload = func() error {
+			var body bytes.Buffer
+			mw := multipart.NewWriter(&body)
+			fw, _ := mw.CreateFormFile("image", "a.jpg")
+			jpeg.Encode(fw, image.NewRGBA(image.Rect(0, 0, 8, 8)), nil)
+			mw.Close()
+			_, err := a.call("POST", "/applet/album/upload", mw.FormDataContentType(), &body)
+			return err
+		}
+		a.comment = func(content string) error {
+			_, err := a.call("POST", "/applet/video/comment", "application/json",
+				strings.NewReader(`{"vid":2,"nick":"load","avatar":"https://a.example/a.png","content":"`+content+`"}`))
+			return err
+		}
+		return a
 	}
-	comment := func(content string) error {
-		_, err := call("POST", "/applet/video/comment", "application/json",
-			strings.NewReader(`{"vid":2,"nick":"load","avatar":"https://a.example/a.png","content":"`+content+`"}`))
-		return err
-	}
+	front := apiFrom("127.0.0.1")
+	call, upload, comment := front.call, front.upload, front.comment
 	if err := upload(); err != nil {
 		t.Fatal(err)
 	}
@@ -554,6 +571,8 @@ func TestClusterFullStack(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			me := apiFrom(fmt.Sprintf("127.0.0.%d", 10+w))
+			call, upload, comment := me.call, me.upload, me.comment
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
@@ -585,6 +604,7 @@ func TestClusterFullStack(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			wd := websocket.Dialer{NetDialContext: dialFrom(fmt.Sprintf("127.0.0.%d", 100+g)), TLSClientConfig: tlsCfg}
 			for c := 0; ; c++ {
 				select {
 				case <-stop:
