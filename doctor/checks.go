@@ -67,6 +67,9 @@ type env struct {
 	hostOnce  sync.Once
 	hostRes   map[string]Result
 	hostErr   error
+	lbOnce    sync.Once
+	lb        *lbView
+	lbErr     error
 }
 
 func (d *env) env(k string) string {
@@ -106,6 +109,10 @@ func (d *env) checks() []Check {
 		c("backends.mongo", d.checkMongo),
 		c("backends.bucket", d.checkBucket),
 		c("serve.limits", d.checkLimits),
+		c("cluster.targets", d.checkTargets),
+		c("cluster.certificate", d.checkLBCertificate),
+		c("cluster.versions", d.checkFleetVersions),
+		c("cluster.stores", d.checkStoresFromInstance),
 		c("backup.age", d.checkBackupAge),
 		c("backup.verify", d.checkBackupVerify),
 		c("host.secrets", d.checkHostSecrets),

@@ -83,7 +83,7 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 		do[StepCert] = func(ctx context.Context) (string, string, error) { return p.applyCert(ctx, plan) }
 		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHost(ctx, plan) }
 		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyHealth(ctx) }
-		order = stepOrder
+		order = append(order, StepCert, StepHost, StepHealth)
 	}
 	needs := stepNeeds
 	if p.cluster() {

@@ -53,6 +53,10 @@ ensure_packages() {
   find_bin mariadbd /usr/sbin/mariadbd >/dev/null || missing+=(mariadb-server)
   find_bin redis-server /usr/bin/redis-server >/dev/null || missing+=(redis-server)
   find_bin nginx /usr/sbin/nginx >/dev/null || missing+=(nginx)
+  # The cluster test's instances: network namespaces (ip), relays to the stores (socat), probes (curl).
+  find_bin ip /usr/sbin/ip /sbin/ip >/dev/null || missing+=(iproute2)
+  find_bin socat /usr/bin/socat >/dev/null || missing+=(socat)
+  find_bin curl /usr/bin/curl >/dev/null || missing+=(curl)
   [ ${#missing[@]} -eq 0 ] && return
   if [ "$(id -u)" -ne 0 ]; then
     die "missing ${missing[*]}: install them (sudo apt-get install -y ${missing[*]}) or run as root"
