@@ -646,10 +646,14 @@ func (p *Provisioner) planHosts(ctx context.Context, plan *Plan) error {
 	}
 	switch {
 	case len(plan.cluster.missing)+len(plan.cluster.failed) > 0 || len(why) > 0:
-		d := "converge one instance at a time: out of the load balancer, drained, converged, checked, back in"
-		if len(why) > 0 {
-			d += " (" + strings.Join(why, "; ") + ")"
+		var parts []string
+		if n := len(plan.cluster.missing) + len(plan.cluster.failed); n > 0 {
+			parts = append(parts, fmt.Sprintf("converge the %d new instances side by side, then put them in the load balancer", n))
 		}
+		if len(why) > 0 {
+			parts = append(parts, "converge the others one at a time: out of the load balancer, drained, converged, checked, back in ("+strings.Join(why, "; ")+")")
+		}
+		d := strings.Join(parts, "; ")
 		plan.Changes = append(plan.Changes, Change{StepHost, Update, d})
 	default:
 		plan.Changes = append(plan.Changes, Change{StepHost, Keep, fmt.Sprintf("bundle %s on %d instances", digest[:12], len(plan.cluster.keep))})
@@ -674,34 +678,75 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 		return "", "", fmt.Errorf("preparing the host bundle: %w", err)
 	}
 	force := plan.change(StepHost).Detail == convergeAsked
+	var mu sync.Mutex
 	var done, reports []string
-	for i, in := range res.Instances {
+	converge := func(ctx context.Context, in Instance) error {
+		began := time.Now()
+		got, report, err := p.deps.Host.Apply(ctx, in, "")
+		if err != nil {
+			return err
+		}
+		p.journal.Update(func(d *JournalData) {
+			if d.Hosts == nil {
+				d.Hosts = map[string]HostEntry{}
+			}
+			d.Hosts[in.ID] = HostEntry{Digest: got, Applied: time.Now().UTC()}
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		r := fmt.Sprintf("%s (%s)", in.ID, time.Since(began).Round(100*time.Millisecond))
+		if report = strings.TrimSpace(report); report != "" {
+			r += ": " + report
+		}
+		reports = append(reports, r)
+		return nil
+	}
+	// Instances not behind the load balancer yet serve nobody: they converge side by side and go in
+	// together. Those that serve go one at a time.
+	var fresh, serving []Instance
+	for _, in := range res.Instances {
 		t, isTarget := registered[in.ID]
 		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
-		if !stale && isTarget && t.Weight == TargetWeight {
-			continue
+		switch {
+		case !isTarget:
+			fresh = append(fresh, in)
+		case stale || t.Weight != TargetWeight:
+			serving = append(serving, in)
 		}
-		var converge func(ctx context.Context, in Instance) error
-		if stale {
-			converge = func(ctx context.Context, in Instance) error {
-				got, report, err := p.deps.Host.Apply(ctx, in, "")
-				if err != nil {
-					return err
-				}
-				p.journal.Update(func(d *JournalData) {
-					if d.Hosts == nil {
-						d.Hosts = map[string]HostEntry{}
-					}
-					d.Hosts[in.ID] = HostEntry{Digest: got, Applied: time.Now().UTC()}
-				})
-				if report = strings.TrimSpace(report); report != "" {
-					reports = append(reports, in.ID+": "+report)
-				}
-				return nil
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(fresh))
+	for i, in := range fresh {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			do := converge
+			if p.journal.Data().Hosts[in.ID].Digest == digest && !force {
+				do = nil // converged by an earlier run that stopped before registering it
 			}
+			errs[i] = p.rollOne(ctx, StepHost, in.ID+" (new)", refs, in, Target{}, false, "converging", do)
+			if errs[i] == nil {
+				mu.Lock()
+				done = append(done, in.ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return "", "", fmt.Errorf("%s: %w", fresh[i].ID, err)
 		}
-		step := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(res.Instances))
-		if err := p.rollOne(ctx, StepHost, step, refs, in, t, isTarget, "converging", converge); err != nil {
+	}
+	for i, in := range serving {
+		t := registered[in.ID]
+		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
+		do := converge
+		if !stale {
+			do = nil // converged, only out of the load balancer: put it back
+		}
+		step := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(serving))
+		if err := p.rollOne(ctx, StepHost, step, refs, in, t, true, "converging", do); err != nil {
 			return "", "", p.rollStopped(in, done, err)
 		}
 		done = append(done, in.ID)
@@ -709,9 +754,11 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	if len(done) == 0 {
 		return "ok", fmt.Sprintf("bundle %s on %d instances", digest[:12], len(res.Instances)), nil
 	}
-	detail := "converged " + strings.Join(done, ", ") + ", one at a time"
+	sort.Strings(done)
+	sort.Strings(reports)
+	detail := "in the load balancer: " + strings.Join(done, ", ")
 	if len(reports) > 0 {
-		detail += "; " + strings.Join(reports, "; ")
+		detail += "; converged " + strings.Join(reports, "; ")
 	}
 	return "updated", detail, nil
 }

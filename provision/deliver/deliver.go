@@ -267,8 +267,11 @@ func (d *Delivery) Apply(ctx context.Context, in provision.Instance, restore str
 		return digest, lines[len(lines)-1], nil
 	}
 	bk := d.o.Buckets
-	prefix := tencent.BundlePrefix(d.o.Deployment)
-	// Bundles a killed run left behind go first (a lifecycle rule would expire them in a day).
+	// Each instance's bundle has a place of its own: several instances converge side by side, and each
+	// host deletes its bundle once fetched.
+	prefix := tencent.BundlePrefix(d.o.Deployment) + in.ID + "/"
+	// Bundles a killed run left behind for this instance go first (a lifecycle rule would expire them in
+	// a day).
 	stale, err := bk.List(ctx, prefix)
 	if err != nil {
 		return "", "", fmt.Errorf("listing old bundles: %w", err)
