@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/jpeg"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"mime/multipart"
 	"net"
@@ -425,6 +426,24 @@ func TestClusterFullStack(t *testing.T) {
 			t.Errorf("provision output lacks %q", want)
 		}
 	}
+	// No certificate, ACME account or cloud key is on any instance: the load balancer holds the
+	// certificate, and provision renews it.
+	hmu.Lock()
+	for id, h := range hosts {
+		filepath.WalkDir(h.root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return nil
+			}
+			if strings.Contains(p, "/etc/applet/tls/") {
+				t.Errorf("%s has TLS file %s behind the load balancer", id, p)
+			}
+			if b, _ := os.ReadFile(p); bytes.Contains(b, []byte(e2eKey)) {
+				t.Errorf("the account key is in %s on %s", p, id)
+			}
+			return nil
+		})
+	}
+	hmu.Unlock()
 	lbs := tc.LoadBalancerIDs()
 	if len(lbs) != 1 || len(tc.Instances()) != 2 {
 		t.Fatalf("%d load balancers, %d instances", len(lbs), len(tc.Instances()))

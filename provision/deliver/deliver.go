@@ -121,7 +121,7 @@ func (d *Delivery) build() (*host.Builder, error) {
 	m := host.Manifest{Deployment: o.Deployment, Domain: o.Domain, Names: []string{o.Domain}, Apps: host.Apps, Health: health,
 		User: host.User, Binary: host.BinaryPath, TLSDir: host.TLSDir, Webroot: host.Webroot, ACMEDir: o.ACMEDirectory, Packages: SelfHosted(o.RedisAddr, o.MySQLDSN)}
 	m.BehindLB = len(o.LBRanges) > 0
-	if o.ACMERoots != "" {
+	if o.ACMERoots != "" && !m.BehindLB {
 		m.ACMERoots = host.TLSDir + "/acme-roots.pem"
 	}
 	if slices.Contains(m.Packages, "redis-server") {
@@ -146,34 +146,39 @@ func (d *Delivery) build() (*host.Builder, error) {
 		return nil, fmt.Errorf("host binary: %w", err)
 	}
 	b.Add(host.File{Path: host.ConfigPath, Mode: 0o600, Owner: host.User, Trigger: host.TriggerBackend}, o.HostConfig)
-	// The certificate and its key travel together or not at all: half a pair breaks nginx.
-	_, certErr := os.Stat(filepath.Join(o.TLSDir, acme.CertFile))
-	_, keyErr := os.Stat(filepath.Join(o.TLSDir, acme.KeyFile))
-	pair := certErr == nil && keyErr == nil
-	for _, f := range []struct {
-		name    string
-		mode    uint32
-		trigger string
-	}{{acme.CertFile, 0o644, host.TriggerNginx}, {acme.KeyFile, 0o600, host.TriggerNginx}, {acme.AccountKeyFile, 0o600, ""}, {acme.AccountFile, 0o600, ""}} {
-		if (f.name == acme.CertFile || f.name == acme.KeyFile) && !pair {
-			continue
+	// Behind a load balancer the certificate stays with it: the instances get no TLS file and no ACME
+	// account (and a renewal does not roll them).
+	if !m.BehindLB {
+		// The certificate and its key travel together or not at all: half a pair breaks nginx.
+		_, certErr := os.Stat(filepath.Join(o.TLSDir, acme.CertFile))
+		_, keyErr := os.Stat(filepath.Join(o.TLSDir, acme.KeyFile))
+		pair := certErr == nil && keyErr == nil
+		for _, f := range []struct {
+			name    string
+			mode    uint32
+			trigger string
+		}{{acme.CertFile, 0o644, host.TriggerNginx}, {acme.KeyFile, 0o600, host.TriggerNginx}, {acme.AccountKeyFile, 0o600, ""}, {acme.AccountFile, 0o600, ""}} {
+			if (f.name == acme.CertFile || f.name == acme.KeyFile) && !pair {
+				continue
+			}
+			data, err := os.ReadFile(filepath.Join(o.TLSDir, f.name))
+			if errors.Is(err, os.ErrNotExist) {
+				continue // before the first issuance; the certificate step runs before delivery
+			}
+			if err != nil {
+				return nil, err
+			}
+			b.Add(host.File{Path: host.TLSDir + "/" + f.name, Mode: f.mode, Trigger: f.trigger}, data)
 		}
-		data, err := os.ReadFile(filepath.Join(o.TLSDir, f.name))
-		if errors.Is(err, os.ErrNotExist) {
-			continue // before the first issuance; the certificate step runs before delivery
+		if o.ACMERoots != "" {
+			data, err := os.ReadFile(o.ACMERoots)
+			if err != nil {
+				return nil, fmt.Errorf("provision.acme_roots: %w", err)
+			}
+			b.Add(host.File{Path: m.ACMERoots, Mode: 0o644}, data)
 		}
-		if err != nil {
-			return nil, err
-		}
-		b.Add(host.File{Path: host.TLSDir + "/" + f.name, Mode: f.mode, Trigger: f.trigger}, data)
 	}
-	if o.ACMERoots != "" {
-		data, err := os.ReadFile(o.ACMERoots)
-		if err != nil {
-			return nil, fmt.Errorf("provision.acme_roots: %w", err)
-		}
-		b.Add(host.File{Path: m.ACMERoots, Mode: 0o644}, data)
-	}
+
 	tooLarge := fmt.Sprintf(`{"code":-1,"msg":"单个不超过%dMB","data":{},"error":{"field":"image","reason":"larger than the limit"}}`, o.MaxUploadMB)
 	site := templates.Site{
 		Deployment: o.Deployment, Domain: o.Domain, HTTPSPort: o.HTTPSPort,
