@@ -87,12 +87,13 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 	}
 	needs := stepNeeds
 	if p.cluster() {
+		do[StepNetwork] = func(ctx context.Context) (string, string, error) { return p.applyNetwork(ctx, plan) }
 		do[StepInstance] = func(ctx context.Context) (string, string, error) { return p.applyInstances(ctx, plan) }
 		do[StepDNS] = func(ctx context.Context) (string, string, error) { return p.applyClusterRecord(ctx, plan) }
 		do[StepLoadBalancer] = func(ctx context.Context) (string, string, error) { return p.applyLoadBalancer(ctx, plan) }
 		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHosts(ctx, plan) }
 		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyClusterHealth(ctx) }
-		order, needs = []string{StepRole, StepFirewall, StepInstance, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepDNS, StepHost}, clusterNeeds
+		order, needs = []string{StepRole, StepFirewall, StepNetwork, StepInstance, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepDNS, StepHost}, clusterNeeds
 		if len(plan.cluster.extra) > 0 {
 			do[StepScaleIn] = func(ctx context.Context) (string, string, error) { return p.applyScaleIn(ctx, plan) }
 			order = append(order, StepScaleIn)

@@ -66,8 +66,10 @@ type clusterSeen struct {
 	lb      *LoadBalancer
 	lbs     []Listener
 	cnames  []Record
+	net     networkSeen
 	// repair: instances the load balancer finds dead, converged again.
-	repair map[string]bool
+	repair     map[string]bool
+	netSubnets []Subnet // for destroy: the subnets of the VPC provision made
 	// For destroy: the load balancers found, and the certificate uploaded for them ("": none).
 	lbsFound []LoadBalancer
 	cert     string
@@ -77,6 +79,18 @@ type clusterSeen struct {
 // go.
 func (p *Provisioner) planInstances(ctx context.Context, rd *reads) {
 	rd.run(func() {
+		// The network first: an instance outside the deployment's VPC (one made before it had one) is
+		// replaced by one inside, where the load balancer can reach it.
+		wantVPC := ""
+		if p.readNetwork(ctx, rd) {
+			rd.mu.Lock()
+			if v := rd.plan.cluster.net.vpc; v != nil {
+				wantVPC = v.ID
+			}
+			rd.mu.Unlock()
+		} else {
+			return
+		}
 		insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
 		if err != nil {
 			rd.fail(StepInstance, err)
@@ -97,7 +111,7 @@ func (p *Provisioner) planInstances(ctx context.Context, rd *reads) {
 			case in.State == StateTerminating:
 			case in.State == StateLaunchFailed:
 				cs.failed = append(cs.failed, in)
-			case want[in.Name] && !taken[in.Name]:
+			case want[in.Name] && !taken[in.Name] && in.VpcID == wantVPC && wantVPC != "":
 				taken[in.Name] = true
 				cs.keep = append(cs.keep, in)
 				switch in.State {
@@ -127,7 +141,17 @@ func (p *Provisioner) planInstances(ctx context.Context, rd *reads) {
 		pc.keep, pc.failed, pc.missing, pc.extra = cs.keep, cs.failed, cs.missing, cs.extra
 		rd.mu.Unlock()
 		if len(cs.extra) > 0 {
-			rd.set(Change{StepScaleIn, Delete, fmt.Sprintf("remove %s: out of the load balancer, drained for %s, then terminated", instanceIDs(cs.extra), p.cfg.LB.Drain)})
+			var outside []string
+			for _, in := range cs.extra {
+				if in.VpcID != wantVPC || wantVPC == "" {
+					outside = append(outside, in.ID)
+				}
+			}
+			d := fmt.Sprintf("remove %s: out of the load balancer, drained for %s, then terminated", instanceIDs(cs.extra), p.cfg.LB.Drain)
+			if len(outside) > 0 {
+				d += " (" + strings.Join(outside, ", ") + ": outside the deployment's VPC, replaced by new ones inside)"
+			}
+			rd.set(Change{StepScaleIn, Delete, d})
 		}
 		spec := p.spec("")
 		if len(cs.missing) == 0 && len(cs.failed) == 0 {
@@ -390,8 +414,9 @@ func (p *Provisioner) createNamed(ctx context.Context, name string) (Instance, e
 			return Instance{}, err
 		}
 	}
-	spec := p.spec(p.result().SecurityGroupID)
-	spec.Name, spec.ClientToken = name, token
+	res := p.result()
+	spec := p.spec(res.SecurityGroupID)
+	spec.Name, spec.ClientToken, spec.VpcID, spec.SubnetID = name, token, res.VpcID, res.SubnetID
 	id, err := p.deps.Compute.RunInstance(ctx, spec)
 	if err != nil {
 		return Instance{}, fmt.Errorf("creating instance %s: %w", name, err)
@@ -453,7 +478,7 @@ func (p *Provisioner) applyLoadBalancer(ctx context.Context, plan *Plan) (string
 				return "", "", err
 			}
 		}
-		id, err := p.deps.LoadBalancers.CreateLoadBalancer(ctx, LoadBalancerSpec{Name: p.LoadBalancerName(), ClientToken: token, Tags: p.tags()})
+		id, err := p.deps.LoadBalancers.CreateLoadBalancer(ctx, LoadBalancerSpec{Name: p.LoadBalancerName(), VpcID: p.result().VpcID, ClientToken: token, Tags: p.tags()})
 		if id != "" {
 			p.journal.Update(func(d *JournalData) { d.LoadBalancerID = id })
 		}

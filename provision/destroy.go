@@ -59,6 +59,28 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 		mu.Unlock()
 		set(Change{StepInstance, Delete, strings.Join(ids, ", ")})
 	})
+	if p.deps.Network != nil {
+		run(func() {
+			v, sns, err := p.networkToDestroy(ctx)
+			if err != nil {
+				fail(StepNetwork, err)
+				return
+			}
+			if v == nil {
+				set(Change{StepNetwork, Skip, "none"})
+				return
+			}
+			mu.Lock()
+			plan.cluster.net.vpc = v
+			plan.cluster.netSubnets = sns
+			mu.Unlock()
+			what := v.ID
+			for _, sn := range sns {
+				what += ", " + sn.ID
+			}
+			set(Change{StepNetwork, Delete, what + " (once the instances and the load balancer are gone)"})
+		})
+	}
 	if p.deps.LoadBalancers != nil {
 		run(func() {
 			lbs, err := p.findLoadBalancers(ctx)
@@ -164,8 +186,24 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	p.journal.Update(func(d *JournalData) { d.Run = "destroy" })
 	// Nothing is sent to a load balancer once it is gone: the record goes first.
-	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}, StepLoadBalancer: {StepDNS}}
+	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}, StepLoadBalancer: {StepDNS},
+		StepNetwork: {StepInstance, StepLoadBalancer}}
 	do := map[string]func(context.Context) (string, string, error){
+		StepNetwork: func(ctx context.Context) (string, string, error) {
+			c := plan.change(StepNetwork)
+			if c.Action != Delete {
+				return "skipped", c.Detail, nil
+			}
+			for _, sn := range plan.cluster.netSubnets {
+				if err := p.deps.Network.DeleteSubnet(ctx, sn.ID); err != nil {
+					return "", "", fmt.Errorf("deleting subnet %s: %w", sn.ID, err)
+				}
+			}
+			if err := p.deps.Network.DeleteVPC(ctx, plan.cluster.net.vpc.ID); err != nil {
+				return "", "", fmt.Errorf("deleting VPC %s: %w", plan.cluster.net.vpc.ID, err)
+			}
+			return "deleted", c.Detail, nil
+		},
 		StepLoadBalancer: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepLoadBalancer)
 			if c.Action != Delete {
@@ -261,7 +299,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	}
 	var order []string
 	for _, s := range stepOrder {
-		if _, ok := do[s]; ok && (s != StepLoadBalancer || p.deps.LoadBalancers != nil) && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
+		if _, ok := do[s]; ok && (s != StepLoadBalancer || p.deps.LoadBalancers != nil) && (s != StepNetwork || p.deps.Network != nil) && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
 			order = append(order, s)
 		}
 	}
@@ -375,6 +413,14 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 	}
 	for _, r := range recs {
 		left = append(left, fmt.Sprintf("DNS record %d (%s %s → %s)", r.ID, r.Type, p.cfg.Domain, r.Value))
+	}
+	if v, sns, err := p.networkToDestroy(ctx); err != nil {
+		return nil, err
+	} else if v != nil {
+		for _, sn := range sns {
+			left = append(left, "subnet "+sn.ID)
+		}
+		left = append(left, "VPC "+v.ID)
 	}
 	if p.deps.LoadBalancers != nil {
 		lbs, err := p.findLoadBalancers(ctx)

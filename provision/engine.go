@@ -36,7 +36,7 @@ var stepNeeds = map[string][]string{
 	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
+var stepOrder = []string{StepRole, StepFirewall, StepNetwork, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
 
 // clusterNeeds are the steps' dependencies with several instances: the record points at the load
 // balancer, which needs the certificate; the hosts go behind it; instances beyond the count leave once
@@ -44,8 +44,9 @@ var stepOrder = []string{StepRole, StepFirewall, StepInstance, StepDNS, StepBuck
 var clusterNeeds = map[string][]string{
 	StepFirewall:     nil,
 	StepRole:         nil,
-	StepInstance:     {StepFirewall, StepRole},
-	StepLoadBalancer: {StepCert},
+	StepNetwork:      nil,
+	StepInstance:     {StepFirewall, StepRole, StepNetwork},
+	StepLoadBalancer: {StepCert, StepNetwork},
 	StepDNS:          {StepLoadBalancer},
 	StepBucket:       nil,
 	StepDatabase:     nil,
@@ -148,6 +149,7 @@ type Config struct {
 	// Instances is how many instances run the backends (0 and 1: one, with no load balancer).
 	Instances int
 	LB        LBSettings
+	Network   NetworkSettings
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
@@ -166,6 +168,7 @@ type Deps struct {
 	// With more than one instance: the load balancer and the certificate service it serves from.
 	LoadBalancers LoadBalancers
 	CertStore     CertificateStore
+	Network       Network
 }
 
 // Event is a step's progress.
@@ -184,6 +187,7 @@ type Result struct {
 	Instances                             []Instance // with more than one, by name
 	// LoadBalancerID and LoadBalancerAddress name the load balancer in front of several instances.
 	LoadBalancerID, LoadBalancerAddress string
+	VpcID, SubnetID                     string // the network of several instances
 	LB                                  *lbRefs
 }
 
@@ -218,8 +222,11 @@ func New(cfg Config, deps Deps, journal *Journal, progress func(Event)) (*Provis
 		cfg.BootTimeout = 10 * time.Minute
 	}
 	if cfg.Instances > 1 || cfg.LB.Always {
-		if deps.LoadBalancers == nil || deps.CertStore == nil || deps.Host == nil {
-			return nil, errors.New("provision: more than one instance needs a load balancer, a certificate service and the host side (not cloud_only)")
+		if deps.LoadBalancers == nil || deps.CertStore == nil || deps.Network == nil || deps.Host == nil {
+			return nil, errors.New("provision: more than one instance needs a load balancer, a certificate service, a network and the host side (not cloud_only)")
+		}
+		if cfg.Network.CIDR == "" {
+			cfg.Network.CIDR, cfg.Network.SubnetCIDR = "10.110.0.0/16", "10.110.1.0/24"
 		}
 		if cfg.LB.Drain <= 0 {
 			cfg.LB.Drain = 30 * time.Second
@@ -304,7 +311,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	})
 	var ip string
 	if p.cluster() {
-		p.planInstances(ctx, rd)
+		p.planInstances(ctx, rd) // reads the network first
 		p.planLoadBalancer(ctx, rd)
 		run(func() {
 			recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "CNAME")

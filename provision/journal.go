@@ -45,6 +45,8 @@ type JournalData struct {
 	LoadBalancerToken string               `json:"load_balancer_token,omitempty"`
 	LoadBalancerID    string               `json:"load_balancer_id,omitempty"`
 	CertID            string               `json:"cert_id,omitempty"`
+	VpcID             string               `json:"vpc_id,omitempty"`
+	SubnetID          string               `json:"subnet_id,omitempty"`
 	// PendingRestore is the backup to restore onto a new instance until the host step has done it.
 	PendingRestore string               `json:"pending_restore,omitempty"`
 	Run            string               `json:"run,omitempty"` // "apply" or "destroy" while one is under way

@@ -75,3 +75,31 @@ type CertificateStore interface {
 	Certificate(ctx context.Context, id string) (CertificateInfo, error)
 	DeleteCertificate(ctx context.Context, id string) error
 }
+
+// VPC is a private network; Subnet one of its subnets, in one zone.
+type VPC struct {
+	ID, Name, CIDR string
+	Tags           map[string]string
+}
+
+// Subnet is a VPC's subnet.
+type Subnet struct {
+	ID, VpcID, Name, CIDR, Zone string
+	Tags                        map[string]string
+}
+
+// Network manages the deployment's VPC and subnet.
+type Network interface {
+	// FindVPCs returns the VPCs with the name that carry the tag (by name, then the tag checked on each:
+	// the tag index lags behind a create).
+	FindVPCs(ctx context.Context, name, tagKey, tagValue string) ([]VPC, error)
+	// VPC and Subnet read one by id, or ErrNotFound.
+	VPC(ctx context.Context, id string) (VPC, error)
+	CreateVPC(ctx context.Context, name, cidr string, tags map[string]string) (string, error)
+	DeleteVPC(ctx context.Context, id string) error
+	// FindSubnets returns the VPC's subnets with the name.
+	FindSubnets(ctx context.Context, vpcID, name string) ([]Subnet, error)
+	Subnet(ctx context.Context, id string) (Subnet, error)
+	CreateSubnet(ctx context.Context, vpcID, name, cidr, zone string, tags map[string]string) (string, error)
+	DeleteSubnet(ctx context.Context, id string) error
+}

@@ -34,6 +34,7 @@ const (
 type Instance struct {
 	ID, Name, State, PublicIP, Zone, Type, ImageID string
 	Role                                           string // the CAM role attached ("" for none)
+	VpcID                                          string // "": the account's default network
 }
 
 // InstanceSpec is the instance a deployment asks for.
@@ -45,6 +46,7 @@ type InstanceSpec struct {
 	UserData                  []byte
 	ClientToken               string // makes a replayed create return the first answer
 	Role                      string // the CAM role it runs with ("" for none)
+	VpcID, SubnetID           string // "": the account's default network
 	Tags                      map[string]string
 }
 

@@ -449,6 +449,15 @@ func TestClusterFullStack(t *testing.T) {
 		t.Fatalf("%d load balancers, %d instances", len(lbs), len(tc.Instances()))
 	}
 	lb := lbs[0]
+	// The instances run in the deployment's own VPC and subnet.
+	if vpcs := tc.VPCs(); len(vpcs) != 1 || !strings.Contains(vpcs[0], "10.110.0.0/16: subnet-") || !strings.Contains(vpcs[0], "10.110.1.0/24 ap-hongkong-2") {
+		t.Fatalf("VPCs: %v", vpcs)
+	}
+	for _, id := range tc.Instances() {
+		if vpc, sn := tc.InstanceSubnet(id); !strings.HasPrefix(vpc, "vpc-") || !strings.HasPrefix(sn, "subnet-") {
+			t.Fatalf("%s runs in %q %q, not the deployment's VPC", id, vpc, sn)
+		}
+	}
 	tc.ResetCalls()
 	if again := provision(); !strings.Contains(again, "Nothing to change.") {
 		t.Fatalf("a second run:\n%s", again)
@@ -822,8 +831,8 @@ func TestClusterFullStack(t *testing.T) {
 	}
 
 	out = provision("destroy", "--force")
-	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 {
-		t.Fatalf("destroy: %d load balancers, %d instances\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), out)
+	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 || len(tc.VPCs()) != 0 {
+		t.Fatalf("destroy: %d load balancers, %d instances, VPCs %v\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), tc.VPCs(), out)
 	}
 }
 

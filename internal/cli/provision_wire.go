@@ -58,6 +58,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
 		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
 		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout, Always: p.LoadBalancer}, LBRanges: splitList(p.LBRanges),
+		Network: provision.NetworkSettings{CIDR: p.VpcCIDR, SubnetCIDR: p.SubnetCIDR, VpcID: p.VpcID, SubnetID: p.SubnetID},
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
 			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),

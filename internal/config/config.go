@@ -187,6 +187,10 @@ type Provision struct {
 	Instances     int           `yaml:"instances" help:"Instances to run the backends on. With more than one they sit behind a Cloud Load Balancer and every store must be shared: mysql.dsn, redis.addr and mongo.uri name servers off the instances (e.g. TencentDB) and the album uses cos.bucket."`
 	LBRanges      string        `yaml:"lb_ranges" help:"Comma-separated CIDR blocks the load balancer's requests and health checks come from; nginx trusts their X-Forwarded-For and X-Forwarded-Proto and admits no one else on port 80 (with instances above 1)."`
 	LoadBalancer  bool          `yaml:"load_balancer" help:"Put the instances behind a Cloud Load Balancer even when there is one (always with more than one): a deployment scaled down to one keeps its load balancer, certificate and DNS record."`
+	VpcCIDR       string        `yaml:"vpc_cidr" help:"With instances above 1: the CIDR block of the VPC provision makes for the deployment (private, /12 to /28)."`
+	SubnetCIDR    string        `yaml:"subnet_cidr" help:"With instances above 1: the CIDR block of its subnet in tencentcloud.zone, inside vpc_cidr."`
+	VpcID         string        `yaml:"vpc_id" help:"With instances above 1: an existing VPC to use instead of making one (vpc-...; with subnet_id)."`
+	SubnetID      string        `yaml:"subnet_id" help:"With instances above 1: an existing subnet of vpc_id in tencentcloud.zone (subnet-...)."`
 	DrainTimeout  time.Duration `yaml:"drain_timeout" help:"With instances above 1, how long an instance taken out of the load balancer is given to finish its requests and game rounds before it is converged or removed."`
 }
 
@@ -218,7 +222,7 @@ func Default() *Config {
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
 			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
 			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute,
-			Instances: 1, LBRanges: "100.64.0.0/10", DrainTimeout: 30 * time.Second},
+			Instances: 1, LBRanges: "100.64.0.0/10", DrainTimeout: 30 * time.Second, VpcCIDR: "10.110.0.0/16", SubnetCIDR: "10.110.1.0/24"},
 		Backup: Backup{KeepDaily: 7, KeepWeekly: 4, MaxAge: 26 * time.Hour},
 	}
 }

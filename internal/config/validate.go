@@ -309,6 +309,19 @@ func (l *Loaded) Validate() error {
 			break
 		}
 	}
+	_, vpcNet, verr := net.ParseCIDR(p.VpcCIDR)
+	_, subNet, serr := net.ParseCIDR(p.SubnetCIDR)
+	switch {
+	case verr != nil || !vpcNet.IP.IsPrivate():
+		bad("provision.vpc_cidr", "not a private CIDR block", "use a block inside 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, e.g. 10.110.0.0/16")
+	case serr != nil || !vpcNet.Contains(subNet.IP):
+		bad("provision.subnet_cidr", "not a CIDR block inside provision.vpc_cidr", "use a block of "+p.VpcCIDR+", e.g. the first /24 of it")
+	}
+	if (p.VpcID == "") != (p.SubnetID == "") {
+		bad("provision.vpc_id", "set without provision.subnet_id, or the other way round", "name both an existing VPC and its subnet in tencentcloud.zone, or neither to have them made")
+	} else if p.VpcID != "" && (!strings.HasPrefix(p.VpcID, "vpc-") || !strings.HasPrefix(p.SubnetID, "subnet-")) {
+		bad("provision.vpc_id", "not a VPC id and subnet id", "copy them from the VPC console: vpc-... and subnet-...")
+	}
 	if p.DrainTimeout <= 0 {
 		bad("provision.drain_timeout", "must be positive", "use a duration such as 30s")
 	}

@@ -93,6 +93,7 @@ type Options struct {
 	Instances int
 	LB        provision.LBSettings
 	LBRanges  []string
+	Network   provision.NetworkSettings
 
 	// Notes receives what the operator should know (a lock taken over, a resumed run, warnings).
 	Notes    io.Writer
@@ -189,7 +190,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	pcfg := provision.Config{
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
-		Instances: o.Instances, LB: o.LB,
+		Instances: o.Instances, LB: o.LB, Network: o.Network,
 	}
 	if o.Backups != nil {
 		pcfg.BackupPrefix = o.Backups.Prefix
@@ -197,7 +198,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	// The load balancer's client is there whatever the count, so that destroy finds one an earlier
 	// configuration made.
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema,
-		LoadBalancers: client, CertStore: client}
+		LoadBalancers: client, CertStore: client, Network: client.Network()}
 	if o.Bucket != nil || o.Backups != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
 		deps.Roles = client.Roles()
 		pcfg.Role = RoleSpec(o)

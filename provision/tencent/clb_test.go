@@ -119,7 +119,7 @@ func TestClusterLoadBalancer(t *testing.T) {
 	if again, err := c.UploadCertificate(ctx, certPEM, keyPEM, "applet-prod", tags); err != nil || again != cert {
 		t.Fatalf("the same certificate uploaded again: %q %v, want %q", again, err, cert)
 	}
-	spec := provision.LoadBalancerSpec{Name: "applet-prod", VpcID: "vpc-12345678", ClientToken: "applet-prod-lb", Tags: tags}
+	spec := provision.LoadBalancerSpec{Name: "applet-prod", ClientToken: "applet-prod-lb", Tags: tags}
 	lb, err := c.CreateLoadBalancer(ctx, spec)
 	if err != nil {
 		t.Fatal(err)

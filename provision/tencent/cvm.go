@@ -52,6 +52,9 @@ func toInstance(in *cvm.Instance) provision.Instance {
 	if len(in.PublicIpAddresses) > 0 {
 		out.PublicIP = str(in.PublicIpAddresses[0])
 	}
+	if v := in.VirtualPrivateCloud; v != nil {
+		out.VpcID = str(v.VpcId)
+	}
 	return out
 }
 
@@ -176,6 +179,9 @@ func (c *Compute) RunInstance(ctx context.Context, s provision.InstanceSpec) (st
 	}
 	if s.Role != "" {
 		req.CamRoleName = common.StringPtr(s.Role)
+	}
+	if s.VpcID != "" {
+		req.VirtualPrivateCloud = &cvm.VirtualPrivateCloud{VpcId: common.StringPtr(s.VpcID), SubnetId: common.StringPtr(s.SubnetID)}
 	}
 	var tags []*cvm.Tag
 	for _, k := range sortedKeys(s.Tags) {

@@ -684,6 +684,9 @@ func (s *Server) createLoadBalancer(req *request) (any, *apiError) {
 	case len(str(in.LoadBalancerName)) > 60:
 		return nil, errorf("InvalidParameterValue.Length", "LoadBalancerName is longer than 60 characters.")
 	}
+	if v := str(in.VpcId); v != "" && s.vpc.vpcs[v] == nil {
+		return nil, errorf("InvalidParameterValue", "The VPC %s does not exist.", v)
+	}
 	if tok := str(in.ClientToken); tok != "" {
 		for _, id := range s.clb.order {
 			if lb := s.clb.lbs[id]; lb.token == tok {
@@ -879,6 +882,9 @@ func (s *Server) changeTargets(req *request) (any, *apiError) {
 		i := s.cvm.instances[id]
 		if req.action == "RegisterTargets" && (i == nil || s.state(i, now) != "RUNNING") {
 			return nil, errorf("InvalidParameter", "Instance %s does not exist or is not running.", id)
+		}
+		if req.action == "RegisterTargets" && lb.vpc != "" && i.vpc != lb.vpc {
+			return nil, errorf("InvalidParameter", "Instance %s is not in the load balancer's VPC %s.", id, lb.vpc)
 		}
 		has := slices.ContainsFunc(r.targets, func(x *target) bool { return x.instance == id && x.port == port })
 		if req.action == "RegisterTargets" && has {

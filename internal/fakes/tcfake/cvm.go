@@ -33,6 +33,7 @@ type instance struct {
 	created, terminated                                  time.Time
 	launchFail                                           bool
 	camRole                                              string    // the CAM role attached, "" for none
+	vpc, subnet                                          string    // "": the account's default network
 	stopped                                              string    // STOPPED or SHUTDOWN, until started
 	started                                              time.Time // when StartInstances was accepted
 }
@@ -91,8 +92,11 @@ type runInstancesReq struct {
 		KeyIds         []string
 		KeepImageLogin string
 	}
-	SecurityGroupIds []string
-	ClientToken      string
+	SecurityGroupIds    []string
+	VirtualPrivateCloud *struct {
+		VpcId, SubnetId string
+	}
+	ClientToken string
 	TagSpecification []struct {
 		ResourceType string
 		Tags         []tag
@@ -257,6 +261,25 @@ func (s *Server) validateRun(region string, in *runInstancesReq) *apiError {
 			return errorf("InvalidParameterValue.TooLarge", "UserData is larger than 16 KB.")
 		}
 	}
+	if v := in.VirtualPrivateCloud; v != nil {
+		s.mu.Lock()
+		net, sn := s.vpc.vpcs[v.VpcId], s.vpc.subnets[v.SubnetId]
+		s.mu.Unlock()
+		switch {
+		case !strings.HasPrefix(v.VpcId, "vpc-"):
+			return errorf("InvalidParameterValue.VpcIdMalformed", "The VPC id %q is malformed.", v.VpcId)
+		case !strings.HasPrefix(v.SubnetId, "subnet-"):
+			return errorf("InvalidParameterValue.SubnetIdMalformed", "The subnet id %q is malformed.", v.SubnetId)
+		case net == nil:
+			return errorf("InvalidParameterValue.VpcIdNotExist", "The VPC %s does not exist.", v.VpcId)
+		case sn == nil:
+			return errorf("InvalidParameterValue.SubnetNotExist", "The subnet %s does not exist.", v.SubnetId)
+		case sn.vpc != v.VpcId:
+			return errorf("InvalidParameterValue.VpcIdSubnetIdNotMatch", "The subnet %s is not in VPC %s.", v.SubnetId, v.VpcId)
+		case sn.zone != in.Placement.Zone:
+			return errorf("InvalidParameterValue.SubnetIdZoneIdNotMatch", "The subnet %s is in %s, not %s.", v.SubnetId, sn.zone, in.Placement.Zone)
+		}
+	}
 	for _, sg := range in.SecurityGroupIds {
 		s.mu.Lock()
 		_, ok := s.vpc.groups[sg]
@@ -311,6 +334,9 @@ func (s *Server) runInstances(region string, in *runInstancesReq) (any, *apiErro
 			name: in.InstanceName, token: in.ClientToken, tags: tags, securityGroups: in.SecurityGroupIds,
 			userData: in.UserData, publicIP: s.nextIP(s.cvm.n - 1), created: now, launchFail: s.launchFail,
 			camRole: in.CamRoleName,
+		}
+		if v := in.VirtualPrivateCloud; v != nil {
+			s.cvm.instances[id].vpc, s.cvm.instances[id].subnet = v.VpcId, v.SubnetId
 		}
 		s.cvm.order = append(s.cvm.order, id)
 		ids = append(ids, id)
@@ -412,6 +438,7 @@ func (s *Server) describeInstances(region string, ids []string, filters []filter
 			"InstanceState": st, "Placement": map[string]any{"Zone": in.zone}, "PublicIpAddresses": ips,
 			"SecurityGroupIds": in.securityGroups, "Tags": tags, "LatestOperation": "RunInstances",
 			"LatestOperationState": op, "CreatedTime": in.created.UTC().Format(time.RFC3339), "CamRoleName": in.camRole,
+			"VirtualPrivateCloud": map[string]any{"VpcId": in.vpc, "SubnetId": in.subnet},
 		})
 	}
 	// An id that does not exist is simply not in the set: DescribeInstances has no NotFound code.

@@ -2,6 +2,7 @@ package tcfake
 
 import (
 	"fmt"
+	"net"
 	"time"
 )
 
@@ -17,12 +18,32 @@ type group struct {
 }
 
 type vpcState struct {
-	groups map[string]*group
-	order  []string
-	n      int
+	groups  map[string]*group
+	order   []string
+	n       int
+	vpcs    map[string]*network
+	subnets map[string]*subnet
+	netN    int
 }
 
-func (v *vpcState) init() { v.groups = map[string]*group{} }
+// network is a VPC; subnet one of its subnets, in one zone.
+type network struct {
+	id, name, region string
+	cidr             *net.IPNet
+	tags             []tag
+	created          time.Time
+}
+
+type subnet struct {
+	id, vpc, name, zone string
+	cidr                *net.IPNet
+	tags                []tag
+	created             time.Time
+}
+
+func (v *vpcState) init() {
+	v.groups, v.vpcs, v.subnets = map[string]*group{}, map[string]*network{}, map[string]*subnet{}
+}
 
 type policySet struct {
 	Ingress []struct {
@@ -177,7 +198,7 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 		delete(s.vpc.groups, in.SecurityGroupId)
 		return map[string]any{}, nil
 	}
-	return nil, unknownAction(req)
+	return s.networkAction(req)
 }
 
 func (s *Server) groupJSON(g *group) map[string]any {
