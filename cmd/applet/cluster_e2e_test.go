@@ -28,6 +28,7 @@ import (
 
 	mysqldrv "github.com/go-sql-driver/mysql"
 	"github.com/gorilla/websocket"
+	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/qcloud-applet/applet/internal/fakes/cosfake"
 	"github.com/qcloud-applet/applet/internal/fakes/metafake"
@@ -749,6 +750,38 @@ func TestClusterFullStack(t *testing.T) {
 		}
 	}
 	t.Logf("%d comments posted during the roll, all there", len(comments))
+
+	// Every instance runs the backup timer; one backs up at a time, the others skip while it holds the
+	// lease in Redis.
+	backupOn := func(h *nsHost) string {
+		args := h.in(filepath.Join(h.root, "usr/local/bin/applet"), "backup", "--config", filepath.Join(h.root, "etc/applet/applet.yaml"))
+		cmd := exec.Command(args[0], args[1:]...)
+		cmd.Env = h.env()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("applet backup on %s: %v\n%s", h.ns, err, out)
+		}
+		return string(out)
+	}
+	var first *nsHost
+	hmu.Lock()
+	for _, h := range hosts {
+		first = h
+		break
+	}
+	hmu.Unlock()
+	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	defer rdb.Close()
+	if err := rdb.Set(context.Background(), "applet:prod:backup", "another-instance", time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if out := backupOn(first); !strings.Contains(out, "skipped") {
+		t.Fatalf("a backup while another instance holds the lease:\n%s", out)
+	}
+	rdb.Del(context.Background(), "applet:prod:backup")
+	if out := backupOn(first); strings.Contains(out, "skipped") {
+		t.Fatalf("a backup with the lease free:\n%s", out)
+	}
 
 	// doctor reads the cluster as the load balancer sees it.
 	res, _, dout := runDoctor(t, bin, env, work, "--only", "cluster")

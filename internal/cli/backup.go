@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/qcloud-applet/applet/backup/setup"
 	"github.com/qcloud-applet/applet/internal/config"
 	"github.com/qcloud-applet/applet/internal/wire"
+	"github.com/qcloud-applet/applet/serve/redis"
 	"github.com/spf13/cobra"
 )
 
@@ -32,6 +34,22 @@ Sessions (Redis) are not backed up: after a restore, users log in again.`,
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withBackups(cmd.Context(), opts, true, func(b *setup.Backups, cfg *config.Config) error {
+				// Every instance of a deployment runs the backup timer: one backs up at a time, the
+				// others see its lease in their shared Redis and skip (their data is the same).
+				if cfg.Redis.Addr != "" {
+					rdb := redis.NewClient(redis.Config{Addr: cfg.Redis.Addr, Password: cfg.Redis.Password, DB: cfg.Redis.DB, Timeout: 5 * time.Second})
+					defer rdb.Close()
+					lease, held, err := redis.TryLease(cmd.Context(), rdb, "applet:"+cfg.Deployment+":backup", 2*time.Hour)
+					switch {
+					case err != nil:
+						fmt.Fprintf(opts.IO.ErrOut, "Note: could not take the backup lease in Redis (%v); backing up anyway.\n", err)
+					case !held:
+						fmt.Fprintf(opts.IO.Out, "Another instance of %s is backing up now (its lease is in Redis): skipped.\n", cfg.Deployment)
+						return nil
+					default:
+						defer lease.Release(context.WithoutCancel(cmd.Context()))
+					}
+				}
 				host, _ := os.Hostname()
 				keep := backup.Retention{Daily: cfg.Backup.KeepDaily, Weekly: cfg.Backup.KeepWeekly, Grace: 24 * time.Hour}
 				return b.Run(cmd.Context(), host, keep, opts.IO.Out)

@@ -75,3 +75,34 @@ func TestHungRedisFailsWithinTheTimeout(t *testing.T) {
 		t.Fatalf("Get took %v with a %v timeout", took, timeout)
 	}
 }
+
+// One holder at a time; a lease run out is free again, and its first holder cannot release the next
+// holder's.
+func TestLease(t *testing.T) {
+	rdb := redis.NewClient(redis.Config{Addr: testenv.RedisAddr(t)})
+	defer rdb.Close()
+	ctx := context.Background()
+	key := testenv.Unique("lease-")
+	a, held, err := redis.TryLease(ctx, rdb, key, 300*time.Millisecond)
+	if err != nil || !held {
+		t.Fatalf("first: %v %v", held, err)
+	}
+	if _, held, err := redis.TryLease(ctx, rdb, key, time.Minute); err != nil || held {
+		t.Fatalf("second while the first holds it: %v %v", held, err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	b, held, err := redis.TryLease(ctx, rdb, key, time.Minute)
+	if err != nil || !held {
+		t.Fatalf("after the first ran out: %v %v", held, err)
+	}
+	a.Release(ctx) // too late: not the first's any more
+	if _, held, _ := redis.TryLease(ctx, rdb, key, time.Minute); held {
+		t.Fatal("the first holder released the second's lease")
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, held, _ := redis.TryLease(ctx, rdb, key, time.Minute); !held {
+		t.Fatal("a released lease is not free")
+	}
+}
