@@ -96,7 +96,7 @@ type runInstancesReq struct {
 	VirtualPrivateCloud *struct {
 		VpcId, SubnetId string
 	}
-	ClientToken string
+	ClientToken      string
 	TagSpecification []struct {
 		ResourceType string
 		Tags         []tag
