@@ -39,7 +39,8 @@ var stepNeeds = map[string][]string{
 var stepOrder = []string{StepRole, StepFirewall, StepNetwork, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
 
 // clusterNeeds are the steps' dependencies with several instances: the record points at the load
-// balancer, which needs the certificate; the hosts go behind it; instances beyond the count leave once
+// balancer once instances serve behind it (a deployment moving from one instance keeps its old
+// address until then), the load balancer needs the certificate; instances beyond the count leave once
 // the others serve.
 var clusterNeeds = map[string][]string{
 	StepFirewall:     nil,
@@ -47,7 +48,7 @@ var clusterNeeds = map[string][]string{
 	StepNetwork:      nil,
 	StepInstance:     {StepFirewall, StepRole, StepNetwork},
 	StepLoadBalancer: {StepCert, StepNetwork},
-	StepDNS:          {StepLoadBalancer},
+	StepDNS:          {StepLoadBalancer, StepHost}, // only once instances serve behind it
 	StepBucket:       nil,
 	StepDatabase:     nil,
 	StepCert:         nil,

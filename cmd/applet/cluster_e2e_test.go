@@ -934,7 +934,7 @@ func criticalPath(out string) time.Duration {
 		}
 	}
 	needs := map[string][]string{
-		"instance": {"security-group", "instance-role"}, "load-balancer": {"certificate"}, "dns-record": {"load-balancer"},
+		"instance": {"security-group", "instance-role", "network"}, "load-balancer": {"certificate", "network"}, "dns-record": {"load-balancer", "host"},
 		"host": {"instance", "load-balancer", "bucket", "backup-bucket", "database"}, "scale-in": {"host"},
 		"health": {"host", "dns-record", "scale-in"},
 	}

@@ -150,8 +150,9 @@ func (c *Client) waitTask(ctx context.Context, action, requestID, dealName strin
 	deadline := time.Now().Add(TaskWait)
 	poll := max(c.cfg.BaseDelay/5, 20*time.Millisecond)
 	for {
-		var st struct{ Status int }
-		if err := c.clbCall(ctx, "DescribeTaskStatus", false, in, &st); err != nil {
+		st := struct{ Status int }{Status: 2}
+		// The API allows 20 of these a second: throttled, the task is simply asked about again later.
+		if err := c.clbCall(ctx, "DescribeTaskStatus", false, in, &st); err != nil && !isCode(err, "RequestLimitExceeded") {
 			return err
 		}
 		switch st.Status {

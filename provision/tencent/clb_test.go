@@ -361,3 +361,36 @@ func TestClusterLoadBalancerTasks(t *testing.T) {
 		t.Fatalf("a second listener on 443: %v", err)
 	}
 }
+
+// DescribeTaskStatus allows 20 calls a second: many tasks waited for at once are throttled, and every
+// wait still ends.
+func TestClusterTaskStatusThrottled(t *testing.T) {
+	tc, c := faultClient(t)
+	tc.SetTaskTime(300 * time.Millisecond)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 12)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.CreateLoadBalancer(ctx, provision.LoadBalancerSpec{Name: fmt.Sprintf("lb%d", i), ClientToken: fmt.Sprintf("t%d", i), Tags: tags})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("load balancer %d: %v", i, err)
+		}
+	}
+	throttled := 0
+	for _, call := range tc.Calls() {
+		if call.Action == "DescribeTaskStatus" && call.Code == "RequestLimitExceeded" {
+			throttled++
+		}
+	}
+	if throttled == 0 {
+		t.Fatal("12 waits at once were never throttled")
+	}
+	t.Logf("%d DescribeTaskStatus calls throttled, all waits ended", throttled)
+}

@@ -69,6 +69,7 @@ type clbState struct {
 	healthTick time.Duration             // how often the data plane checks targets
 	vip        string                    // the address new load balancers get ("": one of 198.51.100.0/24)
 	listenAt   func(port int) string     // where a listener's data plane listens (nil: any loopback port)
+	taskReads  []time.Time               // DescribeTaskStatus calls of the last second (20 a second at most)
 	served     map[string]map[string]int // per load balancer, requests per target
 	n          int
 }
@@ -647,6 +648,18 @@ func (s *Server) clbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
+		// The API reference allows 20 of these a second per account.
+		now := s.now()
+		recent := s.clb.taskReads[:0]
+		for _, at := range s.clb.taskReads {
+			if now.Sub(at) < time.Second {
+				recent = append(recent, at)
+			}
+		}
+		if s.clb.taskReads = recent; len(recent) >= 20 {
+			return nil, errorf("RequestLimitExceeded", "DescribeTaskStatus is limited to 20 requests a second.")
+		}
+		s.clb.taskReads = append(s.clb.taskReads, now)
 		id := str(in.TaskId)
 		if id == "" {
 			id = str(in.DealName)
