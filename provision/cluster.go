@@ -927,13 +927,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // applyScaleIn drains and removes the instances beyond the count, one at a time.
 func (p *Provisioner) applyScaleIn(ctx context.Context, plan *Plan) (string, string, error) {
 	refs := p.result().LB
-	var gone []string
+	// An instance the domain pointed at directly (the one of a one-instance layout) is still reached
+	// by clients whose resolvers cached the old record: it stays until the record's TTL has passed.
+	recordMoved := plan.change(StepDNS).Action != Keep
+	var gone, kept []string
 	for _, in := range plan.cluster.extra {
+		var ts []Target
 		if refs != nil {
-			ts, err := p.deps.LoadBalancers.Targets(ctx, refs.lb.ID, refs.listener, refs.rule)
-			if err != nil {
+			var err error
+			if ts, err = p.deps.LoadBalancers.Targets(ctx, refs.lb.ID, refs.listener, refs.rule); err != nil {
 				return "", "", err
 			}
+		}
+		isTarget := slices.ContainsFunc(ts, func(t Target) bool { return t.InstanceID == in.ID })
+		if recordMoved && !isTarget {
+			kept = append(kept, in.ID)
+			continue
+		}
+		if refs != nil {
 			for _, t := range ts {
 				if t.InstanceID != in.ID {
 					continue
@@ -959,6 +970,13 @@ func (p *Provisioner) applyScaleIn(ctx context.Context, plan *Plan) (string, str
 		}
 		p.journal.Update(func(d *JournalData) { delete(d.Hosts, in.ID) })
 		gone = append(gone, in.ID)
+	}
+	if len(kept) > 0 {
+		d := strings.Join(kept, ", ") + " kept until DNS caches have moved to the load balancer (the record's TTL is 10 minutes): the next applet provision removes it"
+		if len(gone) > 0 {
+			d = strings.Join(gone, ", ") + " drained and removed; " + d
+		}
+		return "updated", d, nil
 	}
 	return "deleted", strings.Join(gone, ", ") + " drained and removed", nil
 }

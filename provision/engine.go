@@ -54,7 +54,7 @@ var clusterNeeds = map[string][]string{
 	StepCert:         nil,
 	StepVault:        nil,
 	StepHost:         {StepInstance, StepLoadBalancer, StepBucket, StepVault, StepDatabase},
-	StepScaleIn:      {StepHost},
+	StepScaleIn:      {StepHost, StepDNS},
 	StepHealth:       {StepHost, StepDNS, StepScaleIn},
 }
 

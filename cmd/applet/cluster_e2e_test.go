@@ -935,7 +935,7 @@ func criticalPath(out string) time.Duration {
 	}
 	needs := map[string][]string{
 		"instance": {"security-group", "instance-role", "network"}, "load-balancer": {"certificate", "network"}, "dns-record": {"load-balancer", "host"},
-		"host": {"instance", "load-balancer", "bucket", "backup-bucket", "database"}, "scale-in": {"host"},
+		"host": {"instance", "load-balancer", "bucket", "backup-bucket", "database"}, "scale-in": {"host", "dns-record"},
 		"health": {"host", "dns-record", "scale-in"},
 	}
 	var end func(string) time.Duration
