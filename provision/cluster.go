@@ -327,11 +327,12 @@ func (p *Provisioner) applyInstances(ctx context.Context, plan *Plan) (string, s
 	var ready []Instance
 	var errs []error
 	var wg sync.WaitGroup
-	for _, in := range cs.keep {
+	// Existing instances are brought up and missing ones created side by side.
+	gather := func(get func() (Instance, error)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got, err := p.bringUp(ctx, in)
+			got, err := get()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -341,19 +342,11 @@ func (p *Provisioner) applyInstances(ctx context.Context, plan *Plan) (string, s
 			ready = append(ready, got)
 		}()
 	}
+	for _, in := range cs.keep {
+		gather(func() (Instance, error) { return p.bringUp(ctx, in) })
+	}
 	for _, name := range cs.missing {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := p.createNamed(ctx, name)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			ready = append(ready, got)
-		}()
+		gather(func() (Instance, error) { return p.createNamed(ctx, name) })
 	}
 	wg.Wait()
 	sort.Slice(ready, func(i, j int) bool { return ready[i].Name < ready[j].Name })

@@ -349,16 +349,22 @@ func num(p *int64, def int64) int64 {
 	return *p
 }
 
-// writable finds a load balancer a write may change now; s.mu is held.
-func (s *Server) writable(id string) (*loadBalancer, *apiError) {
+// readable finds a load balancer that exists; s.mu is held.
+func (s *Server) readable(id string) (*loadBalancer, *apiError) {
 	lb := s.clb.lbs[id]
-	switch {
-	case lb == nil || lb.deleted:
+	if lb == nil || lb.deleted {
 		return nil, errorf("InvalidParameter.LBIdNotFound", "LoadBalancer %s does not exist.", id)
-	case !lb.ready || lb.busy != "":
-		return nil, errorf("FailedOperation.ResourceInOperating", "LoadBalancer %s is in operation; retry once its task is done.", id)
 	}
 	return lb, nil
+}
+
+// writable finds a load balancer a write may change now; s.mu is held.
+func (s *Server) writable(id string) (*loadBalancer, *apiError) {
+	lb, err := s.readable(id)
+	if err == nil && (!lb.ready || lb.busy != "") {
+		return nil, errorf("FailedOperation.ResourceInOperating", "LoadBalancer %s is in operation; retry once its task is done.", id)
+	}
+	return lb, err
 }
 
 func (lb *loadBalancer) listener(id string) *listener {
@@ -438,9 +444,9 @@ func (s *Server) clbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		lb := s.clb.lbs[str(in.LoadBalancerId)]
-		if lb == nil || lb.deleted {
-			return nil, errorf("InvalidParameter.LBIdNotFound", "LoadBalancer %s does not exist.", str(in.LoadBalancerId))
+		lb, err := s.readable(str(in.LoadBalancerId))
+		if err != nil {
+			return nil, err
 		}
 		out := []map[string]any{}
 		for _, l := range lb.listeners {
@@ -587,9 +593,9 @@ func (s *Server) clbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		lb := s.clb.lbs[str(in.LoadBalancerId)]
-		if lb == nil || lb.deleted {
-			return nil, errorf("InvalidParameter.LBIdNotFound", "LoadBalancer %s does not exist.", str(in.LoadBalancerId))
+		lb, err := s.readable(str(in.LoadBalancerId))
+		if err != nil {
+			return nil, err
 		}
 		out := []map[string]any{}
 		for _, l := range lb.listeners {
