@@ -483,7 +483,16 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	}
 	// The record's change depends on the instance's address, known only now (or after apply).
 	if p.cluster() {
-		set(p.planClusterRecord(plan))
+		dns := p.planClusterRecord(plan)
+		set(dns)
+		if dns.Action != Keep {
+			// Instances the domain pointed at directly stay for the DNS caches (applyScaleIn).
+			for i, c := range plan.Changes {
+				if c.Step == StepScaleIn {
+					plan.Changes[i].Detail += "; one the domain pointed at directly stays until DNS caches have moved (the next run removes it)"
+				}
+			}
+		}
 	} else {
 		set(p.planRecord(plan.seen.records, ip, plan.change(StepInstance).Action))
 	}

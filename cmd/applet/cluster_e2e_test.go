@@ -240,24 +240,44 @@ func (h *nsHost) stop(sig syscall.Signal) {
 	}
 }
 
-// TestClusterFullStack provisions two instances behind the load balancer (each in its own network
-// namespace), plays, uploads and comments through it, rolls an upgrade under load with no failed
-// request and no lost comment, loses an instance and repairs it, scales to three and back, and
-// destroys everything.
-func TestClusterFullStack(t *testing.T) {
+// clusterRig is the cloud, the stores and three namespaces for instances, with provision's config.
+type clusterRig struct {
+	t              *testing.T
+	bin, work      string
+	nn             *netns
+	tc             *tcfake.Server
+	pebbleRoot     []byte
+	p443, p80      int
+	env            []string
+	hmu            sync.Mutex
+	hosts          map[string]*nsHost
+	free           []*nsHost
+	setEnv         func(kv string)
+	provision      func(args ...string) string
+	backendTrouble func() string
+	release        func(id string)
+}
+
+func newClusterRig(t *testing.T) *clusterRig {
+	r := &clusterRig{t: t, hosts: map[string]*nsHost{}}
 	nginxBin := testenv.Nginx(t)
 	bin := appletBinary(t)
 	nn := newNetns(t, 3)
+	r.bin, r.nn = bin, nn
 
 	tc, err := tcfake.New(e2eID, e2eKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tc.Close()
+	t.Cleanup(func() { tc.Close() })
+	r.tc = tc
 	tc.AddDomain("example.com")
 	tc.SetBootDelay(200 * time.Millisecond)
 	tc.SetHealthCheckEvery(100 * time.Millisecond)
 	p443, p80 := freeTCP(t), freeTCP(t)
+	r.p443, r.p80 = p443, p80
+	// An instance's address is its namespace's: the one-instance layout is reached there directly.
+	tc.SetPublicIP(func(n int) string { return nn.addr(n) })
 	tc.SetLoadBalancerVIP("127.0.0.1")
 	tc.SetListenAt(func(port int) string {
 		if port == 443 {
@@ -269,7 +289,7 @@ func TestClusterFullStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cs.Close()
+	t.Cleanup(func() { cs.Close() })
 	md, err := metafake.New(metafake.Config{TTL: time.Minute, Issue: cs.AddRoleKey, Policies: tc.RolePolicies, Role: func() string {
 		ids := tc.Instances()
 		if len(ids) == 0 {
@@ -280,38 +300,37 @@ func TestClusterFullStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer md.Close()
+	t.Cleanup(func() { md.Close() })
 	wx, err := wechatfake.Start(fsAppID, fsSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer wx.Close()
+	t.Cleanup(func() { wx.Close() })
 	acmeSrv := testenv.ACMEWith(t, testenv.ACMEOptions{DNSAddr: tc.DNSAddr, HTTPPort: freeTCP(t)})
 	pebbleRoot, err := acmeSrv.Roots()
 	if err != nil {
 		t.Fatal(err)
 	}
 	work := t.TempDir()
+	r.work, r.pebbleRoot = work, pebbleRoot
 	rootsFile := filepath.Join(work, "acme-roots.pem")
 	os.WriteFile(rootsFile, append(append([]byte{}, acmeSrv.ServerCertPEM...), pebbleRoot...), 0o644)
 
 	// The instances: one namespace each, given to instances in the order they first run a command.
-	var hmu sync.Mutex
-	hosts := map[string]*nsHost{}
-	var free []*nsHost
+	hmu, hosts := &r.hmu, r.hosts
 	for k, ns := range nn.names {
-		free = append(free, newNsHost(t, ns, nginxBin, filepath.Join(work, fmt.Sprintf("inst%d", k))))
+		r.free = append(r.free, newNsHost(t, ns, nginxBin, filepath.Join(work, fmt.Sprintf("inst%d", k))))
 	}
 	addrOf := map[*nsHost]string{}
-	for k, h := range free {
+	for k, h := range r.free {
 		addrOf[h] = nn.addr(k)
 	}
 	hostOf := func(id string) *nsHost {
 		hmu.Lock()
 		defer hmu.Unlock()
 		h := hosts[id]
-		if h == nil && len(free) > 0 {
-			h, free = free[0], free[1:]
+		if h == nil && len(r.free) > 0 {
+			h, r.free = r.free[0], r.free[1:]
 			hosts[id] = h
 			tc.SetTargetAddr(id, 80, addrOf[h]+":80")
 		}
@@ -325,13 +344,13 @@ func TestClusterFullStack(t *testing.T) {
 		return h.run(script)
 	})
 	// A terminated instance's namespace is free again, empty, as a new machine is.
-	release := func(id string) {
+	r.release = func(id string) {
 		hmu.Lock()
 		defer hmu.Unlock()
 		if h := hosts[id]; h != nil {
 			h.stop(syscall.SIGKILL)
 			delete(hosts, id)
-			free = append(free, h)
+			r.free = append(r.free, h)
 		}
 	}
 
@@ -347,7 +366,17 @@ func TestClusterFullStack(t *testing.T) {
 	}
 	mongoDB := testenv.Unique("cluster_")
 	t.Cleanup(func() { dropMongo(t, mongoDB) })
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mc.FormatDSN(), "APPLET_REDIS_ADDR=" + nn.relay(testenv.RedisAddr(t)),
+	// The one-instance layout's site names its certificate by absolute path: the first namespace's
+	// root goes in front (the site behind a load balancer has no such path).
+	site, err := os.ReadFile("../../templates/files/nginx-site.conf.tmpl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tplDir := filepath.Join(work, "templates")
+	os.MkdirAll(tplDir, 0o755)
+	root0 := r.free[0].root
+	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(strings.NewReplacer("{{.CertFile}}", root0+"{{.CertFile}}", "{{.KeyFile}}", root0+"{{.KeyFile}}", "{{.Webroot}}", root0+"{{.Webroot}}").Replace(string(site))), 0o644)
+	r.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mc.FormatDSN(), "APPLET_REDIS_ADDR=" + nn.relay(testenv.RedisAddr(t)),
 		"APPLET_MONGO_URI=mongodb://" + nn.relay(mongoHost), "APPLET_MONGO_DATABASE=" + mongoDB,
 		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
 		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
@@ -363,19 +392,20 @@ func TestClusterFullStack(t *testing.T) {
 		"APPLET_PROVISION_POLL_INTERVAL=50ms", "APPLET_PROVISION_ACME_DIRECTORY=" + acmeSrv.Directory,
 		"APPLET_PROVISION_ACME_ROOTS=" + rootsFile, "APPLET_PROVISION_HTTPS_PORT=" + strconv.Itoa(p443),
 		"APPLET_PROVISION_DNS_RESOLVER=" + tc.DNSAddr, "APPLET_PROVISION_HOST_TIMEOUT=60s", "LEGO_DISABLE_CNAME_SUPPORT=true",
+		"APPLET_PROVISION_TEMPLATES_DIR=" + tplDir,
 	}
-	setEnv := func(kv string) {
+	r.setEnv = func(kv string) {
 		k := kv[:strings.Index(kv, "=")+1]
-		for i, e := range env {
+		for i, e := range r.env {
 			if strings.HasPrefix(e, k) {
-				env[i] = kv
+				r.env[i] = kv
 				return
 			}
 		}
-		env = append(env, kv)
+		r.env = append(r.env, kv)
 	}
 	// backendTrouble is what the instances' backends logged at WARN and above, for a failure's message.
-	backendTrouble := func() string {
+	r.backendTrouble = func() string {
 		hmu.Lock()
 		defer hmu.Unlock()
 		var out []string
@@ -391,10 +421,10 @@ func TestClusterFullStack(t *testing.T) {
 		}
 		return strings.Join(out, "\n")
 	}
-	provision := func(args ...string) string {
+	r.provision = func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, append([]string{"provision", "--yes"}, args...)...)
-		cmd.Env, cmd.Dir = env, work
+		cmd.Env, cmd.Dir = r.env, work
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			hmu.Lock()
@@ -409,6 +439,18 @@ func TestClusterFullStack(t *testing.T) {
 		}
 		return string(out)
 	}
+	return r
+}
+
+// TestClusterFullStack provisions two instances behind the load balancer (each in its own network
+// namespace), plays, uploads and comments through it, rolls an upgrade under load with no failed
+// request and no lost comment, loses an instance and repairs it, scales to three and back, and
+// destroys everything.
+func TestClusterFullStack(t *testing.T) {
+	r := newClusterRig(t)
+	bin, tc, work, p443, p80, pebbleRoot := r.bin, r.tc, r.work, r.p443, r.p80, r.pebbleRoot
+	hmu, hosts := &r.hmu, r.hosts
+	setEnv, provision, backendTrouble, release := r.setEnv, r.provision, r.backendTrouble, r.release
 
 	if os.Getenv("APPLET_CLUSTER_LOAD") == "full" {
 		// Closer to the cloud's pace for the wall-time figure: instances boot in seconds, CLB tasks take
@@ -784,7 +826,7 @@ func TestClusterFullStack(t *testing.T) {
 	}
 
 	// doctor reads the cluster as the load balancer sees it.
-	res, _, dout := runDoctor(t, bin, env, work, "--only", "cluster")
+	res, _, dout := runDoctor(t, bin, r.env, work, "--only", "cluster")
 	for _, name := range []string{"cluster.targets", "cluster.certificate", "cluster.versions", "cluster.stores"} {
 		if res[name].Status != "ok" {
 			t.Errorf("doctor on the healthy cluster: %s is %s: %s", name, res[name].Status, res[name].Observed)
@@ -807,7 +849,7 @@ func TestClusterFullStack(t *testing.T) {
 			t.Fatalf("request %d with one instance dead: %v", i, err)
 		}
 	}
-	expectFault(t, bin, env, work, "cluster.targets", "fail", "dead", "applet provision")
+	expectFault(t, bin, r.env, work, "cluster.targets", "fail", "dead", "applet provision")
 	if out := provision(); !strings.Contains(out, "finds it dead") {
 		t.Fatalf("provision after an instance died:\n%s", out)
 	}
@@ -952,4 +994,87 @@ func criticalPath(out string) time.Duration {
 		return memo[s]
 	}
 	return end("health")
+}
+
+// TestClusterFromOneInstance grows a one-instance deployment (its stores already shared) to two behind
+// a load balancer: the new instances serve in the deployment's VPC before the domain moves to the load
+// balancer, the old instance stays while DNS caches may still send clients to it, and the next run
+// removes it. The data written through the old instance is there through the load balancer.
+func TestClusterFromOneInstance(t *testing.T) {
+	r := newClusterRig(t)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(r.pebbleRoot)
+	// call asks the domain's backends at addr, as a client whose DNS answered addr.
+	call := func(addr, method, path, body string) map[string]any {
+		t.Helper()
+		client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "applet.example.com"},
+			DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) },
+		}}
+		req, _ := http.NewRequest(method, "https://applet.example.com"+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s at %s: %v", method, path, addr, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &m); err != nil || m["code"] != float64(0) {
+			t.Fatalf("%s %s at %s: %d %s", method, path, addr, resp.StatusCode, b)
+		}
+		return m
+	}
+	record := func() string {
+		for _, rec := range r.tc.Records("example.com") {
+			if rec.Name == "applet" {
+				return rec.Type + " " + rec.Value
+			}
+		}
+		return ""
+	}
+
+	r.setEnv("APPLET_PROVISION_INSTANCES=1")
+	out := r.provision()
+	old := r.tc.Instances()
+	if len(old) != 1 || len(r.tc.LoadBalancerIDs()) != 0 || len(r.tc.VPCs()) != 0 {
+		t.Fatalf("one instance: %v, load balancers %v, VPCs %v\n%s", old, r.tc.LoadBalancerIDs(), r.tc.VPCs(), out)
+	}
+	direct := r.nn.addr(0) + ":" + strconv.Itoa(r.p443)
+	if rec := record(); rec != "A "+r.nn.addr(0) {
+		t.Fatalf("the one instance's record: %q", rec)
+	}
+	call(direct, "POST", "/applet/video/comment", `{"vid":3,"nick":"before","avatar":"https://a.example/a.png","content":"written on one instance"}`)
+
+	r.setEnv("APPLET_PROVISION_INSTANCES=2")
+	out = r.provision()
+	t.Logf("from one instance to two:\n%s", out)
+	for _, want := range []string{"network         created", "load-balancer   created", "dns-record      updated", "kept until DNS caches have moved"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("growing to two lacks %q:\n%s", want, out)
+		}
+	}
+	front := "127.0.0.1:" + strconv.Itoa(r.p443)
+	if rec := record(); rec != "A 127.0.0.1" {
+		t.Fatalf("the record after growing: %q", rec)
+	}
+	if ids := r.tc.Instances(); len(ids) != 3 || !contains(ids, old[0]) {
+		t.Fatalf("the old instance should still run beside the two new ones: %v", ids)
+	}
+	// A client whose DNS cache still holds the old address is served; so is one through the load balancer.
+	call(direct, "GET", "/applet/video/list?pageNo=1", "")
+	if m := call(front, "GET", "/applet/video/commentList?vid=3", ""); !strings.Contains(fmt.Sprint(m["data"]), "written on one instance") {
+		t.Fatalf("the comment written on the one instance, through the load balancer: %v", m)
+	}
+
+	out = r.provision()
+	if !strings.Contains(out, "scale-in        deleted") || contains(r.tc.Instances(), old[0]) || len(r.tc.Instances()) != 2 {
+		t.Fatalf("the next run should remove the old instance: %v\n%s", r.tc.Instances(), out)
+	}
+	out = r.provision("destroy", "--force")
+	if !strings.Contains(out, "Removed.") || len(r.tc.Instances()) != 0 || len(r.tc.VPCs()) != 0 || len(r.tc.LoadBalancerIDs()) != 0 {
+		t.Fatalf("destroy:\n%s", out)
+	}
 }
