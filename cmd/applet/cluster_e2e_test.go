@@ -1009,7 +1009,9 @@ func TestClusterFromOneInstance(t *testing.T) {
 		t.Helper()
 		client := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "applet.example.com"},
-			DialContext:     func(ctx context.Context, network, _ string) (net.Conn, error) { return (&net.Dialer{}).DialContext(ctx, network, addr) },
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, network, addr)
+			},
 		}}
 		req, _ := http.NewRequest(method, "https://applet.example.com"+path, strings.NewReader(body))
 		if body != "" {
