@@ -367,6 +367,19 @@ func (s *Server) writable(id string) (*loadBalancer, *apiError) {
 	return lb, err
 }
 
+// writableListener finds a load balancer a write may change now and one of its listeners; s.mu is held.
+func (s *Server) writableListener(lbID, listenerID string) (*loadBalancer, *listener, *apiError) {
+	lb, err := s.writable(lbID)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := lb.listener(listenerID)
+	if l == nil {
+		return nil, nil, errorf("InvalidParameter.ListenerIdNotFound", "Listener %s does not exist.", listenerID)
+	}
+	return lb, l, nil
+}
+
 func (lb *loadBalancer) listener(id string) *listener {
 	for _, l := range lb.listeners {
 		if l.id == id {
@@ -476,13 +489,9 @@ func (s *Server) clbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		lb, err := s.writable(str(in.LoadBalancerId))
+		lb, l, err := s.writableListener(str(in.LoadBalancerId), str(in.ListenerId))
 		if err != nil {
 			return nil, err
-		}
-		l := lb.listener(str(in.ListenerId))
-		if l == nil {
-			return nil, errorf("InvalidParameter.ListenerIdNotFound", "Listener %s does not exist.", str(in.ListenerId))
 		}
 		cert := ""
 		if in.Certificate != nil {
@@ -509,13 +518,9 @@ func (s *Server) clbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		lb, err := s.writable(str(in.LoadBalancerId))
+		lb, l, err := s.writableListener(str(in.LoadBalancerId), str(in.ListenerId))
 		if err != nil {
 			return nil, err
-		}
-		l := lb.listener(str(in.ListenerId))
-		if l == nil {
-			return nil, errorf("InvalidParameter.ListenerIdNotFound", "Listener %s does not exist.", str(in.ListenerId))
 		}
 		if l.protocol != "HTTP" && l.protocol != "HTTPS" {
 			return nil, errorf("InvalidParameter.ProtocolCheckFailed", "Forwarding rules are for HTTP and HTTPS listeners.")
@@ -871,13 +876,9 @@ func (s *Server) changeTargets(req *request) (any, *apiError) {
 	if err := decode(req, &in); err != nil {
 		return nil, err
 	}
-	lb, err := s.writable(str(in.LoadBalancerId))
+	lb, l, err := s.writableListener(str(in.LoadBalancerId), str(in.ListenerId))
 	if err != nil {
 		return nil, err
-	}
-	l := lb.listener(str(in.ListenerId))
-	if l == nil {
-		return nil, errorf("InvalidParameter.ListenerIdNotFound", "Listener %s does not exist.", str(in.ListenerId))
 	}
 	r := l.rule(str(in.LocationId), str(in.Domain), str(in.Url))
 	if r == nil {
