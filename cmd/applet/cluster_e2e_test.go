@@ -258,7 +258,8 @@ type clusterRig struct {
 	release        func(id string)
 }
 
-func newClusterRig(t *testing.T) *clusterRig {
+// newClusterRig starts it; certValidity is how long the certificates issued live (0: 90 days).
+func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 	r := &clusterRig{t: t, hosts: map[string]*nsHost{}}
 	nginxBin := testenv.Nginx(t)
 	bin := appletBinary(t)
@@ -306,7 +307,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wx.Close() })
-	acmeSrv := testenv.ACMEWith(t, testenv.ACMEOptions{DNSAddr: tc.DNSAddr, HTTPPort: freeTCP(t)})
+	acmeSrv := testenv.ACMEWith(t, testenv.ACMEOptions{DNSAddr: tc.DNSAddr, HTTPPort: freeTCP(t), Validity: certValidity})
 	pebbleRoot, err := acmeSrv.Roots()
 	if err != nil {
 		t.Fatal(err)
@@ -447,7 +448,7 @@ func newClusterRig(t *testing.T) *clusterRig {
 // request and no lost comment, loses an instance and repairs it, scales to three and back, and
 // destroys everything.
 func TestClusterFullStack(t *testing.T) {
-	r := newClusterRig(t)
+	r := newClusterRig(t, 0)
 	bin, tc, work, p443, p80, pebbleRoot := r.bin, r.tc, r.work, r.p443, r.p80, r.pebbleRoot
 	hmu, hosts := &r.hmu, r.hosts
 	setEnv, provision, backendTrouble, release := r.setEnv, r.provision, r.backendTrouble, r.release
@@ -1000,8 +1001,10 @@ func criticalPath(out string) time.Duration {
 // a load balancer: the new instances serve in the deployment's VPC before the domain moves to the load
 // balancer, the old instance stays while DNS caches may still send clients to it, and the next run
 // removes it. The data written through the old instance is there through the load balancer.
+// Certificates here live 20 days, so every run renews: the load balancer switches to the new one and
+// the one it replaced is deleted.
 func TestClusterFromOneInstance(t *testing.T) {
-	r := newClusterRig(t)
+	r := newClusterRig(t, 20*24*time.Hour)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(r.pebbleRoot)
 	// call asks the domain's backends at addr, as a client whose DNS answered addr.
@@ -1071,9 +1074,23 @@ func TestClusterFromOneInstance(t *testing.T) {
 		t.Fatalf("the comment written on the one instance, through the load balancer: %v", m)
 	}
 
+	served := func() string {
+		t.Helper()
+		c, err := tls.Dial("tcp", front, &tls.Config{RootCAs: pool, ServerName: "applet.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	before := served()
 	out = r.provision()
 	if !strings.Contains(out, "scale-in        deleted") || contains(r.tc.Instances(), old[0]) || len(r.tc.Instances()) != 2 {
 		t.Fatalf("the next run should remove the old instance: %v\n%s", r.tc.Instances(), out)
+	}
+	// It renewed too: the listener serves the new certificate, and only it is left in the SSL service.
+	if !strings.Contains(out, "certificate     created") || !strings.Contains(out, "load-balancer   updated") || served() == before || len(r.tc.Certificates()) != 1 {
+		t.Fatalf("renewal behind the load balancer: serial %s (was %s), certificates %v\n%s", served(), before, r.tc.Certificates(), out)
 	}
 	out = r.provision("destroy", "--force")
 	if !strings.Contains(out, "Removed.") || len(r.tc.Instances()) != 0 || len(r.tc.VPCs()) != 0 || len(r.tc.LoadBalancerIDs()) != 0 {

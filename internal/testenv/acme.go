@@ -41,6 +41,8 @@ type ACMEOptions struct {
 	DNSAddr string
 	// HTTPPort is where pebble connects for HTTP-01 (default 5002).
 	HTTPPort int
+	// Validity of the certificates issued (default 90 days, as Let's Encrypt's).
+	Validity time.Duration
 }
 
 // ACME starts pebble and its DNS for the test; both stop when it ends.
@@ -65,7 +67,11 @@ func ACMEWith(t testing.TB, o ACMEOptions) *ACMEServer {
 	}
 
 	store := db.NewMemoryStore()
-	authority := ca.New(quiet, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: 90 * 24 * 3600}})
+	validity := uint64(90 * 24 * 3600)
+	if o.Validity > 0 {
+		validity = uint64(o.Validity / time.Second)
+	}
+	authority := ca.New(quiet, store, "", "ecdsa", 0, 1, map[string]ca.Profile{"default": {Description: "test", ValidityPeriod: validity}})
 	validator := va.New(quiet, httpPort, 5001, false, dnsAddr, store)
 	front := wfe.New(quiet, store, validator, authority, nil, false, false, 0, 0)
 	acme := httptest.NewTLSServer(front.Handler())

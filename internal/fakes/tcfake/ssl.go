@@ -143,3 +143,14 @@ func (s *Server) sslAction(req *request) (any, *apiError) {
 }
 
 var chinaTime = time.FixedZone("CST", 8*3600)
+
+// Certificates lists the uploaded certificates' ids.
+func (s *Server) Certificates() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for id := range s.ssl.certs {
+		out = append(out, id)
+	}
+	return out
+}
