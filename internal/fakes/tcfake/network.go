@@ -3,6 +3,7 @@ package tcfake
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -189,8 +190,8 @@ func (s *Server) networkAction(req *request) (any, *apiError) {
 	return nil, unknownAction(req)
 }
 
-// filtersMatch applies Describe filters: the named fields, tag:<key> and tag-key (which lag behind a
-// create, as the tag index does).
+// filtersMatch applies Describe filters (security groups, VPCs, subnets): the named fields, tag:<key>
+// and tag-key (which lag behind a create, as the tag index does).
 func (s *Server) filtersMatch(fs []filter, tags []tag, created time.Time, fields map[string]string) (bool, *apiError) {
 	for _, f := range fs {
 		if ok, isTag := matchTags(tags, f); isTag {
@@ -256,7 +257,7 @@ func (s *Server) sortedVPCs() []*network {
 	for _, v := range s.vpc.vpcs {
 		out = append(out, v)
 	}
-	sortBy(out, func(v *network) string { return v.id })
+	slices.SortFunc(out, func(a, b *network) int { return strings.Compare(a.id, b.id) })
 	return out
 }
 
@@ -265,16 +266,8 @@ func (s *Server) sortedSubnets() []*subnet {
 	for _, sn := range s.vpc.subnets {
 		out = append(out, sn)
 	}
-	sortBy(out, func(sn *subnet) string { return sn.id })
+	slices.SortFunc(out, func(a, b *subnet) int { return strings.Compare(a.id, b.id) })
 	return out
-}
-
-func sortBy[T any](xs []T, key func(T) string) {
-	for i := 1; i < len(xs); i++ {
-		for j := i; j > 0 && strings.Compare(key(xs[j]), key(xs[j-1])) < 0; j-- {
-			xs[j], xs[j-1] = xs[j-1], xs[j]
-		}
-	}
 }
 
 // VPCs lists the VPCs that exist, with their subnets, as "vpc-… 10.0.0.0/16: subnet-… 10.0.1.0/24 zone".

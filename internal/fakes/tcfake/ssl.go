@@ -100,7 +100,7 @@ func (s *Server) sslAction(req *request) (any, *apiError) {
 		}
 		s.ssl.certs[c.id] = c
 		return map[string]any{"CertificateId": c.id}, nil
-	case "DescribeCertificate":
+	case "DescribeCertificate", "DeleteCertificate":
 		var in sslCertificateID
 		if err := decode(req, &in); err != nil {
 			return nil, err
@@ -110,6 +110,13 @@ func (s *Server) sslAction(req *request) (any, *apiError) {
 		c := s.ssl.certs[*in.CertificateId]
 		if c == nil {
 			return nil, errorf("FailedOperation.CertificateNotFound", "The certificate %s does not exist.", *in.CertificateId)
+		}
+		if req.action == "DeleteCertificate" {
+			if users := s.listenersUsing(c.id); len(users) > 0 {
+				return nil, errorf("FailedOperation.DeleteResourceFailed", "The certificate %s is bound to %s.", c.id, strings.Join(users, ", "))
+			}
+			delete(s.ssl.certs, c.id)
+			return map[string]any{"DeleteResult": true}, nil
 		}
 		var tags []sslTag
 		for k, v := range c.tags {
@@ -122,22 +129,6 @@ func (s *Server) sslAction(req *request) (any, *apiError) {
 		return map[string]any{"CertificateId": c.id, "Alias": c.alias, "Domain": domain, "SubjectAltName": c.domains,
 			"CertificateType": "SVR", "From": "upload", "Status": 1,
 			"CertEndTime": c.notAfter.In(chinaTime).Format(time.DateTime), "Tags": tags}, nil
-	case "DeleteCertificate":
-		var in sslCertificateID
-		if err := decode(req, &in); err != nil {
-			return nil, err
-		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		c := s.ssl.certs[*in.CertificateId]
-		if c == nil {
-			return nil, errorf("FailedOperation.CertificateNotFound", "The certificate %s does not exist.", *in.CertificateId)
-		}
-		if users := s.listenersUsing(c.id); len(users) > 0 {
-			return nil, errorf("FailedOperation.DeleteResourceFailed", "The certificate %s is bound to %s.", c.id, strings.Join(users, ", "))
-		}
-		delete(s.ssl.certs, c.id)
-		return map[string]any{"DeleteResult": true}, nil
 	}
 	return nil, unknownAction(req)
 }

@@ -96,21 +96,9 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 			if g == nil || g.region != req.region || (len(in.SecurityGroupIds) > 0 && !contains(in.SecurityGroupIds, id)) {
 				continue
 			}
-			ok := true
-			for _, f := range in.Filters {
-				if m, isTag := matchTags(g.tags, f); isTag {
-					// The tag index catches up with a create after the lag (eventual consistency).
-					ok = ok && m && s.now().Sub(g.created) >= s.describeLag
-					continue
-				}
-				switch f.Name {
-				case "security-group-name":
-					ok = ok && contains(f.Values, g.name)
-				case "security-group-id":
-					ok = ok && contains(f.Values, g.id)
-				default:
-					return nil, errorf("InvalidParameter.FilterInvalidKey", "The filter %q is not supported.", f.Name)
-				}
+			ok, aerr := s.filtersMatch(in.Filters, g.tags, g.created, map[string]string{"security-group-name": g.name, "security-group-id": g.id})
+			if aerr != nil {
+				return nil, aerr
 			}
 			if ok {
 				set = append(set, s.groupJSON(g))
@@ -202,12 +190,8 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 }
 
 func (s *Server) groupJSON(g *group) map[string]any {
-	var tags []map[string]string
-	for _, t := range g.tags {
-		tags = append(tags, map[string]string{"Key": t.Key, "Value": t.Value})
-	}
 	return map[string]any{"SecurityGroupId": g.id, "SecurityGroupName": g.name, "SecurityGroupDesc": g.desc,
-		"IsDefault": false, "CreatedTime": g.created.UTC().Format("2006-01-02 15:04:05"), "TagSet": tags}
+		"IsDefault": false, "CreatedTime": g.created.UTC().Format("2006-01-02 15:04:05"), "TagSet": tagSet(g.tags)}
 }
 
 // SecurityGroups returns the ids of the existing security groups.
