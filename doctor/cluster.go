@@ -68,7 +68,8 @@ func (d *env) loadBalancer(ctx context.Context) (*lbView, error) {
 	return d.lb, d.lbErr
 }
 
-func (d *env) checkTargets(ctx context.Context) Result {
+// withLB runs check on the load balancer's view, or says why it cannot.
+func (d *env) withLB(ctx context.Context, check func(v *lbView) Result) Result {
 	if r, skip := d.skipCluster(); skip {
 		return r
 	}
@@ -76,6 +77,14 @@ func (d *env) checkTargets(ctx context.Context) Result {
 	if err != nil {
 		return Failed(err.Error(), "run applet provision: it makes the load balancer and its listeners")
 	}
+	return check(v)
+}
+
+func (d *env) checkTargets(ctx context.Context) Result {
+	return d.withLB(ctx, func(v *lbView) Result { return d.targets(ctx, v) })
+}
+
+func (d *env) targets(ctx context.Context, v *lbView) Result {
 	cl, _ := d.cloud()
 	ts, err := cl.Targets(ctx, v.lb.ID, v.listener.ID, v.rule.ID)
 	if err != nil {
@@ -124,13 +133,10 @@ func (d *env) checkTargets(ctx context.Context) Result {
 }
 
 func (d *env) checkLBCertificate(ctx context.Context) Result {
-	if r, skip := d.skipCluster(); skip {
-		return r
-	}
-	v, err := d.loadBalancer(ctx)
-	if err != nil {
-		return Failed(err.Error(), "run applet provision: it makes the load balancer and its listeners")
-	}
+	return d.withLB(ctx, func(v *lbView) Result { return d.lbCertificate(ctx, v) })
+}
+
+func (d *env) lbCertificate(ctx context.Context, v *lbView) Result {
 	cl, _ := d.cloud()
 	info, err := cl.Certificate(ctx, v.listener.CertID)
 	if err != nil {

@@ -722,13 +722,14 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	// Instances not behind the load balancer yet serve nobody: they converge side by side and go in
 	// together. Those that serve go one at a time.
 	var fresh, serving []Instance
+	stale := map[string]bool{} // to converge: its bundle changed, converging was asked, or it is dead
 	for _, in := range res.Instances {
 		t, isTarget := registered[in.ID]
-		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
+		stale[in.ID] = p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
 		switch {
 		case !isTarget:
 			fresh = append(fresh, in)
-		case stale || t.Weight != TargetWeight:
+		case stale[in.ID] || t.Weight != TargetWeight:
 			serving = append(serving, in)
 		}
 	}
@@ -758,9 +759,8 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 	}
 	for i, in := range serving {
 		t := registered[in.ID]
-		stale := p.journal.Data().Hosts[in.ID].Digest != digest || force || plan.cluster.repair[in.ID]
 		do := converge
-		if !stale {
+		if !stale[in.ID] {
 			do = nil // converged, only out of the load balancer: put it back
 		}
 		step := fmt.Sprintf("%s (%d of %d)", in.ID, i+1, len(serving))

@@ -28,82 +28,80 @@ type networkSeen struct {
 }
 
 // readNetwork reads the VPC and subnet and says whether it could.
-func (p *Provisioner) readNetwork(ctx context.Context, rd *reads) (ok bool) {
-	return func() bool {
-		n := p.deps.Network
-		s := p.cfg.Network
-		zone := p.cfg.Instance.Zone
-		var seen networkSeen
-		defer func() { rd.mu.Lock(); rd.plan.cluster.net = seen; rd.mu.Unlock() }()
-		if s.VpcID != "" {
-			v, err := n.VPC(ctx, s.VpcID)
-			if errors.Is(err, ErrNotFound) {
-				rd.fail(StepNetwork, fmt.Errorf("provision.vpc_id %s: no such VPC in %s; name one of the region's VPCs, or leave provision.vpc_id and provision.subnet_id empty to have one made", s.VpcID, p.cfg.Region))
-				return false
-			}
-			if err != nil {
-				rd.fail(StepNetwork, err)
-				return false
-			}
-			sn, err := n.Subnet(ctx, s.SubnetID)
-			switch {
-			case errors.Is(err, ErrNotFound):
-				rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s: no such subnet; name a subnet of %s in %s", s.SubnetID, s.VpcID, zone))
-				return false
-			case err != nil:
-				rd.fail(StepNetwork, err)
-				return false
-			case sn.VpcID != v.ID:
-				rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s is in %s, not provision.vpc_id %s: name a subnet of %s", sn.ID, sn.VpcID, v.ID, v.ID))
-				return false
-			case sn.Zone != zone:
-				rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s is in zone %s, the instances go to %s: name a subnet in %s, or set tencentcloud.zone to %s", sn.ID, sn.Zone, zone, zone, sn.Zone))
-				return false
-			}
-			seen = networkSeen{vpc: &v, subnet: &sn}
-			rd.set(Change{StepNetwork, Keep, fmt.Sprintf("%s %s and %s %s in %s (adopted)", v.ID, v.CIDR, sn.ID, sn.CIDR, sn.Zone)})
-			return true
+func (p *Provisioner) readNetwork(ctx context.Context, rd *reads) bool {
+	n := p.deps.Network
+	s := p.cfg.Network
+	zone := p.cfg.Instance.Zone
+	var seen networkSeen
+	defer func() { rd.mu.Lock(); rd.plan.cluster.net = seen; rd.mu.Unlock() }()
+	if s.VpcID != "" {
+		v, err := n.VPC(ctx, s.VpcID)
+		if errors.Is(err, ErrNotFound) {
+			rd.fail(StepNetwork, fmt.Errorf("provision.vpc_id %s: no such VPC in %s; name one of the region's VPCs, or leave provision.vpc_id and provision.subnet_id empty to have one made", s.VpcID, p.cfg.Region))
+			return false
 		}
-		vpcs, err := n.FindVPCs(ctx, p.NetworkName(), TagKey, p.cfg.Deployment)
 		if err != nil {
 			rd.fail(StepNetwork, err)
 			return false
 		}
-		if len(vpcs) == 0 {
-			if id := p.journal.Data().VpcID; id != "" { // made a moment ago: the tag index may lag
-				if v, err := n.VPC(ctx, id); err == nil {
-					vpcs = []VPC{v}
-				}
-			}
-		}
+		sn, err := n.Subnet(ctx, s.SubnetID)
 		switch {
-		case len(vpcs) == 0:
-			rd.set(Change{StepNetwork, Create, fmt.Sprintf("VPC %s %s, subnet %s in %s", p.NetworkName(), s.CIDR, s.SubnetCIDR, zone)})
-			return true
-		case len(vpcs) > 1:
-			rd.fail(StepNetwork, fmt.Errorf("%d VPCs are named %s with %s=%s: delete the extra ones in the VPC console, then run again", len(vpcs), p.NetworkName(), TagKey, p.cfg.Deployment))
+		case errors.Is(err, ErrNotFound):
+			rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s: no such subnet; name a subnet of %s in %s", s.SubnetID, s.VpcID, zone))
 			return false
-		}
-		v := vpcs[0]
-		seen.vpc = &v
-		sns, err := n.FindSubnets(ctx, v.ID, p.NetworkName())
-		if err != nil {
+		case err != nil:
 			rd.fail(StepNetwork, err)
 			return false
+		case sn.VpcID != v.ID:
+			rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s is in %s, not provision.vpc_id %s: name a subnet of %s", sn.ID, sn.VpcID, v.ID, v.ID))
+			return false
+		case sn.Zone != zone:
+			rd.fail(StepNetwork, fmt.Errorf("provision.subnet_id %s is in zone %s, the instances go to %s: name a subnet in %s, or set tencentcloud.zone to %s", sn.ID, sn.Zone, zone, zone, sn.Zone))
+			return false
 		}
-		for _, sn := range sns {
-			if sn.Zone == zone {
-				sn := sn
-				seen.subnet = &sn
+		seen = networkSeen{vpc: &v, subnet: &sn}
+		rd.set(Change{StepNetwork, Keep, fmt.Sprintf("%s %s and %s %s in %s (adopted)", v.ID, v.CIDR, sn.ID, sn.CIDR, sn.Zone)})
+		return true
+	}
+	vpcs, err := n.FindVPCs(ctx, p.NetworkName(), TagKey, p.cfg.Deployment)
+	if err != nil {
+		rd.fail(StepNetwork, err)
+		return false
+	}
+	if len(vpcs) == 0 {
+		if id := p.journal.Data().VpcID; id != "" { // made a moment ago: the tag index may lag
+			if v, err := n.VPC(ctx, id); err == nil {
+				vpcs = []VPC{v}
 			}
 		}
-		if seen.subnet == nil {
-			rd.set(Change{StepNetwork, Update, fmt.Sprintf("%s: add subnet %s in %s", v.ID, s.SubnetCIDR, zone)})
-			return true
-		}
-		rd.set(Change{StepNetwork, Keep, fmt.Sprintf("%s %s, %s %s in %s", v.ID, v.CIDR, seen.subnet.ID, seen.subnet.CIDR, zone)})
+	}
+	switch {
+	case len(vpcs) == 0:
+		rd.set(Change{StepNetwork, Create, fmt.Sprintf("VPC %s %s, subnet %s in %s", p.NetworkName(), s.CIDR, s.SubnetCIDR, zone)})
 		return true
-	}()
+	case len(vpcs) > 1:
+		rd.fail(StepNetwork, fmt.Errorf("%d VPCs are named %s with %s=%s: delete the extra ones in the VPC console, then run again", len(vpcs), p.NetworkName(), TagKey, p.cfg.Deployment))
+		return false
+	}
+	v := vpcs[0]
+	seen.vpc = &v
+	sns, err := n.FindSubnets(ctx, v.ID, p.NetworkName())
+	if err != nil {
+		rd.fail(StepNetwork, err)
+		return false
+	}
+	for _, sn := range sns {
+		if sn.Zone == zone {
+			sn := sn
+			seen.subnet = &sn
+		}
+	}
+	if seen.subnet == nil {
+		rd.set(Change{StepNetwork, Update, fmt.Sprintf("%s: add subnet %s in %s", v.ID, s.SubnetCIDR, zone)})
+		return true
+	}
+	rd.set(Change{StepNetwork, Keep, fmt.Sprintf("%s %s, %s %s in %s", v.ID, v.CIDR, seen.subnet.ID, seen.subnet.CIDR, zone)})
+	return true
 }
 
 // applyNetwork makes what the VPC and subnet lack.

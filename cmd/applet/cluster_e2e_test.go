@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -894,7 +895,7 @@ func TestClusterFullStack(t *testing.T) {
 	hmu.Lock()
 	var gone []string
 	for id := range hosts {
-		if !contains(tc.Instances(), id) {
+		if !slices.Contains(tc.Instances(), id) {
 			gone = append(gone, id)
 		}
 	}
@@ -935,12 +936,8 @@ func p99(ds []time.Duration) time.Duration {
 	if len(ds) == 0 {
 		return 0
 	}
-	s := append([]time.Duration(nil), ds...)
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
 	return s[len(s)*99/100]
 }
 
@@ -953,15 +950,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // criticalPath is the longest chain of dependent steps in provision's output, each at the time it took:
@@ -1065,7 +1053,7 @@ func TestClusterFromOneInstance(t *testing.T) {
 	if rec := record(); rec != "A 127.0.0.1" {
 		t.Fatalf("the record after growing: %q", rec)
 	}
-	if ids := r.tc.Instances(); len(ids) != 3 || !contains(ids, old[0]) {
+	if ids := r.tc.Instances(); len(ids) != 3 || !slices.Contains(ids, old[0]) {
 		t.Fatalf("the old instance should still run beside the two new ones: %v", ids)
 	}
 	// A client whose DNS cache still holds the old address is served; so is one through the load balancer.
@@ -1085,7 +1073,7 @@ func TestClusterFromOneInstance(t *testing.T) {
 	}
 	before := served()
 	out = r.provision()
-	if !strings.Contains(out, "scale-in        deleted") || contains(r.tc.Instances(), old[0]) || len(r.tc.Instances()) != 2 {
+	if !strings.Contains(out, "scale-in        deleted") || slices.Contains(r.tc.Instances(), old[0]) || len(r.tc.Instances()) != 2 {
 		t.Fatalf("the next run should remove the old instance: %v\n%s", r.tc.Instances(), out)
 	}
 	// It renewed too: the listener serves the new certificate, and only it is left in the SSL service.
