@@ -133,7 +133,7 @@ func newRig(t *testing.T) *rig {
 	t.Helper()
 	ctx := context.Background()
 	r := &rig{mysqlDSN: testenv.MySQLDatabase(t), mongoURI: testenv.MongoURI(t), mongoDB: testenv.Unique("backup_"), dataDir: t.TempDir()}
-	vs, _, err := sqldb.OpenMySQL(ctx, r.mysqlDSN, 10*time.Second, true, nil)
+	vs, _, err := sqldb.OpenMySQL(ctx, r.mysqlDSN, 10*time.Second, true, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -94,6 +94,10 @@ func (p *Provisioner) Apply(ctx context.Context, plan *Plan) (Result, error) {
 		do[StepHost] = func(ctx context.Context) (string, string, error) { return p.applyHosts(ctx, plan) }
 		do[StepHealth] = func(ctx context.Context) (string, string, error) { return p.applyClusterHealth(ctx) }
 		order, needs = []string{StepRole, StepFirewall, StepNetwork, StepInstance, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepDNS, StepHost}, clusterNeeds
+		if p.managed() {
+			do[StepManaged] = func(ctx context.Context) (string, string, error) { return p.applyManaged(ctx, plan) }
+			order = append(order, StepManaged)
+		}
 		if len(plan.cluster.extra) > 0 {
 			do[StepScaleIn] = func(ctx context.Context) (string, string, error) { return p.applyScaleIn(ctx, plan) }
 			order = append(order, StepScaleIn)

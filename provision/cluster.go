@@ -73,6 +73,10 @@ type clusterSeen struct {
 	// For destroy: the load balancers found, and the certificate uploaded for them ("": none).
 	lbsFound []LoadBalancer
 	cert     string
+	managed  managedSeen
+	// For destroy: the managed databases provision made, and their security group.
+	dbsFound []ManagedDB
+	dbGroups []SecurityGroup
 }
 
 // planInstances reads the instances of a deployment of several: which stay, which are added, which

@@ -24,6 +24,7 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 	mu, set, fail, run := &rd.mu, rd.set, rd.fail, rd.run
 	p.planDestroyRole(ctx, rd)
 	p.planDestroyVault(ctx, rd, opts)
+	p.planDestroyManaged(ctx, rd, opts)
 	run(func() {
 		groups, err := p.groups(ctx)
 		if err != nil {
@@ -176,6 +177,14 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 	if err := rd.wait(); err != nil {
 		return nil, err
 	}
+	if plan.keepManaged {
+		// The kept databases sit in the network and admit the instances' group by name.
+		for i, c := range plan.Changes {
+			if (c.Step == StepFirewall || c.Step == StepNetwork) && c.Action == Delete {
+				plan.Changes[i] = Change{c.Step, Skip, c.Detail + ": kept with the managed databases"}
+			}
+		}
+	}
 	sortChanges(plan.Changes)
 	sort.Strings(plan.Kept) // the reads finish in any order
 	return plan, nil
@@ -186,8 +195,8 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	p.journal.Update(func(d *JournalData) { d.Run = "destroy" })
 	// Nothing is sent to a load balancer once it is gone: the record goes first.
-	needs := map[string][]string{StepFirewall: {StepInstance}, StepRole: {StepInstance}, StepLoadBalancer: {StepDNS},
-		StepNetwork: {StepInstance, StepLoadBalancer}}
+	needs := map[string][]string{StepFirewall: {StepInstance, StepManaged}, StepRole: {StepInstance}, StepLoadBalancer: {StepDNS},
+		StepNetwork: {StepInstance, StepLoadBalancer, StepManaged}}
 	do := map[string]func(context.Context) (string, string, error){
 		StepNetwork: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepNetwork)
@@ -284,8 +293,9 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 			}
 			return "deleted", c.Detail, nil
 		},
-		StepRole:  func(ctx context.Context) (string, string, error) { return p.destroyRole(ctx, plan) },
-		StepVault: func(ctx context.Context) (string, string, error) { return p.destroyVault(ctx, plan) },
+		StepManaged: func(ctx context.Context) (string, string, error) { return p.destroyManaged(ctx, plan) },
+		StepRole:    func(ctx context.Context) (string, string, error) { return p.destroyRole(ctx, plan) },
+		StepVault:   func(ctx context.Context) (string, string, error) { return p.destroyVault(ctx, plan) },
 		StepDatabase: func(ctx context.Context) (string, string, error) {
 			c := plan.change(StepDatabase)
 			if c.Action != Delete {
@@ -299,7 +309,7 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 	}
 	var order []string
 	for _, s := range stepOrder {
-		if _, ok := do[s]; ok && (s != StepLoadBalancer || p.deps.LoadBalancers != nil) && (s != StepNetwork || p.deps.Network != nil) && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
+		if _, ok := do[s]; ok && (s != StepLoadBalancer || p.deps.LoadBalancers != nil) && (s != StepManaged || p.deps.Databases != nil) && (s != StepNetwork || p.deps.Network != nil) && (s != StepBucket || p.deps.Buckets != nil) && (s != StepDatabase || p.deps.Schema != nil) && (s != StepRole || p.deps.Roles != nil) && (s != StepVault || p.deps.Vault != nil) {
 			order = append(order, s)
 		}
 	}
@@ -393,7 +403,9 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 		return nil, err
 	}
 	for _, g := range groups {
-		left = append(left, "security group "+g.ID)
+		if !plan.keepManaged {
+			left = append(left, "security group "+g.ID)
+		}
 	}
 	insts, err := p.deps.Compute.FindInstances(ctx, TagKey, p.cfg.Deployment)
 	if err != nil {
@@ -416,7 +428,7 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 	}
 	if v, sns, err := p.networkToDestroy(ctx); err != nil {
 		return nil, err
-	} else if v != nil {
+	} else if v != nil && !plan.keepManaged {
 		for _, sn := range sns {
 			left = append(left, "subnet "+sn.ID)
 		}
@@ -438,6 +450,11 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 			}
 		}
 	}
+	dbs, err := p.censusManaged(ctx, plan)
+	if err != nil {
+		return nil, err
+	}
+	left = append(left, dbs...)
 	roles, err := p.censusRole(ctx)
 	if err != nil {
 		return nil, err

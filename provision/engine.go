@@ -36,7 +36,7 @@ var stepNeeds = map[string][]string{
 	StepHealth:   {StepHost, StepDNS},
 }
 
-var stepOrder = []string{StepRole, StepFirewall, StepNetwork, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
+var stepOrder = []string{StepRole, StepFirewall, StepNetwork, StepManaged, StepInstance, StepDNS, StepBucket, StepVault, StepDatabase, StepCert, StepLoadBalancer, StepHost, StepScaleIn, StepHealth}
 
 // clusterNeeds are the steps' dependencies with several instances: the record points at the load
 // balancer once instances serve behind it (a deployment moving from one instance keeps its old
@@ -53,7 +53,8 @@ var clusterNeeds = map[string][]string{
 	StepDatabase:     nil,
 	StepCert:         nil,
 	StepVault:        nil,
-	StepHost:         {StepInstance, StepLoadBalancer, StepBucket, StepVault, StepDatabase},
+	StepManaged:      {StepFirewall, StepNetwork},
+	StepHost:         {StepInstance, StepLoadBalancer, StepBucket, StepVault, StepDatabase, StepManaged},
 	StepScaleIn:      {StepHost, StepDNS},
 	StepHealth:       {StepHost, StepDNS, StepScaleIn},
 }
@@ -96,6 +97,8 @@ type Plan struct {
 	seen    observed
 	cluster clusterSeen
 	several bool // the deployment has more than one instance
+	// keepManaged: a destroy keeps the managed databases (no --purge), and what they need.
+	keepManaged bool
 }
 
 // NoChange reports whether applying the plan would change nothing.
@@ -151,6 +154,7 @@ type Config struct {
 	Instances int
 	LB        LBSettings
 	Network   NetworkSettings
+	Managed   ManagedSettings
 }
 
 // Deps are the clouds a deployment lives in; Buckets and Schema may be nil (no such step).
@@ -170,6 +174,7 @@ type Deps struct {
 	LoadBalancers LoadBalancers
 	CertStore     CertificateStore
 	Network       Network
+	Databases     Databases // the managed databases
 }
 
 // Event is a step's progress.
@@ -314,6 +319,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	if p.cluster() {
 		p.planInstances(ctx, rd) // reads the network first
 		p.planLoadBalancer(ctx, rd)
+		p.planManaged(ctx, rd)
 		run(func() {
 			recs, err := p.deps.DNS.Records(ctx, p.cfg.DNSZone, p.RecordName(), "CNAME")
 			if err != nil {
@@ -475,6 +481,8 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 				set(Change{StepDatabase, Update, fmt.Sprintf("%s: apply %d migrations and seeds", p.deps.Schema.Describe(), n)})
 			}
 		})
+	} else if p.managed() && slices.Contains(p.cfg.Managed.Create, KindMySQL) {
+		set(Change{StepDatabase, Skip, "the managed MySQL answers only the instances: the backends apply the schema and seed"})
 	} else {
 		set(Change{StepDatabase, Skip, "mysql.dsn is empty: the video list uses the embedded database"})
 	}
@@ -587,7 +595,9 @@ func rulesText(rs []Rule) string {
 	var out []string
 	for _, r := range rs {
 		s := r.Protocol + " " + r.Port
-		if r.CIDR != "0.0.0.0/0" {
+		if r.Group != "" {
+			s += " from " + r.Group
+		} else if r.CIDR != "0.0.0.0/0" {
 			s += " from " + r.CIDR
 		}
 		out = append(out, s)
@@ -598,7 +608,7 @@ func rulesText(rs []Rule) string {
 // diffRules returns the wanted rules that are missing and the port-22 rules that are not wanted (other
 // rules an operator added are left alone).
 func diffRules(have, want []Rule) (missing, extra []Rule) {
-	key := func(r Rule) string { return strings.ToUpper(r.Protocol) + "/" + r.Port + "/" + r.CIDR }
+	key := func(r Rule) string { return strings.ToUpper(r.Protocol) + "/" + r.Port + "/" + r.CIDR + "/" + r.Group }
 	hs := map[string]bool{}
 	for _, r := range have {
 		hs[key(r)] = true

@@ -77,7 +77,8 @@ type Compute interface {
 // Rule is one ingress rule.
 type Rule struct {
 	Protocol, Port, CIDR string
-	Index                int // position in the group, for removal
+	Group                string // the source is this security group's members instead of CIDR
+	Index                int    // position in the group, for removal
 }
 
 // SecurityGroup is a firewall attached to instances.

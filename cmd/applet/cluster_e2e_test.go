@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -35,6 +37,7 @@ import (
 	"github.com/qcloud-applet/applet/internal/fakes/metafake"
 	"github.com/qcloud-applet/applet/internal/fakes/tcfake"
 	"github.com/qcloud-applet/applet/internal/testenv"
+	"github.com/qcloud-applet/applet/provision"
 	"github.com/qcloud-applet/applet/serve/wechat/wechatfake"
 )
 
@@ -257,6 +260,10 @@ type clusterRig struct {
 	provision      func(args ...string) string
 	backendTrouble func() string
 	release        func(id string)
+	// deployment is the deployment's name (unique: its MySQL account and database live on the shared
+	// server); redis is the managed Redis as the test reaches it.
+	deployment string
+	redis      func() *goredis.Client
 }
 
 // newClusterRig starts it; certValidity is how long the certificates issued live (0: 90 days).
@@ -356,12 +363,12 @@ func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 		}
 	}
 
-	// The stores are shared servers off the instances, reached at svc as managed databases would be.
-	mc, err := mysqldrv.ParseDSN(ownUserDSN(t, testenv.MySQLFreshDSN(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc.Addr = nn.relay(mc.Addr)
+	// The managed databases provision makes are real servers, reached from the instances at svc: the
+	// suite's MariaDB, where the API's accounts and databases become real ones, and a Redis of this
+	// test's own, whose password the API sets. MongoDB is adopted by address (the MongoDB-wire server
+	// here speaks no SCRAM, which TencentDB for MongoDB's accounts need).
+	r.deployment = testenv.Unique("c")
+	r.redis = managedBackends(t, tc, nn)
 	mongoHost := strings.TrimPrefix(testenv.MongoURI(t), "mongodb://")
 	if i := strings.IndexAny(mongoHost, "/?"); i >= 0 {
 		mongoHost = mongoHost[:i]
@@ -378,9 +385,8 @@ func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 	os.MkdirAll(tplDir, 0o755)
 	root0 := r.free[0].root
 	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(strings.NewReplacer("{{.CertFile}}", root0+"{{.CertFile}}", "{{.KeyFile}}", root0+"{{.KeyFile}}", "{{.Webroot}}", root0+"{{.Webroot}}").Replace(string(site))), 0o644)
-	r.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MYSQL_DSN=" + mc.FormatDSN(), "APPLET_REDIS_ADDR=" + nn.relay(testenv.RedisAddr(t)),
-		"APPLET_MONGO_URI=mongodb://" + nn.relay(mongoHost), "APPLET_MONGO_DATABASE=" + mongoDB,
-		"APPLET_DEPLOYMENT=prod", "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
+	r.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MONGO_URI=mongodb://" + nn.relay(mongoHost), "APPLET_MONGO_DATABASE=" + mongoDB,
+		"APPLET_DEPLOYMENT=" + r.deployment, "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
 		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
 		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
 		"APPLET_COS_BUCKET=album-1250000000", "APPLET_COS_REGION=ap-hongkong", "APPLET_COS_ENDPOINT=" + nn.relay(cs.Addr),
@@ -459,6 +465,7 @@ func TestClusterFullStack(t *testing.T) {
 		// a while.
 		tc.SetBootDelay(3 * time.Second)
 		tc.SetTaskTime(500 * time.Millisecond)
+		tc.SetDatabaseReady(3 * time.Second)
 	}
 	start := time.Now()
 	out := provision()
@@ -494,6 +501,7 @@ func TestClusterFullStack(t *testing.T) {
 		t.Fatalf("%d load balancers, %d instances", len(lbs), len(tc.Instances()))
 	}
 	lb := lbs[0]
+	checkManaged(t, r)
 	// The instances run in the deployment's own VPC and subnet.
 	if vpcs := tc.VPCs(); len(vpcs) != 1 || !strings.Contains(vpcs[0], "10.110.0.0/16: subnet-") || !strings.Contains(vpcs[0], "10.110.1.0/24 ap-hongkong-2") {
 		t.Fatalf("VPCs: %v", vpcs)
@@ -814,15 +822,16 @@ func TestClusterFullStack(t *testing.T) {
 		break
 	}
 	hmu.Unlock()
-	rdb := goredis.NewClient(&goredis.Options{Addr: testenv.RedisAddr(t)})
+	rdb := r.redis()
 	defer rdb.Close()
-	if err := rdb.Set(context.Background(), "applet:prod:backup", "another-instance", time.Minute).Err(); err != nil {
+	lease := "applet:" + r.deployment + ":backup"
+	if err := rdb.Set(context.Background(), lease, "another-instance", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if out := backupOn(first); !strings.Contains(out, "skipped") {
 		t.Fatalf("a backup while another instance holds the lease:\n%s", out)
 	}
-	rdb.Del(context.Background(), "applet:prod:backup")
+	rdb.Del(context.Background(), lease)
 	if out := backupOn(first); strings.Contains(out, "skipped") {
 		t.Fatalf("a backup with the lease free:\n%s", out)
 	}
@@ -907,9 +916,93 @@ func TestClusterFullStack(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Without --purge the managed databases stay with their data, and so do the network and the
+	// security groups they need; --purge removes them too.
 	out = provision("destroy", "--force")
-	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 || len(tc.VPCs()) != 0 {
-		t.Fatalf("destroy: %d load balancers, %d instances, VPCs %v\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), tc.VPCs(), out)
+	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 || len(tc.ManagedDatabases()) != 2 || len(tc.VPCs()) != 1 ||
+		!strings.Contains(out, "managed databases") {
+		t.Fatalf("destroy keeping the data: %d load balancers, %d instances, databases %v, VPCs %v\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), tc.ManagedDatabases(), tc.VPCs(), out)
+	}
+	out = provision("destroy", "--force", "--purge")
+	if !strings.Contains(out, "Removed.") || len(tc.ManagedDatabases()) != 0 || len(tc.VPCs()) != 0 || len(tc.SecurityGroups()) != 0 {
+		t.Fatalf("destroy --purge: databases %v, VPCs %v, groups %v\n%s", tc.ManagedDatabases(), tc.VPCs(), tc.SecurityGroups(), out)
+	}
+	if _, err := os.Stat(secretsPath(r)); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the databases' credentials outlive them: %v", err)
+	}
+}
+
+// secretsPath is where the deployment's database credentials are kept.
+func secretsPath(r *clusterRig) string {
+	return provision.SecretsPath(filepath.Join(r.work, "data", "provision"), r.deployment)
+}
+
+// checkManaged checks the managed databases a fresh cluster got: TencentDB for MySQL and for Redis in
+// the deployment's subnet, in a security group that admits only the instances' group, their
+// passwords only in the state directory (0600) and in the hosts' configs, and the backends using them.
+func checkManaged(t *testing.T, r *clusterRig) {
+	t.Helper()
+	dbs := r.tc.ManagedDatabases()
+	slices.Sort(dbs)
+	if len(dbs) != 2 || !strings.HasPrefix(dbs[0], "cdb:cdb-") || !strings.HasPrefix(dbs[1], "redis:crs-") {
+		t.Fatalf("managed databases: %v", dbs)
+	}
+	var instGroup, dbGroup string
+	for _, g := range r.tc.SecurityGroups() {
+		if ing := strings.Join(r.tc.Ingress(g), ", "); strings.Contains(ing, "TCP:3306") {
+			dbGroup = g
+		} else if strings.Contains(ing, "TCP:443") {
+			instGroup = g
+		}
+	}
+	if want := "TCP:3306 " + instGroup + " ACCEPT, TCP:6379 " + instGroup + " ACCEPT"; instGroup == "" || strings.Join(r.tc.Ingress(dbGroup), ", ") != want {
+		t.Fatalf("the databases' group %s admits %v, want %s", dbGroup, r.tc.Ingress(dbGroup), want)
+	}
+	for _, d := range dbs {
+		id := d[strings.Index(d, ":")+1:]
+		if g := r.tc.DatabaseGroups(id); !slices.Equal(g, []string{dbGroup}) {
+			t.Fatalf("%s is in groups %v, want only %s", id, g, dbGroup)
+		}
+	}
+	stateDir := filepath.Join(r.work, "data", "provision")
+	path := secretsPath(r)
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("the databases' credentials file: %v %v", st, err)
+	}
+	sec, err := provision.ReadSecrets(stateDir, r.deployment)
+	if err != nil || sec.MySQL == nil || sec.Redis == nil || sec.MySQL.Password == "" || sec.Redis.Password == "" {
+		t.Fatalf("credentials: %+v %v", sec, err)
+	}
+	// Each password is in the credentials file and the hosts' configs, and nowhere else here.
+	filepath.WalkDir(r.work, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() || p == path {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		for _, pw := range []string{sec.MySQL.Password, sec.MySQL.RootPassword, sec.Redis.Password} {
+			if bytes.Contains(b, []byte(pw)) && !strings.HasSuffix(p, "etc/applet/applet.yaml") {
+				t.Errorf("a database password is in %s", p)
+			}
+		}
+		return nil
+	})
+	r.hmu.Lock()
+	defer r.hmu.Unlock()
+	for id, h := range r.hosts {
+		b, err := os.ReadFile(filepath.Join(h.root, "etc/applet/applet.yaml"))
+		if err != nil || !bytes.Contains(b, []byte(sec.MySQL.Addr)) || !bytes.Contains(b, []byte(sec.Redis.Password)) {
+			t.Fatalf("%s's config does not name the managed databases (%v)", id, err)
+		}
+	}
+	// The backends' account reaches its database only.
+	c := r.redis()
+	defer c.Close()
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("the managed Redis with its password: %v", err)
+	}
+	if err := goredis.NewClient(&goredis.Options{Addr: c.Options().Addr}).Ping(context.Background()).Err(); err == nil {
+		t.Fatal("the managed Redis answers without its password")
 	}
 }
 
@@ -1029,6 +1122,14 @@ func TestClusterFromOneInstance(t *testing.T) {
 		return ""
 	}
 
+	// The stores are named servers off the instances: provision adopts them by address.
+	mc, err := mysqldrv.ParseDSN(ownUserDSN(t, testenv.MySQLFreshDSN(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.Addr = r.nn.relay(mc.Addr)
+	r.setEnv("APPLET_MYSQL_DSN=" + mc.FormatDSN())
+	r.setEnv("APPLET_REDIS_ADDR=" + r.nn.relay(testenv.RedisAddr(t)))
 	r.setEnv("APPLET_PROVISION_INSTANCES=1")
 	out := r.provision()
 	old := r.tc.Instances()
@@ -1083,5 +1184,100 @@ func TestClusterFromOneInstance(t *testing.T) {
 	out = r.provision("destroy", "--force")
 	if !strings.Contains(out, "Removed.") || len(r.tc.Instances()) != 0 || len(r.tc.VPCs()) != 0 || len(r.tc.LoadBalancerIDs()) != 0 {
 		t.Fatalf("destroy:\n%s", out)
+	}
+}
+
+// managedBackends registers the real servers as the stand-in's managed databases: new TencentDB for
+// MySQL instances are the suite's MariaDB (their accounts and databases made there, dropped at the end)
+// and new TencentDB for Redis instances a redis-server of this test's, whose password the API sets. It
+// returns a client of that Redis, with the password the instance was given.
+func managedBackends(t *testing.T, tc *tcfake.Server, nn *netns) func() *goredis.Client {
+	t.Helper()
+	admin, err := mysqldrv.ParseDSN(testenv.MySQLDSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin.DBName = ""
+	db, err := sql.Open("mysql", admin.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var users, dbs []string
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range users {
+			db.Exec("DROP USER IF EXISTS " + u)
+		}
+		for _, d := range dbs {
+			db.Exec("DROP DATABASE IF EXISTS `" + d + "`")
+		}
+		db.Close()
+	})
+	tc.SetDatabaseBackend("cdb", tcfake.DatabaseBackend{Addr: nn.relay(admin.Addr), Apply: func(ctx context.Context, op tcfake.DatabaseOp) error {
+		mu.Lock()
+		defer mu.Unlock()
+		quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+		var q string
+		switch op.Kind {
+		case "password": // root's: the shared server's root stays as the suite set it
+			return nil
+		case "database":
+			q = "CREATE DATABASE `" + op.Name + "` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+			dbs = append(dbs, op.Name)
+		case "account":
+			q = "CREATE USER " + quote(op.User) + "@" + quote(op.Host) + " IDENTIFIED BY " + quote(op.Password)
+			users = append(users, quote(op.User)+"@"+quote(op.Host))
+		case "grant":
+			q = "GRANT " + strings.Join(op.Privileges, ", ") + " ON `" + op.Name + "`.* TO " + quote(op.User) + "@" + quote(op.Host)
+		default:
+			return fmt.Errorf("no such change %q", op.Kind)
+		}
+		_, err := db.ExecContext(ctx, q)
+		return err
+	}})
+
+	dir := t.TempDir()
+	port := freeTCP(t)
+	srv := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := srv.Start(); err != nil {
+		if testenv.CI() {
+			t.Fatalf("redis-server: %v", err)
+		}
+		t.Skipf("redis-server: %v", err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var pass string
+	var pmu sync.Mutex
+	tc.SetDatabaseBackend("redis", tcfake.DatabaseBackend{Addr: nn.relay(addr), Apply: func(ctx context.Context, op tcfake.DatabaseOp) error {
+		if op.Kind != "password" {
+			return fmt.Errorf("no such change %q", op.Kind)
+		}
+		pmu.Lock()
+		old := pass
+		pass = op.Password
+		pmu.Unlock()
+		c := goredis.NewClient(&goredis.Options{Addr: addr, Password: old})
+		defer c.Close()
+		return c.ConfigSet(ctx, "requirepass", op.Password).Err()
+	}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s: %v", addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return func() *goredis.Client {
+		pmu.Lock()
+		defer pmu.Unlock()
+		return goredis.NewClient(&goredis.Options{Addr: addr, Password: pass})
 	}
 }

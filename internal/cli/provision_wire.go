@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/qcloud-applet/applet/internal/config"
+	"github.com/qcloud-applet/applet/internal/hint"
 	"github.com/qcloud-applet/applet/provision"
 	"github.com/qcloud-applet/applet/provision/deliver"
 	"github.com/qcloud-applet/applet/provision/deploy"
@@ -42,6 +44,10 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 			keyIDs = append(keyIDs, k)
 		}
 	}
+	managed, err := managedStores(c)
+	if err != nil {
+		return nil, nil, err
+	}
 	hc, warnings := c.ForHost(config.HostLayout{DataDir: host.DataDir, Loopback: host.Upstream,
 		OwnMySQL: slices.Contains(deliver.SelfHosted(c.Redis.Addr, c.MySQL.DSN), "mariadb-server"), BackupKey: host.BackupKeyPath})
 	bin := o.HostBinary
@@ -58,10 +64,10 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
 		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
 		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout, Always: p.LoadBalancer}, LBRanges: splitList(p.LBRanges),
-		Network: provision.NetworkSettings{CIDR: p.VpcCIDR, SubnetCIDR: p.SubnetCIDR, VpcID: p.VpcID, SubnetID: p.SubnetID},
+		Network: provision.NetworkSettings{CIDR: p.VpcCIDR, SubnetCIDR: p.SubnetCIDR, VpcID: p.VpcID, SubnetID: p.SubnetID}, Managed: managed,
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
-			Deliver: deliver.Options{HostConfig: config.RenderWithSecrets(hc, "# applet on the host of deployment "+c.Deployment+": written by applet provision; edits are overwritten.\n"),
+			Deliver: deliver.Options{HostConfig: hostConfig(hc, stateDir, c.Deployment, managed),
 				Backends:  deliver.Backends{Album: hc.Album.Listen, Game: hc.Game.Listen, Session: hc.Session.Listen, Video: hc.Video.Listen},
 				RedisAddr: c.Redis.Addr, RedisPassword: c.Redis.Password, MySQLDSN: c.MySQL.DSN, ACMEDirectory: p.ACMEDirectory, ACMERoots: p.ACMERoots,
 				HTTPPort: p.HTTPPort, HTTPSPort: p.HTTPSPort, MaxUploadMB: c.Album.MaxUploadMB, ShutdownTimeout: c.Serve.ShutdownTimeout,
@@ -84,6 +90,56 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 	}
 	d, err := deploy.Open(ctx, do)
 	return d, c, err
+}
+
+// managedStores says which stores of a deployment of several provision makes (those the configuration
+// leaves empty) and which it adopts (by address).
+func managedStores(c *config.Config) (provision.ManagedSettings, error) {
+	m := provision.ManagedSettings{Adopt: map[provision.DBKind]string{}, Ready: c.Provision.DatabaseTimeout}
+	if c.Provision.Instances <= 1 && !c.Provision.LoadBalancer {
+		return m, nil // one instance keeps its stores on itself, or names them
+	}
+	for _, s := range []struct {
+		kind       provision.DBKind
+		key, value string
+	}{{provision.KindMySQL, "mysql.dsn", c.MySQL.DSN}, {provision.KindRedis, "redis.addr", c.Redis.Addr}, {provision.KindMongo, "mongo.uri", c.Mongo.URI}} {
+		if s.value == "" {
+			m.Create = append(m.Create, s.kind)
+			continue
+		}
+		addr, err := config.StoreAddr(s.value)
+		if err != nil {
+			return m, hint.New(fmt.Errorf("%s: %w", s.key, err), "name the server as host:port, or leave "+s.key+" empty to have provision make a "+s.kind.Product()+" instance")
+		}
+		m.Adopt[s.kind] = addr
+	}
+	return m, nil
+}
+
+// hostConfig renders the hosts' config when it is delivered: the managed databases' addresses and
+// passwords come from the state directory, where provision wrote them.
+func hostConfig(hc *config.Config, stateDir, deployment string, m provision.ManagedSettings) func() ([]byte, error) {
+	return func() ([]byte, error) {
+		c := *hc
+		if len(m.Create) > 0 {
+			sec, err := provision.ReadSecrets(stateDir, deployment)
+			if err != nil {
+				return nil, err
+			}
+			st := sec.Stores()
+			if c.MySQL.DSN == "" && st.MySQLDSN != "" {
+				c.MySQL.DSN = st.MySQLDSN
+				c.Video.Migrate, c.Video.Seed = true, true // a new database in the VPC: the backends apply the schema and seed
+			}
+			if c.Redis.Addr == "" {
+				c.Redis.Addr, c.Redis.Password = st.RedisAddr, st.RedisPassword
+			}
+			if c.Mongo.URI == "" {
+				c.Mongo.URI = st.MongoURI
+			}
+		}
+		return config.RenderWithSecrets(&c, "# applet on the host of deployment "+deployment+": written by applet provision; edits are overwritten.\n"), nil
+	}
 }
 
 // splitList splits a comma-separated setting, dropping blanks.

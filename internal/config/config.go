@@ -107,6 +107,7 @@ type Video struct {
 	SQLitePath   string        `yaml:"sqlite_path" help:"File of the embedded video database when mysql.dsn is empty (empty: <data_dir>/video.db)."`
 	MediaOrigin  string        `yaml:"media_origin" help:"Origin of the sample videos' posters and clips (relative URLs), e.g. the bucket's https://album-1250000000.cos.ap-guangzhou.myqcloud.com, where provision puts them (empty: this server, which serves them)."`
 	Migrate      bool          `yaml:"migrate" help:"Let serve apply pending MySQL migrations itself instead of refusing to start (applet seed-mysql does it otherwise)."`
+	Seed         bool          `yaml:"seed" help:"With migrate: also put the sample videos into tables that are empty (provision sets it for a database it made)."`
 }
 
 // Redis is shared by the session store and the game across nodes; empty Addr keeps them in process.
@@ -159,39 +160,40 @@ type TencentCloud struct {
 
 // Provision describes the cloud side `applet provision` builds.
 type Provision struct {
-	InstanceType  string        `yaml:"instance_type" help:"CVM instance type, e.g. S5.MEDIUM2 (2 vCPU, 2 GiB)."`
-	ImageID       string        `yaml:"image_id" help:"Image of the instance: a public Ubuntu or Debian image id of the region (img-...)."`
-	DiskGB        int           `yaml:"disk_gb" help:"System disk size in GB."`
-	BandwidthMbps int           `yaml:"bandwidth_mbps" help:"Outbound bandwidth cap in Mbps (billed by traffic)."`
-	SSHCIDR       string        `yaml:"ssh_cidr" help:"Open port 22 to this CIDR block, e.g. 203.0.113.7/32 (empty: closed; the host step uses the command service)."`
-	SSHUser       string        `yaml:"ssh_user" help:"Deliver the host step over SSH as this user (root, or one with passwordless sudo) instead of the command service; needs ssh_cidr and ssh_key_file."`
-	SSHKeyFile    string        `yaml:"ssh_key_file" secret:"true" help:"Private key file for ssh_user (no passphrase); the host key is pinned on first use in <state_dir>/<deployment>.known_hosts."`
-	SSHPort       int           `yaml:"ssh_port" help:"SSH port of the instance."`
-	KeyIDs        string        `yaml:"key_ids" help:"Comma-separated SSH key pair ids to install on the instance (empty: none)."`
-	DNSZone       string        `yaml:"dns_zone" help:"The domain DNSPod holds for domain (empty: its last two labels, e.g. example.com)."`
-	StateDir      string        `yaml:"state_dir" help:"Directory of the local journal and lock (empty: <data_dir>/provision)."`
-	CallTimeout   time.Duration `yaml:"call_timeout" help:"Bound on each cloud API call; slower calls are retried when that is safe."`
-	PollInterval  time.Duration `yaml:"poll_interval" help:"How often a booting or terminating instance is looked at."`
-	BootTimeout   time.Duration `yaml:"boot_timeout" help:"How long an instance may take to run (or to go, on destroy)."`
-	CloudOnly     bool          `yaml:"cloud_only" help:"Make only the cloud resources: no certificate, no host step, no health check."`
-	InstanceRole  string        `yaml:"instance_role" help:"An existing CAM role (for CVM) to attach to the instance instead of the one provision makes, for keys that may not manage CAM (empty: applet-<deployment>)."`
-	ACMEDirectory string        `yaml:"acme_directory" help:"ACME directory the certificate comes from."`
-	ACMEEmail     string        `yaml:"acme_email" help:"Contact address of the ACME account (expiry notices); empty: none."`
-	ACMERoots     string        `yaml:"acme_roots" help:"PEM file of extra roots to trust for a private ACME CA and the certificates it issues (empty: the system's)."`
-	HTTPPort      int           `yaml:"http_port" help:"Port nginx answers HTTP (ACME challenges, redirects) on."`
-	HTTPSPort     int           `yaml:"https_port" help:"Port nginx answers HTTPS on (mini programs need 443)."`
-	HostBinary    string        `yaml:"host_binary" help:"linux/amd64 applet binary to install on the instance (empty: this one, when it is linux/amd64)."`
-	HostTimeout   time.Duration `yaml:"host_timeout" help:"How long the host step and the health check may take."`
-	TemplatesDir  string        `yaml:"templates_dir" help:"Directory of template overrides (<name>.tmpl, e.g. nginx-site.conf.tmpl); empty: the embedded templates."`
-	DNSResolver   string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
-	Instances     int           `yaml:"instances" help:"Instances to run the backends on. With more than one they sit behind a Cloud Load Balancer and every store must be shared: mysql.dsn, redis.addr and mongo.uri name servers off the instances (e.g. TencentDB) and the album uses cos.bucket."`
-	LBRanges      string        `yaml:"lb_ranges" help:"Comma-separated CIDR blocks the load balancer's requests and health checks come from; nginx trusts their X-Forwarded-For and X-Forwarded-Proto and admits no one else on port 80 (with instances above 1)."`
-	LoadBalancer  bool          `yaml:"load_balancer" help:"Put the instances behind a Cloud Load Balancer even when there is one (always with more than one): a deployment scaled down to one keeps its load balancer, certificate and DNS record."`
-	VpcCIDR       string        `yaml:"vpc_cidr" help:"With instances above 1: the CIDR block of the VPC provision makes for the deployment (private, /12 to /28)."`
-	SubnetCIDR    string        `yaml:"subnet_cidr" help:"With instances above 1: the CIDR block of its subnet in tencentcloud.zone, inside vpc_cidr."`
-	VpcID         string        `yaml:"vpc_id" help:"With instances above 1: an existing VPC to use instead of making one (vpc-...; with subnet_id)."`
-	SubnetID      string        `yaml:"subnet_id" help:"With instances above 1: an existing subnet of vpc_id in tencentcloud.zone (subnet-...)."`
-	DrainTimeout  time.Duration `yaml:"drain_timeout" help:"With instances above 1, how long an instance taken out of the load balancer is given to finish its requests and game rounds before it is converged or removed."`
+	InstanceType    string        `yaml:"instance_type" help:"CVM instance type, e.g. S5.MEDIUM2 (2 vCPU, 2 GiB)."`
+	ImageID         string        `yaml:"image_id" help:"Image of the instance: a public Ubuntu or Debian image id of the region (img-...)."`
+	DiskGB          int           `yaml:"disk_gb" help:"System disk size in GB."`
+	BandwidthMbps   int           `yaml:"bandwidth_mbps" help:"Outbound bandwidth cap in Mbps (billed by traffic)."`
+	SSHCIDR         string        `yaml:"ssh_cidr" help:"Open port 22 to this CIDR block, e.g. 203.0.113.7/32 (empty: closed; the host step uses the command service)."`
+	SSHUser         string        `yaml:"ssh_user" help:"Deliver the host step over SSH as this user (root, or one with passwordless sudo) instead of the command service; needs ssh_cidr and ssh_key_file."`
+	SSHKeyFile      string        `yaml:"ssh_key_file" secret:"true" help:"Private key file for ssh_user (no passphrase); the host key is pinned on first use in <state_dir>/<deployment>.known_hosts."`
+	SSHPort         int           `yaml:"ssh_port" help:"SSH port of the instance."`
+	KeyIDs          string        `yaml:"key_ids" help:"Comma-separated SSH key pair ids to install on the instance (empty: none)."`
+	DNSZone         string        `yaml:"dns_zone" help:"The domain DNSPod holds for domain (empty: its last two labels, e.g. example.com)."`
+	StateDir        string        `yaml:"state_dir" help:"Directory of the local journal and lock (empty: <data_dir>/provision)."`
+	CallTimeout     time.Duration `yaml:"call_timeout" help:"Bound on each cloud API call; slower calls are retried when that is safe."`
+	PollInterval    time.Duration `yaml:"poll_interval" help:"How often a booting or terminating instance is looked at."`
+	BootTimeout     time.Duration `yaml:"boot_timeout" help:"How long an instance may take to run (or to go, on destroy)."`
+	CloudOnly       bool          `yaml:"cloud_only" help:"Make only the cloud resources: no certificate, no host step, no health check."`
+	InstanceRole    string        `yaml:"instance_role" help:"An existing CAM role (for CVM) to attach to the instance instead of the one provision makes, for keys that may not manage CAM (empty: applet-<deployment>)."`
+	ACMEDirectory   string        `yaml:"acme_directory" help:"ACME directory the certificate comes from."`
+	ACMEEmail       string        `yaml:"acme_email" help:"Contact address of the ACME account (expiry notices); empty: none."`
+	ACMERoots       string        `yaml:"acme_roots" help:"PEM file of extra roots to trust for a private ACME CA and the certificates it issues (empty: the system's)."`
+	HTTPPort        int           `yaml:"http_port" help:"Port nginx answers HTTP (ACME challenges, redirects) on."`
+	HTTPSPort       int           `yaml:"https_port" help:"Port nginx answers HTTPS on (mini programs need 443)."`
+	HostBinary      string        `yaml:"host_binary" help:"linux/amd64 applet binary to install on the instance (empty: this one, when it is linux/amd64)."`
+	HostTimeout     time.Duration `yaml:"host_timeout" help:"How long the host step and the health check may take."`
+	TemplatesDir    string        `yaml:"templates_dir" help:"Directory of template overrides (<name>.tmpl, e.g. nginx-site.conf.tmpl); empty: the embedded templates."`
+	DNSResolver     string        `yaml:"dns_resolver" help:"DNS server (host:port) to check records with, e.g. 119.29.29.29:53 (empty: the system's)."`
+	Instances       int           `yaml:"instances" help:"Instances to run the backends on. With more than one they sit behind a Cloud Load Balancer and every store must be shared: provision makes TencentDB for MySQL, Redis and MongoDB in the deployment's VPC for mysql.dsn, redis.addr and mongo.uri left empty, and adopts the servers they name; the album uses cos.bucket."`
+	LBRanges        string        `yaml:"lb_ranges" help:"Comma-separated CIDR blocks the load balancer's requests and health checks come from; nginx trusts their X-Forwarded-For and X-Forwarded-Proto and admits no one else on port 80 (with instances above 1)."`
+	LoadBalancer    bool          `yaml:"load_balancer" help:"Put the instances behind a Cloud Load Balancer even when there is one (always with more than one): a deployment scaled down to one keeps its load balancer, certificate and DNS record."`
+	VpcCIDR         string        `yaml:"vpc_cidr" help:"With instances above 1: the CIDR block of the VPC provision makes for the deployment (private, /12 to /28)."`
+	SubnetCIDR      string        `yaml:"subnet_cidr" help:"With instances above 1: the CIDR block of its subnet in tencentcloud.zone, inside vpc_cidr."`
+	VpcID           string        `yaml:"vpc_id" help:"With instances above 1: an existing VPC to use instead of making one (vpc-...; with subnet_id)."`
+	SubnetID        string        `yaml:"subnet_id" help:"With instances above 1: an existing subnet of vpc_id in tencentcloud.zone (subnet-...)."`
+	DatabaseTimeout time.Duration `yaml:"database_timeout" help:"With instances above 1, how long a new managed database (TencentDB) may take to run."`
+	DrainTimeout    time.Duration `yaml:"drain_timeout" help:"With instances above 1, how long an instance taken out of the load balancer is given to finish its requests and game rounds before it is converged or removed."`
 }
 
 // Backup configures `applet backup` and `applet restore`.
@@ -222,7 +224,7 @@ func Default() *Config {
 		Provision: Provision{InstanceType: "S5.MEDIUM2", ImageID: "img-487zeit5", DiskGB: 50, BandwidthMbps: 5,
 			CallTimeout: 15 * time.Second, PollInterval: time.Second, BootTimeout: 10 * time.Minute,
 			ACMEDirectory: "https://acme-v02.api.letsencrypt.org/directory", HTTPPort: 80, HTTPSPort: 443, SSHPort: 22, HostTimeout: 10 * time.Minute,
-			Instances: 1, LBRanges: "100.64.0.0/10", DrainTimeout: 30 * time.Second, VpcCIDR: "10.110.0.0/16", SubnetCIDR: "10.110.1.0/24"},
+			Instances: 1, LBRanges: "100.64.0.0/10", DrainTimeout: 30 * time.Second, DatabaseTimeout: 20 * time.Minute, VpcCIDR: "10.110.0.0/16", SubnetCIDR: "10.110.1.0/24"},
 		Backup: Backup{KeepDaily: 7, KeepWeekly: 4, MaxAge: 26 * time.Hour},
 	}
 }

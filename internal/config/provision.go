@@ -27,7 +27,7 @@ func (l *Loaded) RequireForProvision() error {
 			reason := ""
 			switch {
 			case v == "":
-				reason = fmt.Sprintf("empty: %s would live on each of the %d instances", what, n)
+				return // provision makes a managed database for it
 			case onLoopback(v):
 				reason = fmt.Sprintf("on the instance's loopback: %s would live on each of the %d instances", what, n)
 			default:
@@ -36,9 +36,9 @@ func (l *Loaded) RequireForProvision() error {
 			f, _ := c.Field(key)
 			errs = append(errs, &Error{Key: key, Value: mask(f, v), Source: l.Source[key], Reason: reason, Fix: fix})
 		}
-		shared("mysql.dsn", c.MySQL.DSN, "the videos and comments", "name a MySQL every instance reaches, e.g. a TencentDB for MySQL instance in the deployment's VPC, or set provision.instances to 1")
-		shared("redis.addr", c.Redis.Addr, "the login sessions and the game's rooms", "name a Redis every instance reaches, e.g. TencentDB for Redis, or set provision.instances to 1")
-		shared("mongo.uri", c.Mongo.URI, "the drawings", "name a MongoDB every instance reaches, e.g. TencentDB for MongoDB, or set provision.instances to 1")
+		shared("mysql.dsn", c.MySQL.DSN, "the videos and comments", "leave it empty to have provision make TencentDB for MySQL in the deployment's VPC, name a MySQL every instance reaches, or set provision.instances to 1")
+		shared("redis.addr", c.Redis.Addr, "the login sessions and the game's rooms", "leave it empty to have provision make TencentDB for Redis in the deployment's VPC, name a Redis every instance reaches, or set provision.instances to 1")
+		shared("mongo.uri", c.Mongo.URI, "the drawings", "leave it empty to have provision make TencentDB for MongoDB in the deployment's VPC, name a MongoDB every instance reaches, or set provision.instances to 1")
 		if c.COS.Bucket == "" {
 			errs = append(errs, &Error{Key: "cos.bucket", Source: l.Source["cos.bucket"], Reason: fmt.Sprintf("empty: the album would keep its images on each of the %d instances' disks", n),
 				Fix: "set cos.bucket to a bucket as <name>-<appid>, or set provision.instances to 1"})
@@ -102,7 +102,7 @@ func (c *Config) ForHost(h HostLayout) (*Config, []string) {
 		}
 	}
 	if h.OwnMySQL {
-		hc.Video.Migrate = true // the host's own MariaDB starts empty: serve applies the schema and seed
+		hc.Video.Migrate, hc.Video.Seed = true, true // the host's own MariaDB starts empty: serve applies the schema and seed
 	}
 	hc.Provision = Default().Provision
 	return &hc, warnings
@@ -136,22 +136,41 @@ func (c *Config) COSKey() (id, key string) {
 	return c.TencentCloud.SecretID, c.TencentCloud.SecretKey
 }
 
+// StoreAddr is the host:port a store's setting (host:port, a MySQL DSN or a MongoDB URI) names; a
+// MongoDB URI's first host, with 27017 when it names no port.
+func StoreAddr(v string) (string, error) {
+	switch {
+	case strings.HasPrefix(v, "mongodb://"), strings.HasPrefix(v, "mongodb+srv://"):
+		u, err := url.Parse(v)
+		if err != nil {
+			return "", err
+		}
+		h := strings.Split(u.Host, ",")[0]
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			h = net.JoinHostPort(h, "27017")
+		}
+		return h, nil
+	case strings.Contains(v, "@") || strings.Contains(v, "("):
+		mc, err := drv.ParseDSN(v)
+		if err != nil {
+			return "", err
+		}
+		return mc.Addr, nil
+	}
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		return "", err
+	}
+	return v, nil
+}
+
 // onLoopback says whether a store's address (host:port, a MySQL DSN or a MongoDB URI) is the
 // machine's own loopback.
 func onLoopback(v string) bool {
-	host := ""
-	switch {
-	case strings.HasPrefix(v, "mongodb://"), strings.HasPrefix(v, "mongodb+srv://"):
-		if u, err := url.Parse(v); err == nil {
-			host = u.Hostname()
-		}
-	case strings.Contains(v, "@") || strings.Contains(v, "("):
-		if mc, err := drv.ParseDSN(v); err == nil {
-			host, _, _ = net.SplitHostPort(mc.Addr)
-		}
-	default:
-		host, _, _ = net.SplitHostPort(v)
+	addr, err := StoreAddr(v)
+	if err != nil {
+		return false
 	}
+	host, _, _ := net.SplitHostPort(addr)
 	if host == "localhost" {
 		return true
 	}

@@ -322,6 +322,9 @@ func (l *Loaded) Validate() error {
 	} else if p.VpcID != "" && (!strings.HasPrefix(p.VpcID, "vpc-") || !strings.HasPrefix(p.SubnetID, "subnet-")) {
 		bad("provision.vpc_id", "not a VPC id and subnet id", "copy them from the VPC console: vpc-... and subnet-...")
 	}
+	if p.DatabaseTimeout <= 0 {
+		bad("provision.database_timeout", "must be positive", "use a duration such as 20m")
+	}
 	if p.DrainTimeout <= 0 {
 		bad("provision.drain_timeout", "must be positive", "use a duration such as 30s")
 	}

@@ -29,7 +29,7 @@ func newVideoApp(ctx context.Context, w *Wiring, log *slog.Logger) (serve.App, e
 		opts.Store, opts.Backend = store, "embedded sqlite "+path
 		return video.New(opts), nil
 	}
-	store, where, err := sqldb.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.Video.QueryTimeout, cfg.Video.Migrate, log)
+	store, where, err := sqldb.OpenMySQL(ctx, cfg.MySQL.DSN, cfg.Video.QueryTimeout, cfg.Video.Migrate, cfg.Video.Seed, log)
 	if err != nil {
 		return nil, fmt.Errorf("video: %w", err)
 	}

@@ -51,8 +51,9 @@ type Options struct {
 	Deployment, Domain string
 	// Binary is the linux/amd64 applet installed on the host; TLSDir the local certificate directory.
 	Binary, TLSDir string
-	// HostConfig is the backends' config file on the host, rendered with its secrets.
-	HostConfig []byte
+	// HostConfig renders the backends' config file on the host, with its secrets: late, because the
+	// managed databases' addresses are known only once provision has made them.
+	HostConfig func() ([]byte, error)
 	Backends   Backends
 	// RedisAddr/RedisPassword and MySQLDSN say which stores the host runs itself (loopback addresses).
 	RedisAddr, RedisPassword, MySQLDSN string
@@ -145,7 +146,11 @@ func (d *Delivery) build() (*host.Builder, error) {
 	if err := b.AddFile(host.File{Path: host.BinaryPath, Mode: 0o755, Trigger: host.TriggerBackend}, o.Binary); err != nil {
 		return nil, fmt.Errorf("host binary: %w", err)
 	}
-	b.Add(host.File{Path: host.ConfigPath, Mode: 0o600, Owner: host.User, Trigger: host.TriggerBackend}, o.HostConfig)
+	hostConfig, err := o.HostConfig()
+	if err != nil {
+		return nil, fmt.Errorf("rendering the host's config: %w", err)
+	}
+	b.Add(host.File{Path: host.ConfigPath, Mode: 0o600, Owner: host.User, Trigger: host.TriggerBackend}, hostConfig)
 	// Behind a load balancer the certificate stays with it: the instances get no TLS file and no ACME
 	// account (and a renewal does not roll them).
 	if !m.BehindLB {

@@ -94,6 +94,7 @@ type Options struct {
 	LB        provision.LBSettings
 	LBRanges  []string
 	Network   provision.NetworkSettings
+	Managed   provision.ManagedSettings
 
 	// Notes receives what the operator should know (a lock taken over, a resumed run, warnings).
 	Notes    io.Writer
@@ -190,7 +191,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	pcfg := provision.Config{
 		Deployment: o.Deployment, Domain: o.Domain, DNSZone: o.DNSZone, Region: o.Region, Instance: spec,
 		SSHCIDR: o.SSHCIDR, PollInterval: o.PollInterval, BootTimeout: o.BootTimeout, Media: o.Media,
-		Instances: o.Instances, LB: o.LB, Network: o.Network,
+		Instances: o.Instances, LB: o.LB, Network: o.Network, Managed: o.Managed,
 	}
 	if o.Backups != nil {
 		pcfg.BackupPrefix = o.Backups.Prefix
@@ -198,7 +199,7 @@ func Open(ctx context.Context, o Options) (*Deployment, error) {
 	// The load balancer's client is there whatever the count, so that destroy finds one an earlier
 	// configuration made.
 	deps := provision.Deps{Compute: client.Compute(), Firewall: client.Firewall(), DNS: client.DNS(), Buckets: buckets, Vault: vault, Schema: schema,
-		LoadBalancers: client, CertStore: client, Network: client.Network()}
+		LoadBalancers: client, CertStore: client, Network: client.Network(), Databases: client.Databases()}
 	if o.Bucket != nil || o.Backups != nil || o.InstanceRole != "" { // with no bucket the host needs no cloud access at all
 		deps.Roles = client.Roles()
 		pcfg.Role = RoleSpec(o)

@@ -213,7 +213,7 @@ func TestAdoptTheOriginalDemo(t *testing.T) {
 	}
 
 	// The original client's routes answer what the original server answered.
-	store, _, err := sqldb.OpenMySQL(ctx, dsn, 0, false, nil)
+	store, _, err := sqldb.OpenMySQL(ctx, dsn, 0, false, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

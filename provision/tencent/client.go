@@ -140,6 +140,8 @@ type Client struct {
 	common *common.Client // TAT
 	clb    *common.Client // CLB and SSL have no typed module here: their types are in clb.go
 	ssl    *common.Client
+	// The managed databases have no typed module here either: their types are in databases.go.
+	cdb, redis, mongodb *common.Client
 
 	calls, retries atomic.Int64
 }
@@ -215,6 +217,12 @@ func New(cfg Config) (*Client, error) {
 	c.clb = common.NewCommonClient(cr, cfg.Region, p)
 	p, _ = prof("ssl")
 	c.ssl = common.NewCommonClient(cr, cfg.Region, p)
+	p, _ = prof("cdb")
+	c.cdb = common.NewCommonClient(cr, cfg.Region, p)
+	p, _ = prof("redis")
+	c.redis = common.NewCommonClient(cr, cfg.Region, p)
+	p, _ = prof("mongodb")
+	c.mongodb = common.NewCommonClient(cr, cfg.Region, p)
 	return c, nil
 }
 

@@ -83,7 +83,7 @@ func (f *Firewall) describeTagged(ctx context.Context, req *vpc.DescribeSecurity
 				if str(p.Action) != "ACCEPT" {
 					continue
 				}
-				r := provision.Rule{Protocol: str(p.Protocol), Port: str(p.Port), CIDR: str(p.CidrBlock)}
+				r := provision.Rule{Protocol: str(p.Protocol), Port: str(p.Port), CIDR: str(p.CidrBlock), Group: str(p.SecurityGroupId)}
 				if p.PolicyIndex != nil {
 					r.Index = int(*p.PolicyIndex)
 				}
@@ -140,10 +140,14 @@ func (f *Firewall) AddRules(ctx context.Context, id string, rules []provision.Ru
 	req.SecurityGroupId = common.StringPtr(id)
 	req.SecurityGroupPolicySet = &vpc.SecurityGroupPolicySet{}
 	for _, r := range rules {
-		req.SecurityGroupPolicySet.Ingress = append(req.SecurityGroupPolicySet.Ingress, &vpc.SecurityGroupPolicy{
-			Protocol: common.StringPtr(r.Protocol), Port: common.StringPtr(r.Port), CidrBlock: common.StringPtr(r.CIDR),
-			Action: common.StringPtr("ACCEPT"), PolicyDescription: common.StringPtr("applet"),
-		})
+		p := &vpc.SecurityGroupPolicy{Protocol: common.StringPtr(r.Protocol), Port: common.StringPtr(r.Port),
+			Action: common.StringPtr("ACCEPT"), PolicyDescription: common.StringPtr("applet")}
+		if r.Group != "" { // a rule admits a group's members or an address block, never both
+			p.SecurityGroupId = common.StringPtr(r.Group)
+		} else {
+			p.CidrBlock = common.StringPtr(r.CIDR)
+		}
+		req.SecurityGroupPolicySet.Ingress = append(req.SecurityGroupPolicySet.Ingress, p)
 	}
 	add := func(ctx context.Context) error {
 		_, err := f.c.vpc.CreateSecurityGroupPoliciesWithContext(ctx, req)
@@ -212,7 +216,7 @@ func (f *Firewall) hasRules(ctx context.Context, id string, rules []provision.Ru
 		found := false
 		if set := resp.Response.SecurityGroupPolicySet; set != nil {
 			for _, p := range set.Ingress {
-				found = found || (str(p.Protocol) == r.Protocol && str(p.Port) == r.Port && str(p.CidrBlock) == r.CIDR && str(p.Action) == "ACCEPT")
+				found = found || (str(p.Protocol) == r.Protocol && str(p.Port) == r.Port && str(p.CidrBlock) == r.CIDR && str(p.SecurityGroupId) == r.Group && str(p.Action) == "ACCEPT")
 			}
 		}
 		if !found {

@@ -43,7 +43,7 @@ func OpenEmbedded(ctx context.Context, path string, timeout time.Duration, log *
 // migrate is set and refuses to serve otherwise; a database that is down now is not down for good, so
 // the store is returned and readiness reports it until it answers. It also returns the database's name
 // without its password.
-func OpenMySQL(ctx context.Context, dsn string, timeout time.Duration, migrate bool, log *slog.Logger) (*VideoStore, string, error) {
+func OpenMySQL(ctx context.Context, dsn string, timeout time.Duration, migrate, seed bool, log *slog.Logger) (*VideoStore, string, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -59,7 +59,7 @@ func OpenMySQL(ctx context.Context, dsn string, timeout time.Duration, migrate b
 	switch {
 	case err == nil:
 	case errors.Is(err, ErrSchemaBehind) && migrate:
-		if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL, Progress: progress(log)}).Apply(ctx, false); err != nil {
+		if _, err := (&sqlseed.Migrator{DB: db, Dialect: sqlseed.MySQL, Progress: progress(log)}).Apply(ctx, seed); err != nil {
 			db.Close()
 			var me *sqlseed.MismatchError
 			if errors.As(err, &me) {

@@ -184,6 +184,11 @@ func (s *Server) networkAction(req *request) (any, *apiError) {
 				return nil, errorf("ResourceInUse", "The subnet %s is used by %s.", in.SubnetId, i.id)
 			}
 		}
+		for _, d := range s.db.dbs {
+			if d.subnet == in.SubnetId {
+				return nil, errorf("ResourceInUse", "The subnet %s is used by %s.", in.SubnetId, d.id)
+			}
+		}
 		delete(s.vpc.subnets, in.SubnetId)
 		return map[string]any{}, nil
 	}

@@ -74,6 +74,7 @@ type Server struct {
 	cam camState
 	clb clbState
 	ssl sslState
+	db  dbState
 
 	srv  *http.Server
 	dsrv []closer
@@ -115,6 +116,7 @@ func New(secretID, secretKey string) (*Server, error) {
 	s.cam.init()
 	s.clb.init()
 	s.ssl.init()
+	s.db.init()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -537,6 +539,8 @@ func (s *Server) act(req *request) (any, *apiError) {
 		return s.clbAction(req)
 	case "ssl":
 		return s.sslAction(req)
+	case "cdb", "redis", "mongodb":
+		return s.dbAction(req)
 	}
 	return nil, errorf("InvalidAction", "The service %q is not served by this stand-in.", req.service)
 }

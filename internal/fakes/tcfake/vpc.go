@@ -8,6 +8,7 @@ import (
 
 type policy struct {
 	Protocol, Port, CidrBlock, Action, PolicyDescription string
+	SecurityGroupId                                      string // the source: members of this group (instead of CidrBlock)
 }
 
 type group struct {
@@ -51,6 +52,7 @@ type policySet struct {
 		Protocol          string
 		Port              string
 		CidrBlock         string
+		SecurityGroupId   string
 		Action            string
 		PolicyDescription string
 	}
@@ -123,7 +125,7 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 		}
 		var ing []map[string]any
 		for i, p := range g.ingress {
-			ing = append(ing, map[string]any{"PolicyIndex": i, "Protocol": p.Protocol, "Port": p.Port, "CidrBlock": p.CidrBlock, "Action": p.Action, "PolicyDescription": p.PolicyDescription})
+			ing = append(ing, map[string]any{"PolicyIndex": i, "Protocol": p.Protocol, "Port": p.Port, "CidrBlock": p.CidrBlock, "SecurityGroupId": p.SecurityGroupId, "Action": p.Action, "PolicyDescription": p.PolicyDescription})
 		}
 		return map[string]any{"SecurityGroupPolicySet": map[string]any{"Version": fmt.Sprint(len(g.ingress)), "Ingress": ing, "Egress": []any{}}}, nil
 	case "CreateSecurityGroupPolicies", "DeleteSecurityGroupPolicies":
@@ -142,7 +144,13 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 		}
 		if req.action == "CreateSecurityGroupPolicies" {
 			for _, p := range in.SecurityGroupPolicySet.Ingress {
-				np := policy{p.Protocol, p.Port, p.CidrBlock, p.Action, p.PolicyDescription}
+				switch {
+				case p.CidrBlock != "" && p.SecurityGroupId != "":
+					return nil, errorf("InvalidParameter.Coexist", "CidrBlock and SecurityGroupId cannot both be set.")
+				case p.SecurityGroupId != "" && s.vpc.groups[p.SecurityGroupId] == nil:
+					return nil, errorf("ResourceNotFound", "The security group %s does not exist.", p.SecurityGroupId)
+				}
+				np := policy{p.Protocol, p.Port, p.CidrBlock, p.Action, p.PolicyDescription, p.SecurityGroupId}
 				for _, q := range g.ingress {
 					if q == np {
 						return nil, errorf("UnsupportedOperation.DuplicatePolicy", "The policy %s %s from %s exists.", p.Protocol, p.Port, p.CidrBlock)
@@ -183,6 +191,18 @@ func (s *Server) vpcAction(req *request) (any, *apiError) {
 				return nil, errorf("ResourceInUse", "The security group %s is used by %s.", in.SecurityGroupId, i.id)
 			}
 		}
+		for _, g := range s.vpc.groups {
+			for _, p := range g.ingress {
+				if p.SecurityGroupId == in.SecurityGroupId && g.id != in.SecurityGroupId {
+					return nil, errorf("ResourceInUse", "The security group %s is referenced by a rule of %s.", in.SecurityGroupId, g.id)
+				}
+			}
+		}
+		for _, d := range s.db.dbs {
+			if contains(d.groups, in.SecurityGroupId) {
+				return nil, errorf("ResourceInUse", "The security group %s is used by %s.", in.SecurityGroupId, d.id)
+			}
+		}
 		delete(s.vpc.groups, in.SecurityGroupId)
 		return map[string]any{}, nil
 	}
@@ -214,7 +234,11 @@ func (s *Server) Ingress(id string) []string {
 	var out []string
 	if g := s.vpc.groups[id]; g != nil {
 		for _, p := range g.ingress {
-			out = append(out, fmt.Sprintf("%s:%s %s %s", p.Protocol, p.Port, p.CidrBlock, p.Action))
+			from := p.CidrBlock
+			if p.SecurityGroupId != "" {
+				from = p.SecurityGroupId
+			}
+			out = append(out, fmt.Sprintf("%s:%s %s %s", p.Protocol, p.Port, from, p.Action))
 		}
 	}
 	return out
