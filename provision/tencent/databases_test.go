@@ -141,4 +141,3 @@ func countKind(ids []string, k provision.DBKind) int {
 	}
 	return n
 }
-
