@@ -72,7 +72,7 @@ type clusterSeen struct {
 	netSubnets []Subnet // for destroy: the subnets of the VPC provision made
 	// For destroy: the load balancers found, and the certificate uploaded for them ("": none).
 	lbsFound []LoadBalancer
-	cert     string
+	certs    []string
 	managed  managedSeen
 	// For destroy: the managed databases provision made, and their security group.
 	dbsFound []ManagedDB
@@ -463,7 +463,6 @@ func (p *Provisioner) applyLoadBalancer(ctx context.Context, plan *Plan) (string
 	if err != nil {
 		return "", "", fmt.Errorf("uploading the certificate: %w", err)
 	}
-	oldCert := p.journal.Data().CertID
 	var lb LoadBalancer
 	if plan.cluster.lb != nil {
 		lb = *plan.cluster.lb
@@ -492,6 +491,12 @@ func (p *Provisioner) applyLoadBalancer(ctx context.Context, plan *Plan) (string
 		return "", "", fmt.Errorf("reading the listeners of %s: %w", lb.ID, err)
 	}
 	https, rule, redirect := p.lbParts(ls)
+	// The certificate the listener served is replaced below: the journal's, or, when this machine did not
+	// upload it (another operator's run), the listener's own.
+	oldCert := p.journal.Data().CertID
+	if https != nil && https.CertID != "" {
+		oldCert = https.CertID
+	}
 	var listenerID, ruleID string
 	switch {
 	case https == nil:

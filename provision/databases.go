@@ -270,8 +270,9 @@ func (p *Provisioner) dbKinds() []DBKind {
 }
 
 // findManaged finds the database of kind provision made: by name and tag, or by the id it wrote down
-// (a new one's tags cannot be read yet).
-func (p *Provisioner) findManaged(ctx context.Context, k DBKind) (*ManagedDB, error) {
+// (a new one's tags cannot be read yet). An isolated one counts only for destroy (it still holds its
+// subnet and security group until it is taken offline).
+func (p *Provisioner) findManaged(ctx context.Context, k DBKind, isolated bool) (*ManagedDB, error) {
 	dbs, err := p.deps.Databases.FindDatabases(ctx, k, p.DBName(k))
 	if err != nil {
 		return nil, err
@@ -284,7 +285,7 @@ func (p *Provisioner) findManaged(ctx context.Context, k DBKind) (*ManagedDB, er
 	// A create whose answer was lost: its instance's tags cannot be read until it runs.
 	pending := *sec.of(k) != nil && want == ""
 	for _, d := range dbs {
-		if d.Isolated {
+		if d.Isolated && !isolated {
 			continue
 		}
 		if d.Tags[TagKey] == p.cfg.Deployment || (d.ID == want && want != "") || (pending && len(d.Tags) == 0) {
@@ -293,7 +294,7 @@ func (p *Provisioner) findManaged(ctx context.Context, k DBKind) (*ManagedDB, er
 	}
 	if want != "" {
 		d, err := p.deps.Databases.Database(ctx, k, want)
-		if err == nil && !d.Isolated {
+		if err == nil && (!d.Isolated || isolated) {
 			return &d, nil
 		}
 		if err != nil && !errors.Is(err, ErrNotFound) {
@@ -335,7 +336,7 @@ func (p *Provisioner) planManaged(ctx context.Context, rd *reads) {
 					return
 				}
 				d = &got
-			} else if d, err = p.findManaged(ctx, k); err != nil {
+			} else if d, err = p.findManaged(ctx, k, false); err != nil {
 				rd.fail(StepManaged, err)
 				return
 			}
@@ -580,7 +581,7 @@ func (p *Provisioner) planDestroyManaged(ctx context.Context, rd *reads, opts De
 	rd.run(func() {
 		var found []ManagedDB
 		for _, k := range []DBKind{KindMySQL, KindRedis, KindMongo} {
-			d, err := p.findManaged(ctx, k)
+			d, err := p.findManaged(ctx, k, true)
 			if err != nil {
 				rd.fail(StepManaged, err)
 				return
@@ -656,7 +657,7 @@ func (p *Provisioner) censusManaged(ctx context.Context, plan *Plan) ([]string, 
 	}
 	var left []string
 	for _, k := range []DBKind{KindMySQL, KindRedis, KindMongo} {
-		d, err := p.findManaged(ctx, k)
+		d, err := p.findManaged(ctx, k, true)
 		if err != nil {
 			return nil, err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,11 +90,25 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 				fail(StepLoadBalancer, err)
 				return
 			}
-			cert := p.journal.Data().CertID
-			if cert != "" {
-				if _, err := p.deps.CertStore.Certificate(ctx, cert); errors.Is(err, ErrNotFound) {
-					cert = ""
-				} else if err != nil {
+			// The certificates: the one the listeners serve (whoever uploaded it: this machine's journal may
+			// be empty) and the one the journal names.
+			var certs []string
+			for _, lb := range lbs {
+				ls, err := p.deps.LoadBalancers.Listeners(ctx, lb.ID)
+				if err != nil {
+					fail(StepLoadBalancer, err)
+					return
+				}
+				for _, l := range ls {
+					if l.CertID != "" && !slices.Contains(certs, l.CertID) {
+						certs = append(certs, l.CertID)
+					}
+				}
+			}
+			if cert := p.journal.Data().CertID; cert != "" && !slices.Contains(certs, cert) {
+				if _, err := p.deps.CertStore.Certificate(ctx, cert); err == nil {
+					certs = append(certs, cert)
+				} else if !errors.Is(err, ErrNotFound) {
 					fail(StepLoadBalancer, err)
 					return
 				}
@@ -102,11 +117,11 @@ func (p *Provisioner) PlanDestroy(ctx context.Context, opts DestroyOptions) (*Pl
 			for _, lb := range lbs {
 				what = append(what, lb.ID)
 			}
-			if cert != "" {
-				what = append(what, "certificate "+cert)
+			for _, c := range certs {
+				what = append(what, "certificate "+c)
 			}
 			mu.Lock()
-			plan.cluster.lbsFound, plan.cluster.cert = lbs, cert
+			plan.cluster.lbsFound, plan.cluster.certs = lbs, certs
 			mu.Unlock()
 			if len(what) == 0 {
 				set(Change{StepLoadBalancer, Skip, "none"})
@@ -223,8 +238,8 @@ func (p *Provisioner) Destroy(ctx context.Context, plan *Plan) error {
 					return "", "", fmt.Errorf("deleting load balancer %s: %w", lb.ID, err)
 				}
 			}
-			if cert := plan.cluster.cert; cert != "" {
-				if err := p.deps.CertStore.DeleteCertificate(ctx, cert); err != nil {
+			for _, cert := range plan.cluster.certs {
+				if err := p.deps.CertStore.DeleteCertificate(ctx, cert); err != nil && !errors.Is(err, ErrNotFound) {
 					return "", "", fmt.Errorf("deleting certificate %s: %w", cert, err)
 				}
 			}
@@ -442,7 +457,11 @@ func (p *Provisioner) census(ctx context.Context, plan *Plan) ([]string, error) 
 		for _, lb := range lbs {
 			left = append(left, "load balancer "+lb.ID)
 		}
-		if cert := p.journal.Data().CertID; cert != "" {
+		certs := slices.Clone(plan.cluster.certs)
+		if c := p.journal.Data().CertID; c != "" && !slices.Contains(certs, c) {
+			certs = append(certs, c)
+		}
+		for _, cert := range certs {
 			if _, err := p.deps.CertStore.Certificate(ctx, cert); err == nil {
 				left = append(left, "certificate "+cert)
 			} else if !errors.Is(err, ErrNotFound) {

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -1181,9 +1182,12 @@ func TestClusterFromOneInstance(t *testing.T) {
 	if !strings.Contains(out, "certificate     created") || !strings.Contains(out, "load-balancer   updated") || served() == before || len(r.tc.Certificates()) != 1 {
 		t.Fatalf("renewal behind the load balancer: serial %s (was %s), certificates %v\n%s", served(), before, r.tc.Certificates(), out)
 	}
+	// Destroyed from another machine, whose journal knows nothing: the certificate goes too, found on
+	// the listener.
+	r.setEnv("APPLET_PROVISION_STATE_DIR=" + t.TempDir())
 	out = r.provision("destroy", "--force")
-	if !strings.Contains(out, "Removed.") || len(r.tc.Instances()) != 0 || len(r.tc.VPCs()) != 0 || len(r.tc.LoadBalancerIDs()) != 0 {
-		t.Fatalf("destroy:\n%s", out)
+	if !strings.Contains(out, "Removed.") || len(r.tc.Instances()) != 0 || len(r.tc.VPCs()) != 0 || len(r.tc.LoadBalancerIDs()) != 0 || len(r.tc.Certificates()) != 0 {
+		t.Fatalf("destroy: certificates %v\n%s", r.tc.Certificates(), out)
 	}
 }
 
@@ -1279,5 +1283,94 @@ func managedBackends(t *testing.T, tc *tcfake.Server, nn *netns) func() *goredis
 		pmu.Lock()
 		defer pmu.Unlock()
 		return goredis.NewClient(&goredis.Options{Addr: addr, Password: pass})
+	}
+}
+
+// clusterSeeds is how many seeds TestClusterChaos runs (each provisions a cluster twice over).
+var clusterSeeds = flag.Int("cluster.seeds", 2, "how many seeds the cluster chaos test runs")
+
+// TestClusterChaos kills provision of two instances at a random moment, with the cloud losing answers of
+// the load balancer, certificate and database writes after they took effect, then runs it again until
+// it succeeds: there is exactly one of everything (and two instances). Destroy --purge, killed and run
+// again the same way, leaves nothing.
+func TestClusterChaos(t *testing.T) {
+	actions := []string{"CreateLoadBalancer", "CreateListener", "CreateRule", "RegisterTargets", "UploadCertificate", "CreateDBInstanceHour",
+		"CreateInstances", "CreateAccounts", "CreateDatabase", "ModifyDBInstanceSecurityGroups", "CreateVpc", "CreateSubnet", "RunInstances",
+		"DeleteLoadBalancer", "IsolateDBInstance", "OfflineIsolatedInstances", "DestroyPostpaidInstance", "DeleteCertificate", "DeleteSubnet"}
+	for seed := range *clusterSeeds {
+		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(uint64(seed), 23))
+			r := newClusterRig(t, 0)
+			replay := fmt.Sprintf("replay: go test ./cmd/applet -run 'ClusterChaos/seed=%d$' -cluster.seeds %d", seed, seed+1)
+			arm := func() string {
+				var what []string
+				for range 1 + rnd.IntN(3) {
+					a := actions[rnd.IntN(len(actions))]
+					r.tc.Gateway(a, 1, 502, true)
+					what = append(what, a)
+				}
+				return "answers lost after " + strings.Join(what, ", ")
+			}
+			run := func(kill time.Duration, args ...string) string {
+				cmd := exec.Command(r.bin, append([]string{"provision", "--yes"}, args...)...)
+				var out bytes.Buffer
+				cmd.Env, cmd.Dir, cmd.Stdout, cmd.Stderr = r.env, r.work, &out, &out
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- cmd.Wait() }()
+				var err error
+				if kill > 0 {
+					select {
+					case err = <-done:
+					case <-time.After(kill):
+						cmd.Process.Signal(syscall.SIGKILL)
+						err = <-done
+					}
+				} else {
+					err = <-done
+				}
+				if kill == 0 && err != nil {
+					return "failed: " + err.Error() + "\n" + out.String()
+				}
+				return out.String()
+			}
+			until := func(args ...string) string {
+				var out string
+				for range 4 {
+					if out = run(0, args...); !strings.HasPrefix(out, "failed: ") {
+						return out
+					}
+				}
+				t.Fatalf("provision %s kept failing\n%s\n%s", strings.Join(args, " "), out, replay)
+				return ""
+			}
+
+			faults := arm()
+			kill := time.Duration(500+rnd.IntN(6000)) * time.Millisecond
+			first := run(kill)
+			r.tc.Heal()
+			out := until()
+			census := fmt.Sprintf("instances %v, load balancers %v, certificates %v, VPCs %v, databases %v, groups %v",
+				r.tc.Instances(), r.tc.LoadBalancerIDs(), r.tc.Certificates(), r.tc.VPCs(), r.tc.ManagedDatabases(), r.tc.SecurityGroups())
+			if len(r.tc.Instances()) != 2 || len(r.tc.LoadBalancerIDs()) != 1 || len(r.tc.Certificates()) != 1 || len(r.tc.VPCs()) != 1 ||
+				len(r.tc.ManagedDatabases()) != 2 || len(r.tc.SecurityGroups()) != 2 || !strings.Contains(out, "health          ok") {
+				t.Fatalf("after a killed apply (%s; killed after %s) and a re-run: %s\nfirst:\n%s\nthen:\n%s\n%s", faults, kill, census, first, out, replay)
+			}
+			if again := until(); !strings.Contains(again, "Nothing to change.") {
+				t.Fatalf("the run after:\n%s\n%s", again, replay)
+			}
+
+			faults = arm()
+			kill = time.Duration(200+rnd.IntN(2000)) * time.Millisecond
+			first = run(kill, "destroy", "--force", "--purge")
+			r.tc.Heal()
+			out = until("destroy", "--force", "--purge")
+			if len(r.tc.Instances())+len(r.tc.LoadBalancerIDs())+len(r.tc.Certificates())+len(r.tc.VPCs())+len(r.tc.ManagedDatabases())+len(r.tc.SecurityGroups()) != 0 {
+				t.Fatalf("after a killed destroy (%s; killed after %s) and a re-run: instances %v, load balancers %v, certificates %v, VPCs %v, databases %v, groups %v\nfirst:\n%s\nthen:\n%s\n%s",
+					faults, kill, r.tc.Instances(), r.tc.LoadBalancerIDs(), r.tc.Certificates(), r.tc.VPCs(), r.tc.ManagedDatabases(), r.tc.SecurityGroups(), first, out, replay)
+			}
+		})
 	}
 }
