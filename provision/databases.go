@@ -118,6 +118,9 @@ type DBSecret struct {
 	Database     string `json:"database,omitempty"`      // MySQL: the backends' database
 	RootPassword string `json:"root_password,omitempty"` // MySQL: root's, for people
 	ClientToken  string `json:"client_token,omitempty"`
+	// SetUp: MySQL's database and account are made (a run that stopped before cannot tell from the
+	// instance's state alone).
+	SetUp bool `json:"set_up,omitempty"`
 }
 
 func (s *Secrets) of(k DBKind) **DBSecret {
@@ -360,6 +363,8 @@ func (p *Provisioner) planManaged(ctx context.Context, rd *reads) {
 			case k == KindMySQL && p.secretsFile().read().MySQL == nil && p.cfg.Managed.Adopt[k] == "":
 				rd.fail(StepManaged, fmt.Errorf("%s %s has no credentials in %s: restore that file from a copy, or delete the instance in the console to have a new one made", k, d.ID, p.secretsFile().path))
 				return
+			case k == KindMySQL && p.cfg.Managed.Adopt[k] == "" && !p.secretsFile().read().MySQL.SetUp:
+				todo = append(todo, fmt.Sprintf("make the backends' database and account on %s", d.ID))
 			default:
 				ok = append(ok, fmt.Sprintf("%s %s at %s", k, d.ID, d.Addr()))
 			}
@@ -528,6 +533,9 @@ func (p *Provisioner) ensureDB(ctx context.Context, sec *secrets, k DBKind, d *M
 		}
 		if err := dbs.SetupMySQL(ctx, d.ID, s.Database, s.User, s.Password); err != nil {
 			return nil, fmt.Errorf("making database %s and account %s on %s: %w", s.Database, s.User, d.ID, err)
+		}
+		if err := sec.update(func(s *Secrets) { s.MySQL.SetUp = true }); err != nil {
+			return nil, err
 		}
 	}
 	return d, nil
