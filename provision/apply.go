@@ -126,11 +126,15 @@ func (p *Provisioner) applyFirewall(ctx context.Context, plan *Plan) (string, st
 			return "", "", fmt.Errorf("creating security group: %w", err)
 		}
 		p.journal.Update(func(d *JournalData) { d.SecurityGroupID = id })
-		if err := p.deps.Firewall.AddRules(ctx, id, p.wantRules()); err != nil {
+		rules := plan.seen.rules
+		if rules == nil {
+			rules = p.wantRules()
+		}
+		if err := p.deps.Firewall.AddRules(ctx, id, rules); err != nil {
 			return "", "", fmt.Errorf("adding rules to %s: %w", id, err)
 		}
 		p.setResult(func(r *Result) { r.SecurityGroupID = id })
-		return "created", id + " allowing " + rulesText(p.wantRules()), nil
+		return "created", id + " allowing " + rulesText(rules), nil
 	}
 	if len(plan.seen.missing) > 0 {
 		if err := p.deps.Firewall.AddRules(ctx, g.ID, plan.seen.missing); err != nil {

@@ -41,6 +41,9 @@ type LBSettings struct {
 	AliveTimeout time.Duration
 	// Always keeps the load balancer with one instance (a deployment scaled down to one).
 	Always bool
+	// Ranges are the blocks the load balancer's requests and health checks come from: once no instance
+	// is reached directly, the instances' group admits only them, on port 80.
+	Ranges []string
 }
 
 // CertPEMs is what Certs offers when a load balancer serves the certificate: its chain and key.

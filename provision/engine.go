@@ -122,6 +122,7 @@ func (p *Plan) change(step string) Change {
 
 type observed struct {
 	group     *SecurityGroup
+	rules     []Rule // the rules the group should have (nil: wantRules)
 	missing   []Rule // rules to add
 	extra     []Rule // rules to remove
 	instance  *Instance
@@ -491,6 +492,7 @@ func (p *Provisioner) Plan(ctx context.Context) (*Plan, error) {
 	}
 	// The record's change depends on the instance's address, known only now (or after apply).
 	if p.cluster() {
+		defer p.planClusterFirewall(plan) // once the record's change is known
 		dns := p.planClusterRecord(plan)
 		set(dns)
 		if dns.Action != Keep {
@@ -605,8 +607,67 @@ func rulesText(rs []Rule) string {
 	return strings.Join(out, ", ")
 }
 
-// diffRules returns the wanted rules that are missing and the port-22 rules that are not wanted (other
-// rules an operator added are left alone).
+// planClusterFirewall settles the instances' group of a deployment of several: while an instance may
+// still be reached directly (the record is moving to the load balancer, or an instance of the old
+// layout is still there), anyone may reach ports 80 and 443 as before; then only the load balancer's
+// ranges, on port 80 (TLS ends at the load balancer).
+func (p *Provisioner) planClusterFirewall(plan *Plan) {
+	if len(p.cfg.LB.Ranges) == 0 || len(plan.cluster.extra)+len(plan.cluster.failed) > 0 {
+		return
+	}
+	var vips []string
+	if plan.cluster.lb != nil {
+		vips = plan.cluster.lb.VIPs
+	}
+	for _, r := range plan.seen.records {
+		if !slices.Contains(vips, r.Value) {
+			return // the domain still names an instance
+		}
+	}
+	want := p.clusterRules()
+	plan.seen.rules = want
+	g := plan.seen.group
+	if g == nil {
+		for i := range plan.Changes {
+			if plan.Changes[i].Step == StepFirewall {
+				plan.Changes[i].Detail = fmt.Sprintf("%s allowing %s", p.GroupName(), rulesText(want))
+			}
+		}
+		return
+	}
+	plan.seen.missing, plan.seen.extra = diffRules(g.Rules, want)
+	c := Change{StepFirewall, Keep, g.ID}
+	if len(plan.seen.missing)+len(plan.seen.extra) > 0 {
+		var d []string
+		if len(plan.seen.missing) > 0 {
+			d = append(d, "allow "+rulesText(plan.seen.missing))
+		}
+		if len(plan.seen.extra) > 0 {
+			d = append(d, "close "+rulesText(plan.seen.extra))
+		}
+		c = Change{StepFirewall, Update, g.ID + ": " + strings.Join(d, "; ") + " (the instances are reached only through the load balancer)"}
+	}
+	for i := range plan.Changes {
+		if plan.Changes[i].Step == StepFirewall {
+			plan.Changes[i] = c
+		}
+	}
+}
+
+// clusterRules are the instances' rules once only the load balancer reaches them.
+func (p *Provisioner) clusterRules() []Rule {
+	var r []Rule
+	for _, cidr := range p.cfg.LB.Ranges {
+		r = append(r, Rule{Protocol: "TCP", Port: "80", CIDR: cidr})
+	}
+	if p.cfg.SSHCIDR != "" {
+		r = append(r, Rule{Protocol: "TCP", Port: "22", CIDR: p.cfg.SSHCIDR})
+	}
+	return r
+}
+
+// diffRules returns the wanted rules that are missing and the rules provision makes that are not
+// wanted: port 22, and ports 80 and 443 open to anyone (other rules an operator added are left alone).
 func diffRules(have, want []Rule) (missing, extra []Rule) {
 	key := func(r Rule) string { return strings.ToUpper(r.Protocol) + "/" + r.Port + "/" + r.CIDR + "/" + r.Group }
 	hs := map[string]bool{}
@@ -621,7 +682,8 @@ func diffRules(have, want []Rule) (missing, extra []Rule) {
 		}
 	}
 	for _, r := range have {
-		if r.Port == "22" && !ws[key(r)] {
+		ours := r.Port == "22" || (r.Port == "80" || r.Port == "443") && r.CIDR == "0.0.0.0/0"
+		if ours && !ws[key(r)] {
 			extra = append(extra, r)
 		}
 	}

@@ -952,9 +952,13 @@ func checkManaged(t *testing.T, r *clusterRig) {
 	for _, g := range r.tc.SecurityGroups() {
 		if ing := strings.Join(r.tc.Ingress(g), ", "); strings.Contains(ing, "TCP:3306") {
 			dbGroup = g
-		} else if strings.Contains(ing, "TCP:443") {
+		} else {
 			instGroup = g
 		}
+	}
+	// The instances are reached only through the load balancer: port 80 from its ranges, nothing else.
+	if ing := r.tc.Ingress(instGroup); !slices.Equal(ing, []string{"TCP:80 " + r.nn.prefix + ".0/24 ACCEPT"}) {
+		t.Fatalf("the instances' group %s admits %v", instGroup, ing)
 	}
 	if want := "TCP:3306 " + instGroup + " ACCEPT, TCP:6379 " + instGroup + " ACCEPT"; instGroup == "" || strings.Join(r.tc.Ingress(dbGroup), ", ") != want {
 		t.Fatalf("the databases' group %s admits %v, want %s", dbGroup, r.tc.Ingress(dbGroup), want)
@@ -1181,6 +1185,20 @@ func TestClusterFromOneInstance(t *testing.T) {
 	// It renewed too: the listener serves the new certificate, and only it is left in the SSL service.
 	if !strings.Contains(out, "certificate     created") || !strings.Contains(out, "load-balancer   updated") || served() == before || len(r.tc.Certificates()) != 1 {
 		t.Fatalf("renewal behind the load balancer: serial %s (was %s), certificates %v\n%s", served(), before, r.tc.Certificates(), out)
+	}
+	// Once nothing reaches an instance directly, its group admits only the load balancer.
+	group := func() string {
+		for _, g := range r.tc.SecurityGroups() {
+			return strings.Join(r.tc.Ingress(g), ", ")
+		}
+		return ""
+	}
+	if g := group(); !strings.Contains(g, "TCP:443 0.0.0.0/0") {
+		t.Fatalf("the group closed while the old instance was there: %s", g)
+	}
+	out = r.provision()
+	if g := group(); g != "TCP:80 "+r.nn.prefix+".0/24 ACCEPT" || !strings.Contains(out, "close TCP 80, TCP 443") {
+		t.Fatalf("the run after the old instance went: group %s\n%s", g, out)
 	}
 	// Destroyed from another machine, whose journal knows nothing: the certificate goes too, found on
 	// the listener.

@@ -63,7 +63,7 @@ func openDeployment(ctx context.Context, o *provisionOptions, command string) (*
 		Instance:     provision.InstanceSpec{Zone: c.TencentCloud.Zone, ImageID: p.ImageID, Type: p.InstanceType, DiskGB: p.DiskGB, BandwidthMbps: p.BandwidthMbps, KeyIDs: keyIDs},
 		InstanceRole: p.InstanceRole, AlbumFolder: c.Album.Folder,
 		SSHCIDR: p.SSHCIDR, PollInterval: p.PollInterval, BootTimeout: p.BootTimeout, HTTPSPort: p.HTTPSPort, CloudOnly: p.CloudOnly,
-		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout, Always: p.LoadBalancer}, LBRanges: splitList(p.LBRanges),
+		Instances: p.Instances, LB: provision.LBSettings{Drain: p.DrainTimeout, AliveTimeout: p.HostTimeout, Always: p.LoadBalancer, Ranges: splitList(p.LBRanges)}, LBRanges: splitList(p.LBRanges),
 		Network: provision.NetworkSettings{CIDR: p.VpcCIDR, SubnetCIDR: p.SubnetCIDR, VpcID: p.VpcID, SubnetID: p.SubnetID}, Managed: managed,
 		Host: deploy.HostSide{ACMEDirectory: p.ACMEDirectory, ACMEEmail: p.ACMEEmail, ACMERoots: p.ACMERoots, DNSResolver: p.DNSResolver,
 			Binary: bin, TemplatesDir: p.TemplatesDir, Timeout: p.HostTimeout, Warnings: warnings,
