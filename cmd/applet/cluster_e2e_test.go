@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -25,7 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -649,132 +649,63 @@ func TestClusterFullStack(t *testing.T) {
 	a.ws.Close()
 	b.ws.Close()
 
-	// A rolling upgrade (the host config changes) while clients list, comment, upload and play.
+	// A rolling upgrade (the host config changes) while clients list, comment, upload and play, from a
+	// process of their own (internal/tools/clusterload).
 	setEnv("APPLET_LOG_LEVEL=warn")
-	var (
-		sent, failed, rounds, interrupted atomic.Int64
-		stop                              = make(chan struct{})
-		wg                                sync.WaitGroup
-		cmu                               sync.Mutex
-		comments                          []string
-		firstErr                          atomic.Value
-		latMu                             sync.Mutex
-		lat                               []time.Duration
-	)
-	note := func(err error, took time.Duration) {
-		sent.Add(1)
-		if err != nil {
-			failed.Add(1)
-			firstErr.CompareAndSwap(nil, err.Error())
-		}
-		latMu.Lock()
-		lat = append(lat, took)
-		latMu.Unlock()
-	}
 	// The short variant runs in the test command; APPLET_CLUSTER_LOAD=full is the load the note's figures
 	// come from, which needs more than two cores' worth of -race time.
 	workers, players := 4, 2
 	if os.Getenv("APPLET_CLUSTER_LOAD") == "full" {
 		workers, players = 32, 16
 	}
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			me := apiFrom(fmt.Sprintf("127.0.0.%d", 10+w))
-			call, upload, comment := me.call, me.upload, me.comment
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				began := time.Now()
-				var err error
-				switch i % 4 {
-				case 0, 1:
-					_, err = call("GET", fmt.Sprintf("/applet/video/list?pageNo=%d", 1+i%3), "", nil)
-				case 2:
-					c := fmt.Sprintf("roll-%d-%d", w, i)
-					if err = comment(c); err == nil {
-						cmu.Lock()
-						comments = append(comments, c)
-						cmu.Unlock()
-					}
-				case 3:
-					err = upload()
-				}
-				note(err, time.Since(began))
-			}
-		}()
+	roots := filepath.Join(work, "pebble-roots.pem")
+	os.WriteFile(roots, pebbleRoot, 0o644)
+	loadBin := filepath.Join(t.TempDir(), "clusterload")
+	if b, err := exec.Command("go", "build", "-o", loadBin, "../../internal/tools/clusterload").CombinedOutput(); err != nil {
+		t.Fatalf("building clusterload: %v\n%s", err, b)
 	}
-	// Players who stay connected and play round after round against the bot: a round on the instance
-	// being converged ends when its backends restart, and is counted apart; the player reconnects.
-	for g := range players {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			wd := websocket.Dialer{NetDialContext: dialFrom(fmt.Sprintf("127.0.0.%d", 100+g)), TLSClientConfig: tlsCfg}
-			for c := 0; ; c++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ws, _, err := wd.Dial("wss://applet.example.com:"+strconv.Itoa(p443)+"/applet/websocket/ws", nil)
-				if err != nil {
-					note(err, 0)
-					continue
-				}
-				p := &wsPlayer{t: t, ws: ws}
-				p.emit("hello", hello(fmt.Sprintf("roller%d-%d", g, c), 1, 1))
-				if !expectOrClose(p, "hi") {
-					interrupted.Add(1)
-					ws.Close()
-					continue
-				}
-				for {
-					select {
-					case <-stop:
-						ws.Close()
-						return
-					default:
-					}
-					p.emit("join", nil)
-					ok := expectOrClose(p, "start")
-					if ok {
-						p.emit("choice", map[string]any{"choice": 3})
-						ok = expectOrClose(p, "result")
-					}
-					if !ok {
-						interrupted.Add(1)
-						break
-					}
-					rounds.Add(1)
-				}
-				ws.Close()
-			}
-		}()
+	lc := exec.Command(loadBin, "-connect", "127.0.0.1:"+strconv.Itoa(p443), "-url", base, "-roots", roots,
+		"-workers", strconv.Itoa(workers), "-players", strconv.Itoa(players))
+	lin, _ := lc.StdinPipe()
+	lout, _ := lc.StdoutPipe()
+	lc.Stderr = os.Stderr
+	if err := lc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lc.Process.Kill(); lc.Wait() })
+	lines := bufio.NewScanner(lout)
+	lines.Buffer(nil, 64<<20)
+	if !lines.Scan() || lines.Text() != "ready" {
+		t.Fatalf("clusterload: %q", lines.Text())
 	}
 	time.Sleep(time.Second)
-	latMu.Lock()
-	before := append([]time.Duration(nil), lat...)
-	latMu.Unlock()
+	io.WriteString(lin, "mark\n")
 	rollStart := time.Now()
 	out = provision()
 	rollTook := time.Since(rollStart)
-	latMu.Lock()
-	during := append([]time.Duration(nil), lat[len(before):]...)
-	latMu.Unlock()
-	close(stop)
-	wg.Wait()
+	lin.Close()
+	if !lines.Scan() {
+		t.Fatalf("clusterload stopped without its summary: %v", lines.Err())
+	}
+	var load struct {
+		Sent, Failed, Rounds, Interrupted int64
+		FirstError                        string   `json:"first_error"`
+		P99Before                         float64  `json:"p99_before_ms"`
+		P99During                         float64  `json:"p99_during_ms"`
+		Comments                          []string `json:"comments"`
+	}
+	if err := json.Unmarshal(lines.Bytes(), &load); err != nil {
+		t.Fatalf("clusterload's summary %q: %v", lines.Text(), err)
+	}
+	lc.Wait()
+	comments := load.Comments
 	if !strings.Contains(out, "host            updated") {
 		t.Fatalf("the roll:\n%s", out)
 	}
-	t.Logf("rolling upgrade: %s; %d requests, %d failed; p99 before %s, during %s; %d game rounds, %d interrupted\n%s",
-		rollTook.Round(time.Millisecond), sent.Load(), failed.Load(), p99(before), p99(during), rounds.Load(), interrupted.Load(), out)
-	if failed.Load() != 0 {
-		t.Fatalf("%d of %d requests failed during the roll; the first: %v\nwhat the backends logged:\n%s", failed.Load(), sent.Load(), firstErr.Load(), backendTrouble())
+	t.Logf("rolling upgrade: %s; %d requests, %d failed; p99 before %.1f ms, during %.1f ms (%.2f×); %d game rounds, %d interrupted; %d comments\n%s",
+		rollTook.Round(time.Millisecond), load.Sent, load.Failed, load.P99Before, load.P99During, load.P99During/load.P99Before, load.Rounds, load.Interrupted, len(comments), out)
+	if load.Failed != 0 {
+		t.Fatalf("%d of %d requests failed during the roll; the first: %v\nwhat the backends logged:\n%s", load.Failed, load.Sent, load.FirstError, backendTrouble())
 	}
 	time.Sleep(1100 * time.Millisecond) // comments cached elsewhere show within a second
 	seen := map[string]bool{}
@@ -1009,34 +940,6 @@ func checkManaged(t *testing.T, r *clusterRig) {
 	if err := goredis.NewClient(&goredis.Options{Addr: c.Options().Addr}).Ping(context.Background()).Err(); err == nil {
 		t.Fatal("the managed Redis answers without its password")
 	}
-}
-
-// expectOrClose waits for event, and says false if the connection closes first.
-func expectOrClose(p *wsPlayer, event string) bool {
-	p.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, msg, err := p.ws.ReadMessage()
-		if err != nil {
-			return false
-		}
-		var f struct{ Event string }
-		json.Unmarshal(msg, &f)
-		if f.Event == event {
-			return true
-		}
-		if f.Event == "leave" {
-			return false
-		}
-	}
-}
-
-func p99(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)*99/100]
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
