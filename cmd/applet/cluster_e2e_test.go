@@ -265,6 +265,7 @@ type clusterRig struct {
 	// server); redis is the managed Redis as the test reaches it.
 	deployment string
 	redis      func() *goredis.Client
+	mongoRelay string // the MongoDB-wire server, without accounts, as the instances reach it
 }
 
 // newClusterRig starts it; certValidity is how long the certificates issued live (0: 90 days).
@@ -365,9 +366,9 @@ func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 	}
 
 	// The managed databases provision makes are real servers, reached from the instances at svc: the
-	// suite's MariaDB, where the API's accounts and databases become real ones, and a Redis of this
-	// test's own, whose password the API sets. MongoDB is adopted by address (the MongoDB-wire server
-	// here speaks no SCRAM, which TencentDB for MongoDB's accounts need).
+	// suite's MariaDB, where the API's accounts and databases become real ones, a Redis of this test's
+	// own, whose password the API sets, and the suite's MongoDB-wire server behind a front that gives it
+	// accounts (SCRAM, as TencentDB for MongoDB's mongouser logs in).
 	r.deployment = testenv.Unique("c")
 	r.redis = managedBackends(t, tc, nn)
 	mongoHost := strings.TrimPrefix(testenv.MongoURI(t), "mongodb://")
@@ -376,6 +377,15 @@ func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 	}
 	mongoDB := testenv.Unique("cluster_")
 	t.Cleanup(func() { dropMongo(t, mongoDB) })
+	mongoAuth := testenv.NewMongoAuth(t, mongoHost)
+	tc.SetDatabaseBackend("mongodb", tcfake.DatabaseBackend{Addr: nn.relay(mongoAuth.Addr), Apply: func(_ context.Context, op tcfake.DatabaseOp) error {
+		if op.Kind != "password" {
+			return fmt.Errorf("no such change %q", op.Kind)
+		}
+		mongoAuth.SetPassword(op.User, op.Password)
+		return nil
+	}})
+	r.mongoRelay = "mongodb://" + nn.relay(mongoHost)
 	// The one-instance layout's site names its certificate by absolute path: the first namespace's
 	// root goes in front (the site behind a load balancer has no such path).
 	site, err := os.ReadFile("../../templates/files/nginx-site.conf.tmpl")
@@ -386,7 +396,7 @@ func newClusterRig(t *testing.T, certValidity time.Duration) *clusterRig {
 	os.MkdirAll(tplDir, 0o755)
 	root0 := r.free[0].root
 	os.WriteFile(filepath.Join(tplDir, "nginx-site.conf.tmpl"), []byte(strings.NewReplacer("{{.CertFile}}", root0+"{{.CertFile}}", "{{.KeyFile}}", root0+"{{.KeyFile}}", "{{.Webroot}}", root0+"{{.Webroot}}").Replace(string(site))), 0o644)
-	r.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MONGO_URI=mongodb://" + nn.relay(mongoHost), "APPLET_MONGO_DATABASE=" + mongoDB,
+	r.env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work, "APPLET_MONGO_DATABASE=" + mongoDB,
 		"APPLET_DEPLOYMENT=" + r.deployment, "APPLET_DOMAIN=applet.example.com", "APPLET_DATA_DIR=" + work + "/data",
 		"APPLET_TENCENTCLOUD_REGION=ap-hongkong", "APPLET_TENCENTCLOUD_ZONE=ap-hongkong-2",
 		"APPLET_TENCENTCLOUD_ENDPOINT=http://" + tc.Addr, "TENCENTCLOUD_SECRET_ID=" + e2eID, "TENCENTCLOUD_SECRET_KEY=" + e2eKey,
@@ -851,7 +861,7 @@ func TestClusterFullStack(t *testing.T) {
 	// Without --purge the managed databases stay with their data, and so do the network and the
 	// security groups they need; --purge removes them too.
 	out = provision("destroy", "--force")
-	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 || len(tc.ManagedDatabases()) != 2 || len(tc.VPCs()) != 1 ||
+	if !strings.Contains(out, "Removed.") || len(tc.LoadBalancerIDs()) != 0 || len(tc.Instances()) != 0 || len(tc.ManagedDatabases()) != 3 || len(tc.VPCs()) != 1 ||
 		!strings.Contains(out, "managed databases") {
 		t.Fatalf("destroy keeping the data: %d load balancers, %d instances, databases %v, VPCs %v\n%s", len(tc.LoadBalancerIDs()), len(tc.Instances()), tc.ManagedDatabases(), tc.VPCs(), out)
 	}
@@ -876,7 +886,7 @@ func checkManaged(t *testing.T, r *clusterRig) {
 	t.Helper()
 	dbs := r.tc.ManagedDatabases()
 	slices.Sort(dbs)
-	if len(dbs) != 2 || !strings.HasPrefix(dbs[0], "cdb:cdb-") || !strings.HasPrefix(dbs[1], "redis:crs-") {
+	if len(dbs) != 3 || !strings.HasPrefix(dbs[0], "cdb:cdb-") || !strings.HasPrefix(dbs[1], "mongodb:cmgo-") || !strings.HasPrefix(dbs[2], "redis:crs-") {
 		t.Fatalf("managed databases: %v", dbs)
 	}
 	var instGroup, dbGroup string
@@ -891,7 +901,7 @@ func checkManaged(t *testing.T, r *clusterRig) {
 	if ing := r.tc.Ingress(instGroup); !slices.Equal(ing, []string{"TCP:80 " + r.nn.prefix + ".0/24 ACCEPT"}) {
 		t.Fatalf("the instances' group %s admits %v", instGroup, ing)
 	}
-	if want := "TCP:3306 " + instGroup + " ACCEPT, TCP:6379 " + instGroup + " ACCEPT"; instGroup == "" || strings.Join(r.tc.Ingress(dbGroup), ", ") != want {
+	if want := "TCP:3306 " + instGroup + " ACCEPT, TCP:6379 " + instGroup + " ACCEPT, TCP:27017 " + instGroup + " ACCEPT"; instGroup == "" || strings.Join(r.tc.Ingress(dbGroup), ", ") != want {
 		t.Fatalf("the databases' group %s admits %v, want %s", dbGroup, r.tc.Ingress(dbGroup), want)
 	}
 	for _, d := range dbs {
@@ -907,7 +917,7 @@ func checkManaged(t *testing.T, r *clusterRig) {
 		t.Fatalf("the databases' credentials file: %v %v", st, err)
 	}
 	sec, err := provision.ReadSecrets(stateDir, r.deployment)
-	if err != nil || sec.MySQL == nil || sec.Redis == nil || sec.MySQL.Password == "" || sec.Redis.Password == "" {
+	if err != nil || sec.MySQL == nil || sec.Redis == nil || sec.Mongo == nil || sec.MySQL.Password == "" || sec.Redis.Password == "" || sec.Mongo.Password == "" {
 		t.Fatalf("credentials: %+v %v", sec, err)
 	}
 	// Each password is in the credentials file and the hosts' configs, and nowhere else here.
@@ -916,7 +926,7 @@ func checkManaged(t *testing.T, r *clusterRig) {
 			return nil
 		}
 		b, _ := os.ReadFile(p)
-		for _, pw := range []string{sec.MySQL.Password, sec.MySQL.RootPassword, sec.Redis.Password} {
+		for _, pw := range []string{sec.MySQL.Password, sec.MySQL.RootPassword, sec.Redis.Password, sec.Mongo.Password} {
 			if bytes.Contains(b, []byte(pw)) && !strings.HasSuffix(p, "etc/applet/applet.yaml") {
 				t.Errorf("a database password is in %s", p)
 			}
@@ -927,7 +937,7 @@ func checkManaged(t *testing.T, r *clusterRig) {
 	defer r.hmu.Unlock()
 	for id, h := range r.hosts {
 		b, err := os.ReadFile(filepath.Join(h.root, "etc/applet/applet.yaml"))
-		if err != nil || !bytes.Contains(b, []byte(sec.MySQL.Addr)) || !bytes.Contains(b, []byte(sec.Redis.Password)) {
+		if err != nil || !bytes.Contains(b, []byte(sec.MySQL.Addr)) || !bytes.Contains(b, []byte(sec.Redis.Password)) || !bytes.Contains(b, []byte(sec.Mongo.Password)) {
 			t.Fatalf("%s's config does not name the managed databases (%v)", id, err)
 		}
 	}
@@ -1038,6 +1048,7 @@ func TestClusterFromOneInstance(t *testing.T) {
 	mc.Addr = r.nn.relay(mc.Addr)
 	r.setEnv("APPLET_MYSQL_DSN=" + mc.FormatDSN())
 	r.setEnv("APPLET_REDIS_ADDR=" + r.nn.relay(testenv.RedisAddr(t)))
+	r.setEnv("APPLET_MONGO_URI=" + r.mongoRelay)
 	r.setEnv("APPLET_PROVISION_INSTANCES=1")
 	out := r.provision()
 	old := r.tc.Instances()
@@ -1274,7 +1285,7 @@ func TestClusterChaos(t *testing.T) {
 			census := fmt.Sprintf("instances %v, load balancers %v, certificates %v, VPCs %v, databases %v, groups %v",
 				r.tc.Instances(), r.tc.LoadBalancerIDs(), r.tc.Certificates(), r.tc.VPCs(), r.tc.ManagedDatabases(), r.tc.SecurityGroups())
 			if len(r.tc.Instances()) != 2 || len(r.tc.LoadBalancerIDs()) != 1 || len(r.tc.Certificates()) != 1 || len(r.tc.VPCs()) != 1 ||
-				len(r.tc.ManagedDatabases()) != 2 || len(r.tc.SecurityGroups()) != 2 || !strings.Contains(out, "health          ok") {
+				len(r.tc.ManagedDatabases()) != 3 || len(r.tc.SecurityGroups()) != 2 || !strings.Contains(out, "health          ok") {
 				t.Fatalf("after a killed apply (%s; killed after %s) and a re-run: %s\nfirst:\n%s\nthen:\n%s\n%s", faults, kill, census, first, out, replay)
 			}
 			if again := until(); !strings.Contains(again, "Nothing to change.") {

@@ -120,3 +120,37 @@ func TestNginxChecksGeneratedConfig(t *testing.T) {
 		t.Fatalf("nginx -t accepted a broken config: %v\n%s", err, out)
 	}
 }
+
+// MongoAuth speaks SCRAM as MongoDB does: the driver logs in with either mechanism and then works; a
+// wrong password and a connection that never logged in are refused.
+func TestMongoAuth(t *testing.T) {
+	u := strings.TrimSuffix(strings.TrimPrefix(testenv.MongoURI(t), "mongodb://"), "/")
+	m := testenv.NewMongoAuth(t, u)
+	m.SetPassword("mongouser", "Secret_123x")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	db := testenv.Unique("applet_test_")
+	use := func(uri string) error {
+		client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(5 * time.Second))
+		if err != nil {
+			return err
+		}
+		defer client.Disconnect(context.Background())
+		_, err = client.Database(db).Collection("paints").InsertOne(ctx, bson.D{{Key: "id", Value: "p1"}})
+		return err
+	}
+	for _, mech := range []string{"", "&authMechanism=SCRAM-SHA-1", "&authMechanism=SCRAM-SHA-256"} {
+		if err := use("mongodb://mongouser:Secret_123x@" + m.Addr + "/?authSource=admin" + mech); err != nil {
+			t.Fatalf("logged in%s: %v", mech, err)
+		}
+	}
+	if err := use("mongodb://mongouser:wrong_1234@" + m.Addr + "/?authSource=admin"); err == nil || !strings.Contains(err.Error(), "Authentication failed") {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if err := use("mongodb://" + m.Addr + "/"); err == nil || !strings.Contains(err.Error(), "Unauthorized") {
+		t.Fatalf("without logging in: %v", err)
+	}
+	client, _ := mongo.Connect(options.Client().ApplyURI(testenv.MongoURI(t)))
+	client.Database(db).Drop(context.Background())
+	client.Disconnect(context.Background())
+}
