@@ -1,8 +1,8 @@
 package testenv
 
 import (
-	"crypto/rand"
 	"crypto/md5"
+	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
