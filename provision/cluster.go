@@ -813,11 +813,11 @@ func (p *Provisioner) rollOne(ctx context.Context, step, what string, refs *lbRe
 	lbs := p.deps.LoadBalancers
 	if do != nil {
 		if isTarget && t.Weight > 0 {
-			p.progress(Event{Step: step, Status: "running", Detail: what + ": out of the load balancer, draining for " + p.cfg.LB.Drain.String()})
+			p.progress(Event{Step: step, Status: "running", Detail: what + ": out of the load balancer, draining (at most " + p.cfg.LB.Drain.String() + ")"})
 			if err := lbs.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: 0}); err != nil {
 				return fmt.Errorf("taking %s out of the load balancer: %w", in.ID, err)
 			}
-			if err := sleepCtx(ctx, p.cfg.LB.Drain); err != nil {
+			if err := p.drain(ctx, in); err != nil {
 				return err
 			}
 		}
@@ -929,6 +929,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// drain gives an instance just taken out of the load balancer the time to finish what it serves: until
+// its backends serve no request (asked on the instance), at most LB.Drain. A host that cannot be asked
+// gets all of LB.Drain; one whose answer does not come is converged anyway once LB.Drain has passed.
+func (p *Provisioner) drain(ctx context.Context, in Instance) error {
+	d, ok := p.deps.Host.(Drainer)
+	if !ok {
+		return sleepCtx(ctx, p.cfg.LB.Drain)
+	}
+	start := time.Now()
+	if _, err := d.Drain(ctx, in, p.cfg.LB.Drain); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return sleepCtx(ctx, p.cfg.LB.Drain-time.Since(start))
+	}
+	return nil
+}
+
 // applyScaleIn drains and removes the instances beyond the count, one at a time.
 func (p *Provisioner) applyScaleIn(ctx context.Context, plan *Plan) (string, string, error) {
 	refs := p.result().LB
@@ -958,7 +976,7 @@ func (p *Provisioner) applyScaleIn(ctx context.Context, plan *Plan) (string, str
 					if err := p.deps.LoadBalancers.SetWeight(ctx, refs.lb.ID, refs.listener, refs.rule, Target{InstanceID: in.ID, Port: 80, Weight: 0}); err != nil {
 						return "", "", fmt.Errorf("taking %s out of the load balancer: %w", in.ID, err)
 					}
-					if err := sleepCtx(ctx, p.cfg.LB.Drain); err != nil {
+					if err := p.drain(ctx, in); err != nil {
 						return "", "", err
 					}
 				}

@@ -26,6 +26,12 @@ type Host interface {
 	Apply(ctx context.Context, in Instance, restore string) (digest, report string, err error)
 }
 
+// Drainer is a Host that can tell when an instance out of the load balancer has finished what it
+// serves: it waits, at most within, until its backends serve no request.
+type Drainer interface {
+	Drain(ctx context.Context, in Instance, within time.Duration) (string, error)
+}
+
 // Health checks the backends through the public domain.
 type Health interface {
 	Check(ctx context.Context, ip string) (string, error)

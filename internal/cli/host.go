@@ -20,6 +20,7 @@ type hostOptions struct {
 	NoSystemd   bool
 	RenewBefore time.Duration
 	Restore     string
+	Within      time.Duration
 }
 
 func (o *hostOptions) options() host.Options {
@@ -101,6 +102,26 @@ nothing the second time.`,
 		},
 	}
 	rollback.Flags().StringVar(&bo.Root, "root", "", "the host's root (default $"+host.EnvRoot+" or /)")
-	cmd.AddCommand(apply, renew, rollback)
+
+	do := opts()
+	drain := &cobra.Command{
+		Use:   "drain --within DURATION",
+		Short: "Wait until the backends serve no request, or the time is up (an instance out of its load balancer)",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if do.Within <= 0 {
+				return &FlagError{Err: errors.New("--within must be positive, e.g. 30s"), Command: cmd.CommandPath()}
+			}
+			out, err := host.Drain(cmd.Context(), do.options(), do.Within)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(do.IO.Out, out)
+			return nil
+		},
+	}
+	drain.Flags().StringVar(&do.Root, "root", "", "the host's root (default $"+host.EnvRoot+" or /)")
+	drain.Flags().DurationVar(&do.Within, "within", 0, "the longest wait")
+	cmd.AddCommand(apply, renew, rollback, drain)
 	return cmd
 }

@@ -58,14 +58,43 @@ rm -f "$dir/applet.new"
 `
 }
 
-// applyOverSSH sends the bundle on the SSH session's standard input, then applies it.
-func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bundle, restore string) (string, error) {
+// sshSession opens an SSH session to the instance, and the quoting that runs a script as root there.
+func (d *Delivery) sshSession(in provision.Instance) (*host.SSH, func(string) string) {
 	o := d.o.SSH
 	sudo := ""
 	if o.User != "root" {
 		sudo = "sudo -n "
 	}
 	s := &host.SSH{Addr: net.JoinHostPort(in.PublicIP, strconv.Itoa(o.Port)), User: o.User, KeyFile: o.KeyFile, KnownHosts: o.KnownHosts}
+	return s, func(script string) string { return sudo + "sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'" }
+}
+
+// Drain waits on the instance, at most within, until its backends serve no request (it is out of
+// the load balancer), and returns the host's word on it.
+func (d *Delivery) Drain(ctx context.Context, in provision.Instance, within time.Duration) (string, error) {
+	script := host.Script(`"$root` + host.BinaryPath + `" host drain --within ` + within.String() + "\n")
+	if d.o.SSH.User != "" {
+		s, quote := d.sshSession(in)
+		defer s.Close()
+		out, err := s.Run(ctx, quote(script), nil)
+		if err != nil {
+			return "", fmt.Errorf("draining %s over SSH: %w\n%s", in.ID, err, host.Tail(out, 5))
+		}
+		return strings.TrimSpace(out), nil
+	}
+	res, err := d.o.Client.RunCommand(ctx, in.ID, script, within+time.Minute)
+	if err != nil {
+		return "", fmt.Errorf("draining %s: %w", in.ID, err)
+	}
+	if res.Status != "SUCCESS" || res.ExitCode != 0 {
+		return "", fmt.Errorf("draining %s ended %s (exit %d):\n%s", in.ID, res.Status, res.ExitCode, host.Tail(res.Output, 5))
+	}
+	return strings.TrimSpace(res.Output), nil
+}
+
+// applyOverSSH sends the bundle on the SSH session's standard input, then applies it.
+func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bundle, restore string) (string, error) {
+	s, quote := d.sshSession(in)
 	defer s.Close()
 	// The instance may still be starting sshd right after it runs.
 	var err error
@@ -83,7 +112,6 @@ func (d *Delivery) applyOverSSH(ctx context.Context, in provision.Instance, bund
 		return "", err
 	}
 	defer f.Close()
-	quote := func(script string) string { return sudo + "sh -c '" + strings.ReplaceAll(script, "'", `'\''`) + "'" }
 	if out, err := s.Run(ctx, quote(scriptHead+`cat > "$dir/bundle.tar.gz"`), f); err != nil {
 		return out, fmt.Errorf("sending the bundle: %w", err)
 	}
