@@ -81,62 +81,61 @@ func (d *Databases) list(ctx context.Context, k provision.DBKind, filter map[str
 		for key, v := range filter {
 			in[key] = v
 		}
-		var n int
-		switch k {
-		case provision.KindMySQL:
-			var resp struct {
-				TotalCount int
-				Items      []cdbItem
-			}
-			if err := d.call(ctx, k, "DescribeDBInstances", false, false, in, &resp); err != nil {
-				return nil, err
-			}
-			for _, i := range resp.Items {
-				out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 1, Isolated: i.Status >= 4, Releasable: i.Status == 5,
-					Host: i.Vip, Port: i.Vport, VpcID: i.UniqVpcId, SubnetID: i.UniqSubnetId, Tags: dbTags(i.TagList)})
-			}
-			n = len(resp.Items)
-			if offset+n >= resp.TotalCount {
-				return out, nil
-			}
-		case provision.KindRedis:
-			var resp struct {
-				TotalCount  int
-				InstanceSet []redisItem
-			}
-			if err := d.call(ctx, k, "DescribeInstances", false, false, in, &resp); err != nil {
-				return nil, err
-			}
-			for _, i := range resp.InstanceSet {
-				out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 2, Isolated: i.Status < 0, Releasable: i.Status < 0,
-					Host: i.WanIp, Port: i.Port, VpcID: i.UniqVpcId, SubnetID: i.UniqSubnetId, Tags: dbTags(i.InstanceTags)})
-			}
-			n = len(resp.InstanceSet)
-			if offset+n >= resp.TotalCount {
-				return out, nil
-			}
-		default:
-			var resp struct {
-				TotalCount      int
-				InstanceDetails []mongoItem
-			}
-			if err := d.call(ctx, k, "DescribeDBInstances", false, false, in, &resp); err != nil {
-				return nil, err
-			}
-			for _, i := range resp.InstanceDetails {
-				out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 2, Isolated: i.Status < 0, Releasable: i.Status < 0,
-					Host: i.Vip, Port: i.Vport, VpcID: i.VpcId, SubnetID: i.SubnetId, Tags: dbTags(i.Tags)})
-			}
-			n = len(resp.InstanceDetails)
-			if offset+n >= resp.TotalCount {
-				return out, nil
-			}
+		page, total, err := d.page(ctx, k, in)
+		if err != nil {
+			return nil, err
 		}
-		if n == 0 {
+		out = append(out, page...)
+		offset += len(page)
+		if len(page) == 0 || offset >= total {
 			return out, nil
 		}
-		offset += n
 	}
+}
+
+// page reads one page of instances, and how many match in all.
+func (d *Databases) page(ctx context.Context, k provision.DBKind, in map[string]any) ([]provision.ManagedDB, int, error) {
+	var out []provision.ManagedDB
+	switch k {
+	case provision.KindMySQL:
+		var resp struct {
+			TotalCount int
+			Items      []cdbItem
+		}
+		if err := d.call(ctx, k, "DescribeDBInstances", false, false, in, &resp); err != nil {
+			return nil, 0, err
+		}
+		for _, i := range resp.Items { // 0 creating, 1 running, 4 isolating, 5 isolated
+			out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 1, Isolated: i.Status >= 4, Releasable: i.Status == 5,
+				Host: i.Vip, Port: i.Vport, VpcID: i.UniqVpcId, SubnetID: i.UniqSubnetId, Tags: dbTags(i.TagList)})
+		}
+		return out, resp.TotalCount, nil
+	case provision.KindRedis:
+		var resp struct {
+			TotalCount  int
+			InstanceSet []redisItem
+		}
+		if err := d.call(ctx, k, "DescribeInstances", false, false, in, &resp); err != nil {
+			return nil, 0, err
+		}
+		for _, i := range resp.InstanceSet { // 0 to initialise, 1 in process, 2 running, -2 isolated, -3 to delete
+			out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 2, Isolated: i.Status < 0, Releasable: i.Status < 0,
+				Host: i.WanIp, Port: i.Port, VpcID: i.UniqVpcId, SubnetID: i.UniqSubnetId, Tags: dbTags(i.InstanceTags)})
+		}
+		return out, resp.TotalCount, nil
+	}
+	var resp struct {
+		TotalCount      int
+		InstanceDetails []mongoItem
+	}
+	if err := d.call(ctx, k, "DescribeDBInstances", false, false, in, &resp); err != nil {
+		return nil, 0, err
+	}
+	for _, i := range resp.InstanceDetails { // as Redis's
+		out = append(out, provision.ManagedDB{Kind: k, ID: i.InstanceId, Name: i.InstanceName, Ready: i.Status == 2, Isolated: i.Status < 0, Releasable: i.Status < 0,
+			Host: i.Vip, Port: i.Vport, VpcID: i.VpcId, SubnetID: i.SubnetId, Tags: dbTags(i.Tags)})
+	}
+	return out, resp.TotalCount, nil
 }
 
 // FindDatabases returns the instances of kind with the name.

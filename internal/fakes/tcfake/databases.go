@@ -117,7 +117,7 @@ type (
 		Status                                                        []int64
 		Offset, Limit                                                 *uint64
 		WithSecurityGroup                                             *int64
-		Tags                                                          []struct{ TagKey, TagValue string }
+		Tags                                                          []dbTag
 	}
 	cdbAccount  struct{ User, Host string }
 	cdbAccounts struct {
@@ -296,6 +296,30 @@ func (s *Server) lookupDB(product, id string) *managedDB {
 	return nil
 }
 
+// tagged says whether the instance has every tag (key and value) and every key.
+func (d *managedDB) tagged(tags []dbTag, keys []string) bool {
+	for _, t := range tags {
+		if !d.hasTag(t.TagKey, t.TagValue) {
+			return false
+		}
+	}
+	for _, k := range keys {
+		if !d.hasTag(k, "") {
+			return false
+		}
+	}
+	return true
+}
+
+// tagList is the instance's tags as the products list them.
+func (d *managedDB) tagList() []map[string]string {
+	tl := []map[string]string{}
+	for _, t := range d.tags {
+		tl = append(tl, map[string]string{"TagKey": t.Key, "TagValue": t.Value})
+	}
+	return tl
+}
+
 func (d *managedDB) hasTag(key, value string) bool {
 	for _, t := range d.tags {
 		if t.Key == key && (value == "" || t.Value == value) {
@@ -427,21 +451,11 @@ func (s *Server) cdbAction(req *request) (any, *apiError) {
 				if status == 0 {
 					continue
 				}
-				ok := true
-				for _, t := range in.Tags {
-					ok = ok && d.hasTag(t.TagKey, t.TagValue)
-				}
-				for _, k := range in.TagKeysForSearch {
-					ok = ok && d.hasTag(k, "")
-				}
-				if !ok {
+				if !d.tagged(in.Tags, in.TagKeysForSearch) {
 					continue
 				}
 			}
-			var tl []map[string]string
-			for _, t := range d.tags {
-				tl = append(tl, map[string]string{"TagKey": t.Key, "TagValue": t.Value})
-			}
+			tl := d.tagList()
 			set = append(set, map[string]any{"InstanceId": d.id, "InstanceName": d.name, "Status": status, "TaskStatus": 0,
 				"Zone": d.zone, "Region": d.region, "Vip": d.vip, "Vport": d.port, "UniqVpcId": d.vpc, "UniqSubnetId": d.subnet,
 				"PayType": 1, "EngineVersion": "8.0", "TagList": tl, "CreateTime": d.created.Format(time.DateTime)})
@@ -697,20 +711,10 @@ func (s *Server) redisAction(req *request) (any, *apiError) {
 				len(in.UniqVpcIds) > 0 && !slices.Contains(in.UniqVpcIds, d.vpc) {
 				continue
 			}
-			ok := true
-			for _, t := range in.InstanceTags {
-				ok = ok && d.hasTag(t.TagKey, t.TagValue)
-			}
-			for _, k := range in.TagKeys {
-				ok = ok && d.hasTag(k, "")
-			}
-			if !ok {
+			if !d.tagged(in.InstanceTags, in.TagKeys) {
 				continue
 			}
-			var tl []map[string]string
-			for _, t := range d.tags {
-				tl = append(tl, map[string]string{"TagKey": t.Key, "TagValue": t.Value})
-			}
+			tl := d.tagList()
 			set = append(set, map[string]any{"InstanceId": d.id, "InstanceName": d.name, "Status": s.dbStatus(d, now), "WanIp": d.vip, "Port": d.port,
 				"UniqVpcId": d.vpc, "UniqSubnetId": d.subnet, "BillingMode": 0, "InstanceTags": tl, "Createtime": d.created.Format(time.DateTime), "Region": d.region})
 		}
@@ -804,17 +808,10 @@ func (s *Server) mongoAction(req *request) (any, *apiError) {
 				in.SearchKey != nil && !strings.Contains(d.id+d.name+d.vip, *in.SearchKey) {
 				continue
 			}
-			ok := true
-			for _, t := range in.Tags {
-				ok = ok && d.hasTag(t.TagKey, t.TagValue)
-			}
-			if !ok {
+			if !d.tagged(in.Tags, nil) {
 				continue
 			}
-			var tl []map[string]string
-			for _, t := range d.tags {
-				tl = append(tl, map[string]string{"TagKey": t.Key, "TagValue": t.Value})
-			}
+			tl := d.tagList()
 			set = append(set, map[string]any{"InstanceId": d.id, "InstanceName": d.name, "Status": s.dbStatus(d, now), "Vip": d.vip, "Vport": d.port,
 				"VpcId": d.vpc, "SubnetId": d.subnet, "Zone": d.zone, "Region": d.region, "PayMode": 0, "ClusterType": 0, "Tags": tl, "CreateTime": d.created.Format(time.DateTime)})
 		}
