@@ -214,7 +214,11 @@ func (s *secrets) update(f func(*Secrets)) error {
 	}
 	f(&cur)
 	out, _ := json.MarshalIndent(cur, "", "  ")
-	if err := atomicfile.Write(s.path, append(out, '\n'), 0o600); err != nil {
+	out = append(out, '\n')
+	if string(out) == string(b) || (b == nil && cur == Secrets{}) {
+		return nil // a run with nothing to change (or no managed database) writes nothing
+	}
+	if err := atomicfile.Write(s.path, out, 0o600); err != nil {
 		return fmt.Errorf("writing the databases' credentials: %w", err)
 	}
 	return nil
@@ -431,12 +435,12 @@ func (p *Provisioner) applyManaged(ctx context.Context, plan *Plan) (string, str
 		}
 		dbg = id
 	}
-	net := plan.cluster.net
+	nw := plan.cluster.net
 	p.mu.Lock()
 	vpcID, subnetID := p.res.VpcID, p.res.SubnetID
 	p.mu.Unlock()
-	if vpcID == "" && net.vpc != nil && net.subnet != nil {
-		vpcID, subnetID = net.vpc.ID, net.subnet.ID
+	if vpcID == "" && nw.vpc != nil && nw.subnet != nil {
+		vpcID, subnetID = nw.vpc.ID, nw.subnet.ID
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(p.dbKinds()))
