@@ -725,6 +725,11 @@ func (p *Provisioner) applyHosts(ctx context.Context, plan *Plan) (string, strin
 		mu.Lock()
 		defer mu.Unlock()
 		r := fmt.Sprintf("%s (%s)", in.ID, time.Since(began).Round(100*time.Millisecond))
+		p.mu.Lock()
+		if d := p.drained[in.ID]; d != "" {
+			r += ": " + d
+		}
+		p.mu.Unlock()
 		if report = strings.TrimSpace(report); report != "" {
 			r += ": " + report
 		}
@@ -932,19 +937,28 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 // drain gives an instance just taken out of the load balancer the time to finish what it serves: until
 // its backends serve no request (asked on the instance), at most LB.Drain. A host that cannot be asked
 // gets all of LB.Drain; one whose answer does not come is converged anyway once LB.Drain has passed.
+// What the host said is kept for the step's report.
 func (p *Provisioner) drain(ctx context.Context, in Instance) error {
 	d, ok := p.deps.Host.(Drainer)
 	if !ok {
 		return sleepCtx(ctx, p.cfg.LB.Drain)
 	}
 	start := time.Now()
-	if _, err := d.Drain(ctx, in, p.cfg.LB.Drain); err != nil {
+	said, err := d.Drain(ctx, in, p.cfg.LB.Drain)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return sleepCtx(ctx, p.cfg.LB.Drain-time.Since(start))
+		said = "drained for " + p.cfg.LB.Drain.String() + " (the instance did not say: " + err.Error() + ")"
+		err = sleepCtx(ctx, p.cfg.LB.Drain-time.Since(start))
 	}
-	return nil
+	p.mu.Lock()
+	if p.drained == nil {
+		p.drained = map[string]string{}
+	}
+	p.drained[in.ID] = strings.TrimPrefix(said, "host: ")
+	p.mu.Unlock()
+	return err
 }
 
 // applyScaleIn drains and removes the instances beyond the count, one at a time.

@@ -205,8 +205,9 @@ type Provisioner struct {
 	journal  *Journal
 	progress func(Event)
 
-	mu  sync.Mutex
-	res Result
+	mu      sync.Mutex
+	res     Result
+	drained map[string]string // what each instance said when it was drained, by id
 }
 
 // New returns a Provisioner; progress (may be nil) hears of every step.
