@@ -327,6 +327,7 @@ func (p *Provisioner) planManaged(ctx context.Context, rd *reads) {
 			seen.group = &groups[0]
 		}
 		var todo, ok []string
+		mysql := p.secretsFile().read().MySQL
 		for _, k := range p.dbKinds() {
 			var d *ManagedDB
 			if addr := p.cfg.Managed.Adopt[k]; addr != "" {
@@ -364,10 +365,10 @@ func (p *Provisioner) planManaged(ctx context.Context, rd *reads) {
 				todo = append(todo, fmt.Sprintf("wait for %s %s to run", k, d.ID))
 			case !inGroup:
 				todo = append(todo, fmt.Sprintf("admit only the instances to %s %s", k, d.ID))
-			case k == KindMySQL && p.secretsFile().read().MySQL == nil && p.cfg.Managed.Adopt[k] == "":
+			case k == KindMySQL && mysql == nil && p.cfg.Managed.Adopt[k] == "":
 				rd.fail(StepManaged, fmt.Errorf("%s %s has no credentials in %s: restore that file from a copy, or delete the instance in the console to have a new one made", k, d.ID, p.secretsFile().path))
 				return
-			case k == KindMySQL && p.cfg.Managed.Adopt[k] == "" && !p.secretsFile().read().MySQL.SetUp:
+			case k == KindMySQL && p.cfg.Managed.Adopt[k] == "" && !mysql.SetUp:
 				todo = append(todo, fmt.Sprintf("make the backends' database and account on %s", d.ID))
 			default:
 				ok = append(ok, fmt.Sprintf("%s %s at %s", k, d.ID, d.Addr()))

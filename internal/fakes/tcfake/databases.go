@@ -256,7 +256,7 @@ func (s *Server) newDB(product, region, zone, vpcID, subnetID, name, password st
 	}
 	for _, g := range groups {
 		if s.vpc.groups[g] == nil {
-			return nil, &apiError{Code: "group", Message: g}
+			return nil, errorf(dbBadGroup[product], "The security group %s does not exist.", g)
 		}
 	}
 	s.db.n++
@@ -289,11 +289,26 @@ func (s *Server) carry(ctx context.Context, d *managedDB, op DatabaseOp) *apiErr
 	return nil
 }
 
+// Each product's codes for an instance that does not exist and for a security group that does not.
+var (
+	dbNotFound = map[string]string{"cdb": "InvalidParameter.InstanceNotFound", "redis": "ResourceNotFound.InstanceNotExists", "mongodb": "InvalidParameterValue.NotFoundInstance"}
+	dbBadGroup = map[string]string{"cdb": "InternalError.SecurityGroupError", "redis": "InvalidParameterValue.SecurityGroupIdsNotExists", "mongodb": "InvalidParameterValue.SecurityGroupId"}
+)
+
 func (s *Server) lookupDB(product, id string) *managedDB {
 	if d := s.db.dbs[id]; d != nil && d.product == product {
 		return d
 	}
 	return nil
+}
+
+// findDB returns the product's instance, or the product's error for one that does not exist. Called
+// with s.mu held.
+func (s *Server) findDB(product, id string) (*managedDB, *apiError) {
+	if d := s.lookupDB(product, id); d != nil {
+		return d, nil
+	}
+	return nil, errorf(dbNotFound[product], "The instance %s does not exist.", id)
 }
 
 // tagged says whether the instance has every tag (key and value) and every key.
@@ -351,9 +366,9 @@ func (s *Server) dbAction(req *request) (any, *apiError) {
 		var groups []map[string]string
 		var detail []map[string]any
 		for _, id := range ids {
-			d := s.lookupDB(req.service, id)
-			if d == nil {
-				return nil, errorf(map[string]string{"cdb": "InvalidParameter.InstanceNotFound", "redis": "ResourceNotFound.InstanceNotExists", "mongodb": "InvalidParameterValue.NotFoundInstance"}[req.service], "The instance %s does not exist.", id)
+			d, aerr := s.findDB(req.service, id)
+			if aerr != nil {
+				return nil, aerr
 			}
 			var gs []map[string]string
 			for _, g := range d.groups {
@@ -414,7 +429,7 @@ func (s *Server) cdbAction(req *request) (any, *apiError) {
 			case "zone":
 				return nil, errorf("InvalidParameter", "The subnet %s is not in zone %s.", *in.UniqSubnetId, str(in.Zone))
 			}
-			return nil, errorf("InternalError.SecurityGroupError", "The security group %s does not exist.", aerr.Message)
+			return nil, aerr
 		}
 		if in.ClientToken != nil {
 			d.token = *in.ClientToken
@@ -538,7 +553,7 @@ func (s *Server) cdbAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		return s.setDBGroups("cdb", *in.InstanceId, in.SecurityGroupIds, "InvalidParameter.InstanceNotFound", "InternalError.SecurityGroupError")
+		return s.setDBGroups("cdb", *in.InstanceId, in.SecurityGroupIds)
 	case "IsolateDBInstance":
 		var in cdbInstance
 		if err := decode(req, &in); err != nil {
@@ -546,9 +561,9 @@ func (s *Server) cdbAction(req *request) (any, *apiError) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		d := s.lookupDB("cdb", *in.InstanceId)
-		if d == nil {
-			return nil, errorf("InvalidParameter.InstanceNotFound", "The instance %s does not exist.", *in.InstanceId)
+		d, aerr := s.findDB("cdb", *in.InstanceId)
+		if aerr != nil {
+			return nil, aerr
 		}
 		if st := s.cdbStatus(d, now); st != 1 {
 			return nil, errorf("FailedOperation.StatusConflict", "The instance %s is in status %d, not running.", d.id, st)
@@ -591,9 +606,9 @@ func (s *Server) cdbStatus(d *managedDB, now time.Time) int64 {
 func (s *Server) runningCDB(id string, now time.Time) (*managedDB, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.lookupDB("cdb", id)
-	if d == nil {
-		return nil, errorf("InvalidParameter.InstanceNotFound", "The instance %s does not exist.", id)
+	d, aerr := s.findDB("cdb", id)
+	if aerr != nil {
+		return nil, aerr
 	}
 	if st := s.cdbStatus(d, now); st != 1 {
 		return nil, errorf("FailedOperation.StatusConflict", "The instance %s is in status %d: wait until it runs (1).", id, st)
@@ -621,16 +636,16 @@ func (s *Server) unlocked(f func()) {
 	s.mu.Lock()
 }
 
-func (s *Server) setDBGroups(product, id string, groups []string, notFound, badGroup string) (any, *apiError) {
+func (s *Server) setDBGroups(product, id string, groups []string) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d := s.lookupDB(product, id)
-	if d == nil {
-		return nil, errorf(notFound, "The instance %s does not exist.", id)
+	d, aerr := s.findDB(product, id)
+	if aerr != nil {
+		return nil, aerr
 	}
 	for _, g := range groups {
 		if s.vpc.groups[g] == nil {
-			return nil, errorf(badGroup, "The security group %s does not exist.", g)
+			return nil, errorf(dbBadGroup[product], "The security group %s does not exist.", g)
 		}
 	}
 	d.groups = slices.Clone(groups)
@@ -686,7 +701,7 @@ func (s *Server) redisAction(req *request) (any, *apiError) {
 			case "zone":
 				return nil, errorf("InvalidParameterValue.InvalidSubnetId", "The subnet %s is not in zone %s.", *in.SubnetId, str(in.ZoneName))
 			}
-			return nil, errorf("InvalidParameterValue.SecurityGroupIdsNotExists", "The security group %s does not exist.", aerr.Message)
+			return nil, aerr
 		}
 		if in.VPort != nil {
 			d.port = int(*in.VPort)
@@ -728,7 +743,7 @@ func (s *Server) redisAction(req *request) (any, *apiError) {
 		if str(in.Product) != "redis" {
 			return nil, errorf("InvalidParameter", "Product must be redis.")
 		}
-		return s.setDBGroups("redis", *in.InstanceId, in.SecurityGroupIds, "ResourceNotFound.InstanceNotExists", "InvalidParameterValue.SecurityGroupIdsNotExists")
+		return s.setDBGroups("redis", *in.InstanceId, in.SecurityGroupIds)
 	case "DestroyPostpaidInstance":
 		var in cdbInstance
 		if err := decode(req, &in); err != nil {
@@ -736,17 +751,18 @@ func (s *Server) redisAction(req *request) (any, *apiError) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		d := s.lookupDB("redis", *in.InstanceId)
-		if d == nil {
-			return nil, errorf("ResourceNotFound.InstanceNotExists", "The instance %s does not exist.", *in.InstanceId)
+		d, aerr := s.findDB("redis", *in.InstanceId)
+		if aerr != nil {
+			return nil, aerr
 		}
 		if st := s.dbStatus(d, now); st != 2 {
 			return nil, errorf("ResourceUnavailable.InstanceStatusError", "The instance %s is in status %d.", d.id, st)
 		}
 		// Isolated now, released a while later (the recycle bin): it no longer answers.
 		d.isolated = now
+		release := s.db.ready
 		go func() {
-			time.Sleep(s.db.ready)
+			time.Sleep(release)
 			s.mu.Lock()
 			delete(s.db.dbs, d.id)
 			s.mu.Unlock()
@@ -782,8 +798,8 @@ func (s *Server) mongoAction(req *request) (any, *apiError) {
 		}
 		d, aerr := s.newDB("mongodb", req.region, *in.Zone, *in.VpcId, *in.SubnetId, str(in.InstanceName), str(in.Password), in.SecurityGroup, tags, 27017)
 		if aerr != nil {
-			if aerr.Code == "group" {
-				return nil, errorf("InvalidParameterValue.SecurityGroupId", "The security group %s does not exist.", aerr.Message)
+			if aerr.Code != "vpc" && aerr.Code != "zone" {
+				return nil, aerr
 			}
 			return nil, errorf("InvalidParameterValue.VpcIdOrSubnetIdNotFound", "The VPC %s or subnet %s does not exist in %s.", *in.VpcId, *in.SubnetId, *in.Zone)
 		}
@@ -821,7 +837,7 @@ func (s *Server) mongoAction(req *request) (any, *apiError) {
 		if err := decode(req, &in); err != nil {
 			return nil, err
 		}
-		return s.setDBGroups("mongodb", *in.InstanceId, in.SecurityGroupIds, "InvalidParameterValue.NotFoundInstance", "InvalidParameterValue.SecurityGroupId")
+		return s.setDBGroups("mongodb", *in.InstanceId, in.SecurityGroupIds)
 	case "IsolateDBInstance", "OfflineIsolatedDBInstance":
 		var in cdbInstance
 		if err := decode(req, &in); err != nil {
@@ -829,9 +845,9 @@ func (s *Server) mongoAction(req *request) (any, *apiError) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		d := s.lookupDB("mongodb", *in.InstanceId)
-		if d == nil {
-			return nil, errorf("InvalidParameterValue.NotFoundInstance", "The instance %s does not exist.", *in.InstanceId)
+		d, aerr := s.findDB("mongodb", *in.InstanceId)
+		if aerr != nil {
+			return nil, aerr
 		}
 		st := s.dbStatus(d, now)
 		if req.action == "IsolateDBInstance" {
