@@ -248,7 +248,7 @@ func (h *Hub) handle(p *Player, event string, data json.RawMessage) error {
 			return fmt.Errorf("no round is running")
 		}
 		p.choice = c
-		h.broadcast(p.room, p, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, p), "movement": "choice"} })
+		h.broadcast(p.room, p, "movement", func(to *Player) any { return movement{Movement: "choice", UID: seen(to, p)} })
 	case "face":
 		var in struct {
 			Face json.RawMessage `json:"face"`
@@ -260,7 +260,7 @@ func (h *Hub) handle(p *Player, event string, data json.RawMessage) error {
 		if p.room == nil {
 			return fmt.Errorf("not in a room")
 		}
-		h.broadcast(p.room, p, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, p), "movement": "face", "face": f} })
+		h.broadcast(p.room, p, "movement", func(to *Player) any { return movement{Face: &f, Movement: "face", UID: seen(to, p)} })
 	default:
 		return fmt.Errorf("unknown event %q", event)
 	}
@@ -443,6 +443,40 @@ func seen(to, about *Player) string {
 	return about.alias
 }
 
+// The payloads of a round's events, sent to every player of a room many times a second: structs
+// rather than maps, which encode without sorting keys or boxing values. Fields are in the order a
+// map gives them (by name), so clients see the bytes they always saw.
+type (
+	movement struct {
+		Face     *int   `json:"face,omitempty"`
+		Movement string `json:"movement"`
+		UID      string `json:"uid"`
+	}
+	roomUser struct {
+		Choice     int    `json:"choice"`
+		RoundScore int    `json:"roundScore"`
+		TotalScore int    `json:"totalScore"`
+		Uavatar    string `json:"uavatar"`
+		UID        string `json:"uid"`
+		Uname      string `json:"uname"`
+		WinStreak  int    `json:"winStreak"`
+	}
+	startEvent struct {
+		GameTime  int        `json:"gameTime"`
+		RoomUsers []roomUser `json:"roomUsers"`
+	}
+	userResult struct {
+		Choice     int    `json:"choice"`
+		RoundScore int    `json:"roundScore"`
+		TotalScore int    `json:"totalScore"`
+		UID        string `json:"uid"`
+		WinStreak  int    `json:"winStreak"`
+	}
+	resultEvent struct {
+		Result []userResult `json:"result"`
+	}
+)
+
 // start begins a round: every member gets start, and gameTime later the result.
 func (h *Hub) start(r *room) {
 	if h.drain || h.closed {
@@ -456,12 +490,12 @@ func (h *Hub) start(r *room) {
 		m.ready = m.out == nil
 	}
 	h.broadcast(r, nil, "start", func(to *Player) any {
-		users := make([]map[string]any, len(r.members))
+		users := make([]roomUser, len(r.members))
 		for i, m := range r.members {
-			users[i] = map[string]any{"uid": seen(to, m), "uname": m.uname, "uavatar": m.uavatar, "choice": NoChoice,
-				"roundScore": 0, "totalScore": m.standing.TotalScore, "winStreak": m.standing.WinStreak}
+			users[i] = roomUser{Choice: NoChoice, TotalScore: m.standing.TotalScore, Uavatar: m.uavatar, UID: seen(to, m),
+				Uname: m.uname, WinStreak: m.standing.WinStreak}
 		}
-		return map[string]any{"gameTime": int(math.Ceil(h.rules.GameTime.Seconds())), "roomUsers": users}
+		return startEvent{GameTime: int(math.Ceil(h.rules.GameTime.Seconds())), RoomUsers: users}
 	})
 	time.AfterFunc(h.rules.GameTime, func() {
 		h.mu.Lock()
@@ -488,7 +522,7 @@ func (h *Hub) botPlay(r *room, bot *Player, gen int) {
 			return
 		}
 		bot.choice = 1 + h.rng.IntN(3)
-		h.broadcast(r, bot, "movement", func(to *Player) any { return map[string]any{"uid": seen(to, bot), "movement": "choice"} })
+		h.broadcast(r, bot, "movement", func(to *Player) any { return movement{Movement: "choice", UID: seen(to, bot)} })
 		h.botPlay(r, bot, gen)
 	})
 }
@@ -506,11 +540,11 @@ func (h *Hub) finish(r *room) {
 	r.state = between
 	r.gen++
 	h.broadcast(r, nil, "result", func(to *Player) any {
-		result := make([]map[string]any, len(r.members))
+		result := make([]userResult, len(r.members))
 		for i, m := range r.members {
-			result[i] = map[string]any{"uid": seen(to, m), "roundScore": scores[i], "totalScore": next[i].TotalScore, "winStreak": next[i].WinStreak, "choice": choices[i]}
+			result[i] = userResult{Choice: choices[i], RoundScore: scores[i], TotalScore: next[i].TotalScore, UID: seen(to, m), WinStreak: next[i].WinStreak}
 		}
-		return map[string]any{"result": result}
+		return resultEvent{Result: result}
 	})
 }
 

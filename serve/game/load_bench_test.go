@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -79,9 +80,15 @@ func pairs(b *testing.B, bin string, rooms int, opts game.Options, args ...strin
 		n, _ = strconv.Atoi(s)
 	}
 	echo := echoServer(b)
-	var rounds, p50, p99, echo99, ratio []float64
+	var rounds, p50, p99, echo99, ratio, alloc []float64
 	for range max(n, 1) {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
 		g := runLoad(b, bin, append(args, "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-spread", opts.Rules.GameTime.String())...)
+		runtime.ReadMemStats(&after)
+		// What the nodes allocated per round played, setup and teardown included: the garbage
+		// that sets how often the collector runs (each run takes one of two processors while it marks).
+		alloc = append(alloc, float64(after.TotalAlloc-before.TotalAlloc)/(g["rounds_per_s"]*10))
 		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-interval", echoInterval(opts))
 		rounds, p50, p99 = append(rounds, g["rounds_per_s"]), append(p50, g["p50_ms"]), append(p99, g["p99_ms"])
 		echo99, ratio = append(echo99, e["p99_ms"]), append(ratio, g["p99_ms"]/e["p99_ms"])
@@ -93,6 +100,7 @@ func pairs(b *testing.B, bin string, rooms int, opts game.Options, args ...strin
 	b.ReportMetric(median(p99), "move_p99_ms")
 	b.ReportMetric(median(echo99), "echo_p99_ms")
 	b.ReportMetric(median(ratio), "move/echo_p99")
+	b.ReportMetric(median(alloc), "server_B/round")
 }
 
 func loadSetup(b *testing.B) (int, string, game.Options) {
