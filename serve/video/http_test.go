@@ -270,3 +270,29 @@ func TestCommentShowsAtOnceDespiteTheCache(t *testing.T) {
 		}
 	}
 }
+
+// Pages are kept encoded, but each answer's media URLs stay absolute against the origin its
+// request named: an answer made for one host is never served to another.
+func TestListPageKeptPerOrigin(t *testing.T) {
+	ts := newServer(t)
+	get := func(host string) string {
+		req, _ := http.NewRequest("GET", ts.URL+video.BasePath+"/list?pageNo=1", nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	for i := 0; i < 3; i++ {
+		for _, host := range []string{"a.example", "b.example"} {
+			body := get(host)
+			other := map[string]string{"a.example": "b.example", "b.example": "a.example"}[host]
+			if !strings.Contains(body, "http://"+host+"/") || strings.Contains(body, other) {
+				t.Fatalf("round %d, Host %s: %s", i, host, body)
+			}
+		}
+	}
+}

@@ -31,17 +31,18 @@ type index struct {
 	ok     bool
 	at     time.Time // last check
 	loaded time.Time
+	gen    uint64      // counts loads: a page encoded under one generation is stale under the next
 	busy   atomic.Bool // a background check is running
 }
 
-// page returns videos [offset, offset+limit) and the total.
-func (x *index) page(ctx context.Context, offset, limit int) ([]Video, int, error) {
+// page returns videos [offset, offset+limit), the total and the generation of the list they come from.
+func (x *index) page(ctx context.Context, offset, limit int) ([]Video, int, uint64, error) {
 	x.mu.RLock()
 	ok, stale := x.ok, time.Since(x.at) > ListCheck
 	x.mu.RUnlock()
 	if !ok {
 		if err := x.firstLoad(ctx); err != nil {
-			return nil, 0, err
+			return nil, 0, 0, err
 		}
 	} else if stale && x.busy.CompareAndSwap(false, true) {
 		go x.refresh()
@@ -50,9 +51,9 @@ func (x *index) page(ctx context.Context, offset, limit int) ([]Video, int, erro
 	defer x.mu.RUnlock()
 	total := len(x.videos)
 	if offset >= total {
-		return []Video{}, total, nil
+		return []Video{}, total, x.gen, nil
 	}
-	return x.videos[offset:min(offset+limit, total)], total, nil
+	return x.videos[offset:min(offset+limit, total)], total, x.gen, nil
 }
 
 func (x *index) firstLoad(ctx context.Context) error {
@@ -79,6 +80,7 @@ func (x *index) load(ctx context.Context) error {
 	now := time.Now()
 	x.mu.Lock()
 	x.videos, x.count, x.maxID, x.ok, x.at, x.loaded = all, count, maxID, true, now, now
+	x.gen++
 	x.mu.Unlock()
 	return nil
 }

@@ -56,9 +56,9 @@ func (a *App) serveMedia(w http.ResponseWriter, r *http.Request) {
 }
 
 // resolve makes a relative URL (the sample rows') absolute against the media origin.
-func (a *App) resolve(r *http.Request, u string) string {
+func resolve(origin, u string) string {
 	if strings.HasPrefix(u, "/") && !strings.HasPrefix(u, "//") {
-		return serve.Origin(r, a.mediaOrigin) + u
+		return origin + u
 	}
 	return u
 }

@@ -105,6 +105,7 @@ type App struct {
 	proxies     []netip.Prefix
 	mediaOrigin string
 	index       *index
+	pages       pageCache
 	comments    *commentCache
 	checkText   func(r *http.Request, text string) error
 	auth        func(http.Handler) http.Handler
