@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -80,19 +81,26 @@ func pairs(b *testing.B, bin string, rooms int, opts game.Options, args ...strin
 		n, _ = strconv.Atoi(s)
 	}
 	echo := echoServer(b)
-	var rounds, p50, p99, echo99, ratio, alloc []float64
+	var rounds, p50, p99, echo99, ratio, alloc, gcs, heap []float64
 	for range max(n, 1) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
+		start := time.Now()
 		g := runLoad(b, bin, append(args, "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-spread", opts.Rules.GameTime.String())...)
+		took := time.Since(start)
 		runtime.ReadMemStats(&after)
 		// What the nodes allocated per round played, setup and teardown included: the garbage
-		// that sets how often the collector runs (each run takes one of two processors while it marks).
+		// that sets how often the collector runs (each run takes one of two processors while it
+		// marks), how often it ran, and the heap it had to mark (what the last cycle left).
 		alloc = append(alloc, float64(after.TotalAlloc-before.TotalAlloc)/(g["rounds_per_s"]*10))
+		gcs = append(gcs, float64(after.NumGC-before.NumGC)/took.Seconds())
+		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+		metrics.Read(live)
+		heap = append(heap, float64(live[0].Value.Uint64())/(1<<20))
 		e := runLoad(b, bin, "-echo", "-url", "ws"+strings.TrimPrefix(echo.URL, "http"), "-rooms", strconv.Itoa(rooms), "-duration", "10s", "-interval", echoInterval(opts))
 		rounds, p50, p99 = append(rounds, g["rounds_per_s"]), append(p50, g["p50_ms"]), append(p99, g["p99_ms"])
 		echo99, ratio = append(echo99, e["p99_ms"]), append(ratio, g["p99_ms"]/e["p99_ms"])
-		b.Logf("pair: move p99 %.2f ms, echo p99 %.2f ms, ratio %.2f", g["p99_ms"], e["p99_ms"], g["p99_ms"]/e["p99_ms"])
+		b.Logf("pair: move p99 %.2f ms, echo p99 %.2f ms, ratio %.2f; nodes: %.2f collections/s, %.1f MB live", g["p99_ms"], e["p99_ms"], g["p99_ms"]/e["p99_ms"], gcs[len(gcs)-1], heap[len(heap)-1])
 	}
 	median := func(x []float64) float64 { slices.Sort(x); return x[len(x)/2] }
 	b.ReportMetric(median(rounds), "rounds/s")
@@ -101,6 +109,8 @@ func pairs(b *testing.B, bin string, rooms int, opts game.Options, args ...strin
 	b.ReportMetric(median(echo99), "echo_p99_ms")
 	b.ReportMetric(median(ratio), "move/echo_p99")
 	b.ReportMetric(median(alloc), "server_B/round")
+	b.ReportMetric(median(gcs), "server_gc/s")
+	b.ReportMetric(median(heap), "server_live_MB")
 }
 
 func loadSetup(b *testing.B) (int, string, game.Options) {
