@@ -78,10 +78,10 @@ function done(summary, latency, requests)
 end
 LUA
 declare -A rps p99 fail
-run() { # name, url, [want], [skey]
-  local out
-  wrk -t2 -c"$conns" -d1s "$2" -H "X-WX-Skey: ${4:-}" >/dev/null # warm: caches filled, connections made
-  out=$(wrk -t2 -c"$conns" -d"$duration" -s "$work/check.lua" "$2" -- "${3:-\"code\":0}" "${4:-}" | grep '^RESULT')
+run() { # name, url, [want], [skey]; WRK_THREADS (default 2)
+  local out t=${WRK_THREADS:-2}
+  wrk -t"$t" -c"$conns" -d1s "$2" -H "X-WX-Skey: ${4:-}" >/dev/null # warm: caches filled, connections made
+  out=$(wrk -t"$t" -c"$conns" -d"$duration" -s "$work/check.lua" "$2" -- "${3:-\"code\":0}" "${4:-}" | grep '^RESULT')
   read -r _ rps[$1] p99[$1] fail[$1] _ <<<"$out"
   echo "bench: $1 ${rps[$1]} req/s, p99 ${p99[$1]} ms, ${fail[$1]} failed" >&2
 }
@@ -90,6 +90,10 @@ run healthz "$v/healthz" '"status":"ok"'
 run list1 "$v/list?pageNo=1"
 run list10000 "$v/list?pageNo=10000"
 run comments "$v/commentList?vid=$busy"
+# The same two with wrk on one thread: with two, the generator's threads take both cores in turn
+# with the server's, and its own waits for a core land in every latency it records.
+WRK_THREADS=1 run healthz_t1 "$v/healthz" '"status":"ok"'
+WRK_THREADS=1 run list10000_t1 "$v/list?pageNo=10000"
 run user_emb "http://127.0.0.1:$emb/applet/session/user" '"code":0' "$skey_emb"
 run paints_emb "http://127.0.0.1:$emb/applet/session/paints/list" '"code":0' "$skey_emb"
 run user_mgo "http://127.0.0.1:$mgo/applet/session/user" '"code":0' "$skey_mgo"
@@ -107,6 +111,8 @@ row "video /healthz (the floor)" "${rps[healthz]}" "${p99[healthz]}" "${fail[hea
 row "list?pageNo=1 vs /healthz" "${rps[list1]}" "${p99[list1]}" "${fail[list1]}" "$(ratio "${rps[list1]}" "${rps[healthz]}")" "≥ 0.8"
 row "list?pageNo=10000 vs /healthz" "${rps[list10000]}" "${p99[list10000]}" "${fail[list10000]}" "$(ratio "${rps[list10000]}" "${rps[healthz]}")" "≥ 0.8"
 row "list?pageNo=10000 p99 (ms), and vs /healthz's" "" "${p99[list10000]}" "" "$(ratio "${p99[list10000]}" "${p99[healthz]}")" "≤ 10"
+row "video /healthz, wrk on one thread" "${rps[healthz_t1]}" "${p99[healthz_t1]}" "${fail[healthz_t1]}" "1.00" ""
+row "list?pageNo=10000 vs /healthz, wrk on one thread" "${rps[list10000_t1]}" "${p99[list10000_t1]}" "${fail[list10000_t1]}" "$(ratio "${rps[list10000_t1]}" "${rps[healthz_t1]}")" "p99≤10"
 row "commentList (busiest video) vs /healthz" "${rps[comments]}" "${p99[comments]}" "${fail[comments]}" "$(ratio "${rps[comments]}" "${rps[healthz]}")" "≥ 0.5"
 row "session/user, logged in (embedded)" "${rps[user_emb]}" "${p99[user_emb]}" "${fail[user_emb]}" "1.00" ""
 row "paints/list vs session/user (embedded SQLite)" "${rps[paints_emb]}" "${p99[paints_emb]}" "${fail[paints_emb]}" "$(ratio "${rps[paints_emb]}" "${rps[user_emb]}")" "≥ 0.6"
@@ -119,3 +125,5 @@ printf '%-52s %10s %10s   %s\n' "choice→movement p99 / echo p99, one node" "$(
   "($(metric GameLoad move_p99_ms) ms / $(metric GameLoad echo_p99_ms) ms, medians of 3 turns)"
 printf '%-52s %10s %10s   %s\n' "choice→movement p99 / echo p99, two nodes (Redis)" "$(metric GameLoadTwoNodes move/echo_p99)" "≤ 3" \
   "($(metric GameLoadTwoNodes move_p99_ms) ms / $(metric GameLoadTwoNodes echo_p99_ms) ms)"
+printf '%-52s %10s %10s   %s\n' "what the nodes allocate per round, one node / two" "$(metric GameLoad server_B/round) B" "" \
+  "($(metric GameLoadTwoNodes server_B/round) B on two; collections/s $(metric GameLoad server_gc/s) / $(metric GameLoadTwoNodes server_gc/s))"
