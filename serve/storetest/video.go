@@ -55,22 +55,36 @@ func RunVideoStore(t *testing.T, newStore NewVideoStore) {
 		}
 	})
 
-	t.Run("AllVideosAndTheirStamp", func(t *testing.T) {
+	t.Run("VideosAfterAndTheirStamp", func(t *testing.T) {
 		s := newStore(t, 14)
-		all, err := s.AllVideos(ctx)
-		if err != nil || len(all) != 14 {
-			t.Fatalf("all = %d videos, %v", len(all), err)
+		var all []video.Video
+		for after := int64(0); ; {
+			chunk, err := s.VideosAfter(ctx, after, 5)
+			if err != nil || chunk == nil || len(chunk) > 5 {
+				t.Fatalf("after %d = %v, %v", after, chunk, err)
+			}
+			if len(chunk) == 0 {
+				break
+			}
+			all = append(all, chunk...)
+			after = chunk[len(chunk)-1].ID
+		}
+		if len(all) != 14 {
+			t.Fatalf("all = %d videos", len(all))
 		}
 		for i, v := range all {
 			if v.ID != int64(i+1) || v.Title != fmt.Sprintf("video %d", v.ID) || v.URL == "" {
 				t.Fatalf("all[%d] = %+v", i, v)
 			}
 		}
+		if rest, err := s.VideosAfter(ctx, 12, 100); err != nil || len(rest) != 2 || rest[0].ID != 13 {
+			t.Fatalf("after 12 = %v, %v", rest, err)
+		}
 		if n, maxID, err := s.VideoStamp(ctx); err != nil || n != 14 || maxID != 14 {
 			t.Fatalf("stamp = %d, %d, %v", n, maxID, err)
 		}
 		empty := newStore(t, 0)
-		if all, err := empty.AllVideos(ctx); err != nil || all == nil || len(all) != 0 {
+		if all, err := empty.VideosAfter(ctx, 0, 10); err != nil || all == nil || len(all) != 0 {
 			t.Fatalf("empty all = %v, %v", all, err)
 		}
 		if n, maxID, err := empty.VideoStamp(ctx); err != nil || n != 0 || maxID != 0 {

@@ -85,24 +85,26 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	if offset > 1<<31 {
 		offset = 1 << 31 // past any real table: an empty page, not an overflow
 	}
-	list, total, gen, err := a.index.page(r.Context(), int(offset), a.pageSize)
+	p, err := a.index.page(r.Context(), int(offset), a.pageSize)
 	if err != nil {
 		a.storeFailed(w, r, "list", err, true)
 		return
 	}
 	key := pageKey{serve.Origin(r, a.mediaOrigin), page}
-	if len(list) == 0 {
+	if p.empty() {
 		key.page = 0
 	}
+	gen := p.gen
 	if body := a.pages.get(gen, key); body != nil {
 		serve.WriteEncoded(w, http.StatusOK, body)
 		return
 	}
+	list := p.videos()
 	out := make([]videoJSON, len(list))
 	for i, v := range list {
 		out[i] = videoJSON{v.ID, v.Title, resolve(key.origin, v.Image), resolve(key.origin, v.URL)}
 	}
-	totalPage := (total + a.pageSize - 1) / a.pageSize
+	totalPage := (p.total + a.pageSize - 1) / a.pageSize
 	body, err := serve.EncodeJSON(map[string]any{"code": 0, "msg": "ok", "data": map[string]any{"list": out, "totalPage": totalPage}})
 	if err != nil {
 		a.storeFailed(w, r, "list", err, true)

@@ -296,3 +296,44 @@ func TestListPageKeptPerOrigin(t *testing.T) {
 		}
 	}
 }
+
+// The list kept in memory answers with exactly the rows the database holds, every field of them.
+func TestListMatchesTheDatabase(t *testing.T) {
+	ts, db := newServerDB(t)
+	if _, err := db.Exec("INSERT INTO video (video_title, video_image, video_url) VALUES (?, ?, ?)", "标题 <b>&amp;</b> ☃", "https://i.example/a%20b.jpg", "https://v.example/視頻.mp4"); err != nil {
+		t.Fatal(err)
+	}
+	want, _, err := sqldb.NewVideoStore(db, sqlseed.SQLite, 2*time.Second).Videos(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []video.Video
+	for page := 1; ; page++ {
+		r := call(t, "GET", fmt.Sprintf("%s%s/list?pageNo=%d", ts.URL, video.BasePath, page), "", "")
+		var d listData
+		if err := json.Unmarshal(r.Data, &d); err != nil || r.Code != 0 {
+			t.Fatalf("page %d: %+v %v", page, r, err)
+		}
+		if len(d.List) == 0 {
+			break
+		}
+		for _, v := range d.List {
+			got = append(got, video.Video{ID: v.ID, Title: v.Title, Image: v.Image, URL: v.URL})
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d videos listed, the database holds %d", len(got), len(want))
+	}
+	for i := range want {
+		w := want[i]
+		if strings.HasPrefix(w.Image, "/") {
+			w.Image = ts.URL + w.Image // relative sample paths come back absolute
+		}
+		if strings.HasPrefix(w.URL, "/") {
+			w.URL = ts.URL + w.URL
+		}
+		if got[i] != w {
+			t.Errorf("video %d: listed %+v, stored %+v", i, got[i], w)
+		}
+	}
+}

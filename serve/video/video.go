@@ -63,9 +63,10 @@ var ErrVideoNotFound = errors.New("video not found")
 //   - Ready fails while the database cannot serve requests (unreachable, or its schema behind).
 type Store interface {
 	Videos(ctx context.Context, offset, limit int) (list []Video, total int, err error)
-	// AllVideos returns every video in id order; VideoStamp is a cheap summary that changes when
-	// videos are added or removed (their count and largest id). The app lists from memory with them.
-	AllVideos(ctx context.Context) ([]Video, error)
+	// VideosAfter returns up to limit videos with ids above after, in id order (never nil);
+	// VideoStamp is a cheap summary that changes when videos are added or removed (their count and
+	// largest id). The app lists from memory with them.
+	VideosAfter(ctx context.Context, after int64, limit int) ([]Video, error)
 	VideoStamp(ctx context.Context) (count int, maxID int64, err error)
 	Comments(ctx context.Context, vid, before int64, limit int) ([]Comment, error)
 	AddComment(ctx context.Context, c Comment) (Comment, error)
