@@ -41,7 +41,7 @@ var _ video.Store = (*VideoStore)(nil)
 // only the primary key, so a deep page does not read the rows it skips.
 var queries = map[string]string{
 	"count": "SELECT COUNT(*) FROM video",
-	"stamp": "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM video",
+	"stamp": "SELECT COUNT(*), COALESCE(MAX(id), 0), MAX(updated_at) FROM video",
 	// A range of the primary key in its order: every plan of it is a short walk of the clustered
 	// index, whatever the statistics say.
 	"after":  "SELECT id, video_title, video_image, video_url FROM video WHERE id > ? ORDER BY id LIMIT ?",
@@ -138,19 +138,20 @@ func (s *VideoStore) VideosAfter(ctx context.Context, after int64, limit int) ([
 }
 
 // VideoStamp implements video.Store.
-func (s *VideoStore) VideoStamp(ctx context.Context) (int, int64, error) {
+func (s *VideoStore) VideoStamp(ctx context.Context) (video.Stamp, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var n int
-	var maxID int64
-	st, err := s.stmt(ctx, "stamp")
+	var st video.Stamp
+	var updated sql.NullString // a TIMESTAMP arrives as text or, with parseTime, as a time
+	q, err := s.stmt(ctx, "stamp")
 	if err == nil {
-		err = st.QueryRowContext(ctx).Scan(&n, &maxID)
+		err = q.QueryRowContext(ctx).Scan(&st.Count, &st.MaxID, &updated)
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("checking videos: %w", err)
+		return video.Stamp{}, fmt.Errorf("checking videos: %w", err)
 	}
-	return n, maxID, nil
+	st.Updated = updated.String
+	return st, nil
 }
 
 // total returns the cached count; a stale one is served while one request refreshes it in the

@@ -57,3 +57,34 @@ func TestVideoStoreSQLite(t *testing.T) {
 		return s
 	})
 }
+
+// On MySQL an edit that leaves the count and the ids alone still moves the stamp: updated_at
+// follows every UPDATE by itself, which is how the app's list sees an operator's edit.
+func TestVideoStampSeesAnEditOnMySQL(t *testing.T) {
+	ctx := context.Background()
+	db, _, err := mysql.Open(testenv.MySQLDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prepare(t, db, sqlseed.MySQL, 3)
+	s := sqldb.NewVideoStore(db, sqlseed.MySQL, 5*time.Second)
+	t.Cleanup(func() { s.Close() })
+	// Rows older than this second, so the edit's own second is a new one.
+	if _, err := db.ExecContext(ctx, "UPDATE video SET updated_at = '2020-01-01 00:00:00'"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.VideoStamp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE video SET video_title = 'edited' WHERE id = 2"); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.VideoStamp(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before || after.Count != before.Count || after.MaxID != before.MaxID {
+		t.Fatalf("stamp before the edit %+v, after %+v: want only Updated to move", before, after)
+	}
+}

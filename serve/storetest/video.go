@@ -80,15 +80,16 @@ func RunVideoStore(t *testing.T, newStore NewVideoStore) {
 		if rest, err := s.VideosAfter(ctx, 12, 100); err != nil || len(rest) != 2 || rest[0].ID != 13 {
 			t.Fatalf("after 12 = %v, %v", rest, err)
 		}
-		if n, maxID, err := s.VideoStamp(ctx); err != nil || n != 14 || maxID != 14 {
-			t.Fatalf("stamp = %d, %d, %v", n, maxID, err)
+		st, err := s.VideoStamp(ctx)
+		if err != nil || st.Count != 14 || st.MaxID != 14 || st.Updated == "" {
+			t.Fatalf("stamp = %+v, %v", st, err)
 		}
 		empty := newStore(t, 0)
 		if all, err := empty.VideosAfter(ctx, 0, 10); err != nil || all == nil || len(all) != 0 {
 			t.Fatalf("empty all = %v, %v", all, err)
 		}
-		if n, maxID, err := empty.VideoStamp(ctx); err != nil || n != 0 || maxID != 0 {
-			t.Fatalf("empty stamp = %d, %d, %v", n, maxID, err)
+		if st, err := empty.VideoStamp(ctx); err != nil || st != (video.Stamp{}) {
+			t.Fatalf("empty stamp = %+v, %v", st, err)
 		}
 	})
 

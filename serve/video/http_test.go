@@ -337,3 +337,40 @@ func TestListMatchesTheDatabase(t *testing.T) {
 		}
 	}
 }
+
+// An edit of an existing video made behind the app's back shows within a few checks, not at the
+// next full reload: once through updated_at, and again when a second edit keeps the same updated_at
+// (made within the same second as the first).
+func TestListFollowsEditsMadeElsewhere(t *testing.T) {
+	ts, db := newServerDB(t)
+	title := func(id int) string {
+		r := call(t, "GET", ts.URL+video.BasePath+"/list?pageNo=1", "", "")
+		var d listData
+		json.Unmarshal(r.Data, &d)
+		for _, v := range d.List {
+			if v.ID == int64(id) {
+				return v.Title
+			}
+		}
+		return ""
+	}
+	waitFor := func(id int, want string) {
+		t.Helper()
+		deadline := time.Now().Add(3*video.ListCheck + 3*time.Second)
+		for title(id) != want && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := title(id); got != want {
+			t.Fatalf("video %d is titled %q, want %q", id, got, want)
+		}
+	}
+	title(1) // the list is loaded
+	if _, err := db.Exec("UPDATE video SET video_title = 'first edit', updated_at = '2099-01-01 00:00:00' WHERE id = 1"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(1, "first edit")
+	if _, err := db.Exec("UPDATE video SET video_title = 'second edit', updated_at = '2099-01-01 00:00:00' WHERE id = 3"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(3, "second edit")
+}

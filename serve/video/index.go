@@ -13,12 +13,14 @@ import (
 // The video list is read thousands of times for every change, and its changes come from operators
 // (seed-mysql, SQL), never from users: the app keeps every video in memory and serves any page by
 // slicing, so a deep page costs what the first does and no query's plan is in the way. A cheap check
-// (the count and the largest id) runs at most every ListCheck, in the background, and reloads the
-// list when it changed; the whole list is reloaded every ListReload anyway, which bounds how long an
-// edit of an existing video (same count, same ids) takes to show.
+// (the count, the largest id and the latest updated_at, which MySQL moves on every UPDATE) runs at
+// most every ListCheck, in the background, and reloads the list when it changed, and once more at
+// the next check, for an edit made within the same second as the one seen. The whole list is
+// reloaded every ListReload anyway: it bounds how long an edit the check cannot see takes to show
+// (one that sets updated_at itself, commits long after it ran, or is made to SQLite).
 const (
 	ListCheck  = time.Second
-	ListReload = 30 * time.Second
+	ListReload = 5 * time.Minute
 )
 
 type index struct {
@@ -28,8 +30,8 @@ type index struct {
 	loadMu sync.Mutex // one first load at a time
 	mu     sync.RWMutex
 	table  *videoTable
-	count  int
-	maxID  int64
+	stamp  Stamp
+	again  bool // reload at the next check: the stamp moved at the last one
 	ok     bool
 	at     time.Time // last check
 	loaded time.Time
@@ -97,10 +99,11 @@ const (
 
 // load reads the whole list; pause > 0 spreads the reads out (no request waits for them).
 func (x *index) load(ctx context.Context, pause time.Duration) error {
-	count, maxID, err := x.store.VideoStamp(ctx)
+	st, err := x.store.VideoStamp(ctx)
 	if err != nil {
 		return err
 	}
+	count := st.Count
 	all := &videoTable{rows: make([]videoRow, 0, count)}
 	x.mu.RLock()
 	if old := x.table; old != nil && len(old.rows) > 0 {
@@ -133,22 +136,23 @@ func (x *index) load(ctx context.Context, pause time.Duration) error {
 	}
 	now := time.Now()
 	x.mu.Lock()
-	x.table, x.count, x.maxID, x.ok, x.at, x.loaded = all, count, maxID, true, now, now
+	x.again = x.ok && st != x.stamp
+	x.table, x.stamp, x.ok, x.at, x.loaded = all, st, true, now, now
 	x.gen++
 	x.mu.Unlock()
 	return nil
 }
 
-// refresh runs the cheap check and reloads when it changed (or ListReload passed). A failure keeps
-// the list it had: the database may be down for a moment, and the list is still right. Either way
-// the next check comes ListCheck later, not on every request.
+// refresh runs the cheap check and reloads when it changed, when the last check saw a change, or
+// when ListReload passed. A failure keeps the list it had: the database may be down for a moment,
+// and the list is still right. Either way the next check comes ListCheck later, not on every request.
 func (x *index) refresh() {
 	defer x.busy.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	count, maxID, err := x.store.VideoStamp(ctx)
+	st, err := x.store.VideoStamp(ctx)
 	x.mu.RLock()
-	same := count == x.count && maxID == x.maxID && time.Since(x.loaded) < ListReload
+	same := st == x.stamp && !x.again && time.Since(x.loaded) < ListReload
 	x.mu.RUnlock()
 	switch {
 	case err != nil:

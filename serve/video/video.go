@@ -37,6 +37,14 @@ type Video struct {
 	URL   string
 }
 
+// Stamp summarises the video table: its count, largest id and latest updated_at (as the database
+// prints it; MySQL moves it on every UPDATE, SQLite only when the writer sets it).
+type Stamp struct {
+	Count   int
+	MaxID   int64
+	Updated string
+}
+
 // Comment is one comment on a video.
 type Comment struct {
 	ID        int64
@@ -64,10 +72,10 @@ var ErrVideoNotFound = errors.New("video not found")
 type Store interface {
 	Videos(ctx context.Context, offset, limit int) (list []Video, total int, err error)
 	// VideosAfter returns up to limit videos with ids above after, in id order (never nil);
-	// VideoStamp is a cheap summary that changes when videos are added or removed (their count and
-	// largest id). The app lists from memory with them.
+	// VideoStamp is a cheap summary of the table that changes when videos are added, removed or
+	// edited. The app lists from memory with them.
 	VideosAfter(ctx context.Context, after int64, limit int) ([]Video, error)
-	VideoStamp(ctx context.Context) (count int, maxID int64, err error)
+	VideoStamp(ctx context.Context) (Stamp, error)
 	Comments(ctx context.Context, vid, before int64, limit int) ([]Comment, error)
 	AddComment(ctx context.Context, c Comment) (Comment, error)
 	Ready(ctx context.Context) error
