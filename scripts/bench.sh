@@ -6,7 +6,7 @@
 # statistics as that bulk load leaves them), logged in where the route needs it; an answer whose body
 # is not a success counts as failed. The game cases run its benchmarks outside -race: idle connections
 # that said hello (RSS from /proc, no forced collection), and choice → opponent's movement against a
-# bare WebSocket echo (3 s rounds, GAMELOAD_GAME_TIME; the two take turns three times and the medians
+# bare WebSocket echo (3 s rounds, GAMELOAD_GAME_TIME; the two take turns three times, GAMELOAD_PAIRS, and the medians
 # count), on one node and on two over Redis.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -122,7 +122,7 @@ printf '\n%-52s %10s %10s\n' "game" "value" "target"
 printf '%-52s %10s %10s\n' "RSS per idle connection (10,000, hello sent)" "$(metric IdleConnectionRSS rss_bytes/conn) B" "≤ 4096 B"
 printf '%-52s %10s %10s\n' "goroutines per idle connection" "$(metric IdleConnectionRSS goroutines/conn)" "0"
 printf '%-52s %10s %10s   %s\n' "choice→movement p99 / echo p99, one node" "$(metric GameLoad move/echo_p99)" "≤ 3" \
-  "($(metric GameLoad move_p99_ms) ms / $(metric GameLoad echo_p99_ms) ms, medians of 3 turns)"
+  "($(metric GameLoad move_p99_ms) ms / $(metric GameLoad echo_p99_ms) ms, medians of ${GAMELOAD_PAIRS:-3} turns)"
 printf '%-52s %10s %10s   %s\n' "choice→movement p99 / echo p99, two nodes (Redis)" "$(metric GameLoadTwoNodes move/echo_p99)" "≤ 3" \
   "($(metric GameLoadTwoNodes move_p99_ms) ms / $(metric GameLoadTwoNodes echo_p99_ms) ms)"
 printf '%-52s %10s %10s   %s\n' "what the nodes allocate per round, one node / two" "$(metric GameLoad server_B/round) B" "" \
