@@ -90,8 +90,8 @@ func pairs(b *testing.B, bin string, rooms int, opts game.Options, args ...strin
 		took := time.Since(start)
 		runtime.ReadMemStats(&after)
 		// What the nodes allocated per round played, setup and teardown included: the garbage
-		// that sets how often the collector runs (each run takes one of two processors while it
-		// marks), how often it ran, and the heap it had to mark (what the last cycle left).
+		// that sets how often the collector runs (a quarter of the processors mark while it does),
+		// how often it ran, and the heap it had to mark (what the last cycle left).
 		alloc = append(alloc, float64(after.TotalAlloc-before.TotalAlloc)/(g["rounds_per_s"]*10))
 		gcs = append(gcs, float64(after.NumGC-before.NumGC)/took.Seconds())
 		live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}

@@ -94,8 +94,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 	if p.empty() {
 		key.page = 0
 	}
-	gen := p.gen
-	if body := a.pages.get(gen, key); body != nil {
+	if body := a.pages.get(p.gen, key); body != nil {
 		serve.WriteEncoded(w, http.StatusOK, body)
 		return
 	}
@@ -110,7 +109,7 @@ func (a *App) list(w http.ResponseWriter, r *http.Request) {
 		a.storeFailed(w, r, "list", err, true)
 		return
 	}
-	a.pages.put(gen, key, body)
+	a.pages.put(p.gen, key, body)
 	serve.WriteEncoded(w, http.StatusOK, body)
 }
 
